@@ -1,0 +1,33 @@
+# The two set-up commands of the README: `make toy` (the main job, no data needed) and `make test`.
+# Each creates .venv and installs what it needs on a fresh machine; later runs reuse it.
+PYTHON ?= python3
+VENV ?= .venv
+# torch and torchvision as a pair that import together (override: make test TORCH="torch torchvision")
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+BIN := $(VENV)/bin
+
+.PHONY: toy test setup test-data clean
+
+$(BIN)/wgan: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(BIN)/wgan
+
+setup: $(BIN)/wgan
+
+toy: setup
+	$(BIN)/wgan toy --dataset 8gaussians --iters 2000 --out runs/toy
+
+# Real data for the tests that use it (Debian's Fashion-MNIST); skipped where apt-get is not available.
+test-data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends dataset-fashion-mnist >/dev/null; \
+	fi
+
+test: setup test-data
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,155 @@
+"""Frozen option records and the Enums the CLI shows.
+
+Every command goes options -> config -> engine. A field left as None means "the method's default"
+(Appendix E of the paper); `resolve_train` fills it, so options.json always records concrete values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+
+
+class Objective(str, enum.Enum):
+    wgan = "wgan"
+    gan = "gan"      # non-saturating DCGAN loss
+    lsgan = "lsgan"
+
+
+class Penalty(str, enum.Enum):
+    gp = "gp"        # two-sided gradient penalty (the paper)
+    lp = "lp"        # one-sided penalty (Appendix C)
+    clip = "clip"    # weight clipping (original WGAN)
+    none = "none"
+
+
+class Device(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, enum.Enum):
+    fp32 = "fp32"
+    tf32 = "tf32"
+    bf16 = "bf16"
+
+
+class LrDecay(str, enum.Enum):
+    none = "none"
+    linear = "linear"
+
+
+class Optimizer(str, enum.Enum):
+    adam = "adam"
+    rmsprop = "rmsprop"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one training run. `iters` counts generator iterations."""
+
+    objective: str = "wgan"
+    penalty: str | None = None
+    gp_weight: float | None = None          # lambda
+    n_critic: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    clip_value: float = 0.01
+    batch_size: int | None = None           # critic batch (real and fake each); default 64
+    gen_batch_size: int | None = None       # generator step batch (Appendix F uses 2x); default batch_size
+    iters: int | None = None                # generator iterations; default 1000
+    lr_decay: str = "none"
+    seed: int = 0
+    ema_decay: float | None = None          # keep an EMA generator when set
+    conditional: bool = False               # AC-WGAN-GP (Table 3)
+    ac_weight_real: float = 1.0
+    ac_weight_fake: float = 0.1
+    precision: str = "fp32"
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        if d["betas"] is not None:
+            d["betas"] = list(d["betas"])
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("betas") is not None:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+def method_defaults(objective: str, penalty: str) -> dict:
+    """The paper's optimiser settings per method (Algorithm 1 and Appendix E baselines)."""
+    if objective == Objective.wgan:
+        if penalty == Penalty.clip:
+            return dict(optimizer="rmsprop", lr=5e-5, betas=(0.0, 0.0), n_critic=5, gp_weight=0.0)
+        return dict(optimizer="adam", lr=1e-4, betas=(0.0, 0.9), n_critic=5, gp_weight=10.0)
+    if objective == Objective.gan:
+        return dict(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, gp_weight=10.0)
+    if objective == Objective.lsgan:
+        return dict(optimizer="rmsprop", lr=1e-4, betas=(0.0, 0.0), n_critic=1, gp_weight=10.0)
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+OPTIM_KEYS = ("optimizer", "lr", "betas", "n_critic", "gp_weight")
+
+
+def resolve_train(cfg: TrainConfig, preset: dict | None = None) -> TrainConfig:
+    """Fill every None field: explicit option > task preset > method default.
+
+    A preset's optimiser settings (the paper's per-experiment Adam values) apply only to the WGAN methods
+    trained with Adam; the baselines (clipping, DCGAN, LSGAN) keep their own.
+    """
+    penalty = cfg.penalty or ("gp" if cfg.objective == Objective.wgan else "none")
+    defaults = {"batch_size": 64, "iters": 1000, **method_defaults(cfg.objective, penalty)}
+    adam_wgan = cfg.objective == Objective.wgan and penalty != Penalty.clip
+    for key, value in (preset or {}).items():
+        if key in OPTIM_KEYS and not adam_wgan:
+            continue
+        defaults[key] = value
+    out = dataclasses.replace(cfg, penalty=penalty)
+    filled = {f.name: defaults[f.name] for f in dataclasses.fields(cfg)
+              if getattr(out, f.name) is None and f.name in defaults}
+    out = dataclasses.replace(out, **filled)
+    if out.gen_batch_size is None:
+        out = dataclasses.replace(out, gen_batch_size=out.batch_size)
+    if out.betas is not None:
+        out = dataclasses.replace(out, betas=(float(out.betas[0]), float(out.betas[1])))
+    return out
+
+
+class ToyDataset(str, enum.Enum):
+    eight = "8gaussians"
+    twentyfive = "25gaussians"
+    swissroll = "swissroll"
+
+
+class ToyFigure(str, enum.Enum):
+    value_surface = "value-surface"   # Figure 1a
+    gradnorm = "gradnorm"             # Figure 1b
+
+
+# gan_toy.py: lambda 0.1 (not 10), batch 256, Adam 1e-4 (0.5, 0.9), n_critic 5. Clipping keeps RMSProp 5e-5.
+TOY_PRESET = dict(gp_weight=0.1, batch_size=256, lr=1e-4, betas=(0.5, 0.9), n_critic=5, iters=2000)
+
+
+@dataclass(frozen=True)
+class ToyOptions:
+    dataset: str = "8gaussians"
+    dim: int = 512
+    depth: int = 3
+    out: str = "runs/toy"
+    device: str = "auto"
+    resume: str = "auto"
+    fixed_generator: bool = False
+    log_every: int = 100
+    plot_every: int = 500
+    save_every: int = 1000
+    n_eval: int = 1000

@@ -1,0 +1,328 @@
+"""The one training loop, shared by `toy`, `train` and `textgen`.
+
+Algorithm 1 of the paper: each generator iteration is `n_critic` critic steps, each on a fresh real batch and
+fresh fakes, then one generator step with the critic frozen. The engine never prints and never saves: it emits
+events to sinks, and callbacks (checkpoints, figures, evaluation) run at their own cadence.
+
+No host synchronisation inside the loop: noise, interpolation weights and data indices are drawn on the device
+from the engine's own torch.Generator, and the step statistics stay on the device until `read_stats` is called
+at the logging cadence. The engine holds no global state, so several can live in one process (or one per rank
+under torchrun).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wgan_cli.config import TrainConfig
+from wgan_cli.errors import DivergedError, Interrupted, UsageError
+from wgan_cli.events import RunFinished, RunStarted, StepDone
+from wgan_cli.objectives import OBJECTIVES
+from wgan_cli.penalties import PENALTIES, critic_score
+
+STAT_NAMES_D = ("loss_d", "w_dist", "gp")
+STAT_NAMES_G = ("loss_g",)
+
+
+class Sampler(Protocol):
+    """Real data on the device: `sample(n, gen)` -> (x, labels or None)."""
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+    def state_dict(self) -> dict[str, torch.Tensor]: ...
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None: ...
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but CUDA is not available", "use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps was asked for but MPS is not available", "use --device auto or cpu")
+    return torch.device(name)
+
+
+def has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    params = list(params)
+    # fused kernels on CUDA, multi-tensor (foreach) elsewhere: one launch per parameter group, not per tensor
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, **fast)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, foreach=True)
+    raise UsageError(f"unknown optimizer {cfg.optimizer!r}", "use adam or rmsprop")
+
+
+class Engine:
+    """Models, optimisers, penalty and RNG of one run; `iteration()` does one generator iteration."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, data: Sampler, cfg: TrainConfig,
+                 device: torch.device | str = "cpu"):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.G = G.to(self.device)
+        self.D = D.to(self.device)
+        self.data = data
+        if cfg.penalty in ("gp", "lp") and has_batchnorm(D):
+            raise UsageError("BatchNorm in the critic is incompatible with a per-sample gradient penalty",
+                             "use --critic-norm layernorm or none (the paper's choice), or --penalty clip")
+        self.penalty = PENALTIES[cfg.penalty](cfg.clip_value)
+        self.objective = OBJECTIVES[cfg.objective]()
+        self.train_generator = any(p.requires_grad for p in self.G.parameters())
+        self.opt_d = make_optimizer(self.D.parameters(), cfg, self.device)
+        self.opt_g = make_optimizer(self.G.parameters(), cfg, self.device) if self.train_generator else None
+        self.G_ema = None
+        if cfg.ema_decay is not None:
+            self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        # a critic with BatchNorm (allowed only for the baselines) must see real and fake in separate passes
+        self.joint_critic_pass = not has_batchnorm(self.D)
+        self.autocast = (dict(device_type=self.device.type, dtype=torch.bfloat16)
+                         if cfg.precision == "bf16" else None)
+        self.step = 0   # generator iterations done
+        self._sums = torch.zeros(len(STAT_NAMES_D) + len(STAT_NAMES_G), device=self.device)
+        self._counts = [0, 0]
+
+    # ---- inputs -------------------------------------------------------------------------------------------
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen)
+
+    def fake_labels(self, n: int) -> torch.Tensor | None:
+        if not self.cfg.conditional:
+            return None
+        return torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen)
+
+    def generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y = self.fake_labels(n)
+        z = self.noise(n)
+        return (self.G(z, y) if y is not None else self.G(z)), y
+
+    def _ctx(self):
+        return torch.autocast(**self.autocast) if self.autocast else torch.autocast(self.device.type, enabled=False)
+
+    # ---- the two steps ------------------------------------------------------------------------------------
+    def critic_step(self) -> None:
+        cfg = self.cfg
+        real, y_real = self.data.sample(cfg.batch_size, self.gen)
+        with torch.no_grad(), self._ctx():
+            fake, _ = self.generate(cfg.batch_size)
+        fake = fake.to(real.dtype)
+        with self._ctx():
+            if self.joint_critic_pass:
+                # one pass over real and fake together: half the launches of two passes, same function
+                out = self.D(torch.cat([real, fake]))
+                d_all = critic_score(out)
+                d_real, d_fake = d_all[: len(real)], d_all[len(real):]
+                logits_real = out[1][: len(real)] if isinstance(out, tuple) else None
+            else:
+                out_real = self.D(real)
+                d_real, d_fake = critic_score(out_real), critic_score(self.D(fake))
+                logits_real = out_real[1] if isinstance(out_real, tuple) else None
+            gp = self.penalty(self.D, real, fake, self.gen)
+        loss = self.objective.critic(d_real, d_fake)
+        loss_d = loss + cfg.gp_weight * gp if self.penalty.needs_interpolates else loss
+        if cfg.conditional:
+            loss_d = loss_d + cfg.ac_weight_real * F.cross_entropy(logits_real.float(), y_real)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        self.penalty.after_critic_step(self.D)
+        w_dist = d_real.detach().float().mean() - d_fake.detach().float().mean()
+        self._sums[:3] += torch.stack([loss_d.detach().float(), w_dist, gp.detach().float()])
+        self._counts[0] += 1
+
+    def generator_step(self) -> None:
+        cfg = self.cfg
+        self.D.requires_grad_(False)
+        try:
+            with self._ctx():
+                fake, y_fake = self.generate(cfg.gen_batch_size)
+                out = self.D(fake)
+            loss_g = self.objective.generator(critic_score(out))
+            if cfg.conditional:
+                loss_g = loss_g + cfg.ac_weight_fake * F.cross_entropy(out[1].float(), y_fake)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+        finally:
+            self.D.requires_grad_(True)
+        if self.G_ema is not None:
+            self._update_ema()
+        self._sums[3:] += loss_g.detach().float()
+        self._counts[1] += 1
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        ema_p = [p for p in self.G_ema.parameters()]
+        torch._foreach_lerp_(ema_p, [p for p in self.G.parameters()], 1.0 - self.cfg.ema_decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    def set_lr(self) -> None:
+        """Linear decay to zero over the run (Appendix F), applied per generator iteration."""
+        if self.cfg.lr_decay != "linear":
+            return
+        lr = self.cfg.lr * max(0.0, 1.0 - self.step / self.cfg.iters)
+        for opt in (self.opt_d, self.opt_g):
+            if opt is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr
+
+    def iteration(self) -> None:
+        self.set_lr()
+        self.G.train()
+        self.D.train()
+        for _ in range(self.cfg.n_critic):
+            self.critic_step()
+        if self.train_generator:
+            self.generator_step()
+        self.step += 1
+
+    # ---- statistics (the only host sync, at the logging cadence) -----------------------------------------
+    def read_stats(self) -> dict[str, float]:
+        values = self._sums.tolist()
+        nd, ng = max(self._counts[0], 1), max(self._counts[1], 1)
+        stats = {k: v / nd for k, v in zip(STAT_NAMES_D, values[:3])}
+        if self._counts[1]:
+            stats["loss_g"] = values[3] / ng
+        self._sums.zero_()
+        self._counts = [0, 0]
+        return stats
+
+    # ---- state for checkpoints ----------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for prefix, module in (("G.", self.G), ("D.", self.D), ("G_ema.", self.G_ema)):
+            if module is not None:
+                out.update({prefix + k: v for k, v in module.state_dict().items()})
+        for prefix, opt, module in (("opt_d.", self.opt_d, self.D), ("opt_g.", self.opt_g, self.G)):
+            if opt is not None:
+                out.update(optimizer_tensors(prefix, opt, module))
+        out["rng.engine"] = self.gen.get_state()
+        out.update({"data." + k: v for k, v in self.data.state_dict().items()})
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], step: int) -> None:
+        def sub(prefix):
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.G.load_state_dict(sub("G."))
+        self.D.load_state_dict(sub("D."))
+        if self.G_ema is not None:
+            ema = sub("G_ema.")
+            self.G_ema.load_state_dict(ema if ema else self.G.state_dict())
+        load_optimizer_tensors(self.opt_d, self.D, sub("opt_d."))
+        if self.opt_g is not None:
+            load_optimizer_tensors(self.opt_g, self.G, sub("opt_g."))
+        self.gen.set_state(tensors["rng.engine"].cpu())
+        self.data.load_state_dict(sub("data."))
+        self.step = step
+        self.set_lr()
+
+
+def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, module: nn.Module) -> dict[str, torch.Tensor]:
+    """Optimiser state keyed by parameter name (`opt_d.net.0.weight.exp_avg`), not by position."""
+    names = {id(p): n for n, p in module.named_parameters()}
+    params = [p for group in opt.param_groups for p in group["params"]]
+    out = {}
+    for p in params:
+        for key, value in opt.state.get(p, {}).items():
+            if torch.is_tensor(value):
+                out[f"{prefix}{names[id(p)]}.{key}"] = value
+    return out
+
+
+def load_optimizer_tensors(opt: torch.optim.Optimizer, module: nn.Module, tensors: dict[str, torch.Tensor]):
+    names = {id(p): n for n, p in module.named_parameters()}
+    params = [p for group in opt.param_groups for p in group["params"]]
+    state = {}
+    for index, p in enumerate(params):
+        prefix = names[id(p)] + "."
+        entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
+        if entry:
+            state[index] = entry
+    sd = opt.state_dict()
+    opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+
+
+@dataclass
+class Callback:
+    """Runs `fn(engine)` every `every` generator iterations and at the end; yields events.
+
+    `on_interrupt` callbacks (checkpointing) also run when a stop signal arrives.
+    """
+
+    fn: Callable[["Engine", bool], Iterable]
+    every: int = 0
+    on_interrupt: bool = False
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+
+def fit(engine: Engine, *, sinks: Iterable[Callable] = (), callbacks: Iterable[Callback] = (),
+        log_every: int = 100, should_stop: Callable[[], int] = lambda: 0, description: str = "") -> None:
+    """Run until `engine.cfg.iters` generator iterations are done; resumable (starts at engine.step).
+
+    `should_stop()` returns a signal number once a stop was requested; the loop then runs the on_interrupt
+    callbacks at the next step boundary and raises Interrupted.
+    """
+    sinks, callbacks = list(sinks), list(callbacks)
+
+    def emit(event):
+        for sink in sinks:
+            sink(event)
+
+    total = engine.cfg.iters
+    emit(RunStarted(step=engine.step, total=total, description=description))
+    t_start = t_window = time.perf_counter()
+    window_start = engine.step
+    last_good = engine.step
+    while engine.step < total:
+        engine.iteration()
+        step = engine.step
+        signum = should_stop()
+        if step % log_every == 0 or step == total or signum:
+            stats = engine.read_stats()
+            now = time.perf_counter()
+            if not all(map(_finite, stats.values())):
+                raise DivergedError(
+                    f"training diverged: non-finite loss between iterations {last_good} and {step} ({stats})",
+                    "lower --lr, raise --lambda, or resume from the last checkpoint in the run directory")
+            last_good = step
+            it_s = (step - window_start) / max(now - t_window, 1e-9)
+            emit(StepDone(step=step, total=total, stats=stats, it_s=it_s, elapsed=now - t_start))
+            t_window, window_start = now, step
+        if signum:
+            for cb in callbacks:
+                if cb.on_interrupt:
+                    for event in cb.fn(engine, True):
+                        emit(event)
+            raise Interrupted(signum, f"interrupted at iteration {step}; state saved",
+                              "run the same command again to resume")
+        for cb in callbacks:
+            if cb.due(step) or step == total:
+                for event in cb.fn(engine, step == total):
+                    emit(event)
+    emit(RunFinished(step=engine.step, elapsed=time.perf_counter() - t_start))
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")

@@ -1,0 +1,26 @@
+"""Architectures, by name. A model spec is a JSON dict {"arch": NAME, **kwargs}; it is stored in every
+checkpoint, and `build(spec)` rebuilds (G, D) from it alone.
+
+Adding an architecture: one builder function returning (G, D) and one entry in ARCHS.
+Every generator has `z_dim` (and `n_classes` when conditional); every critic maps a batch to (B,) scores,
+or to (scores, class logits) when it has an auxiliary classifier head.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from wgan_cli.errors import UsageError
+from wgan_cli.models.toy import toy_mlp
+
+ARCHS = {
+    "toy-mlp": toy_mlp,
+}
+
+
+def build(spec: dict) -> tuple[nn.Module, nn.Module]:
+    spec = dict(spec)
+    arch = spec.pop("arch")
+    if arch not in ARCHS:
+        raise UsageError(f"unknown architecture {arch!r}", f"choose one of: {', '.join(sorted(ARCHS))}")
+    return ARCHS[arch](**spec)

@@ -1,0 +1,160 @@
+"""Sinks for engine events: the only place that draws on the terminal.
+
+- RichSink: live progress (step, critic loss, Wasserstein estimate, penalty, it/s, ETA) when stderr is a terminal;
+- PlainSink: one line per logging interval otherwise (CI logs, `nohup`, pipes);
+- JsonlSink: metrics.jsonl, always; one JSON object per event, flushed at once so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from wgan_cli.events import Evaluated, Note, RunFinished, RunStarted, Saved, StepDone
+
+STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _eta(step: int, total: int, it_s: float) -> str:
+    if it_s <= 0 or step >= total:
+        return "0:00:00"
+    secs = int((total - step) / it_s)
+    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+
+
+def format_stats(stats: dict) -> str:
+    keys = [k for k in STAT_ORDER if k in stats] + sorted(k for k in stats if k not in STAT_ORDER)
+    return "  ".join(f"{k} {_fmt(stats[k])}" for k in keys)
+
+
+class PlainSink:
+    """One line per StepDone; notes, saves and evaluations on their own lines."""
+
+    def __init__(self, stream: IO | None = None):
+        self.stream = stream or sys.stderr
+
+    def __call__(self, event) -> None:
+        if isinstance(event, RunStarted):
+            what = f"{event.description}: " if event.description else ""
+            resumed = f" (resuming at {event.step})" if event.step else ""
+            self._print(f"{what}{event.total} iterations{resumed}")
+        elif isinstance(event, StepDone):
+            self._print(f"[{event.step:>{len(str(event.total))}}/{event.total}] {format_stats(event.stats)}  "
+                        f"{event.it_s:.2f} it/s  eta {_eta(event.step, event.total, event.it_s)}")
+        elif isinstance(event, Evaluated):
+            self._print(f"[{event.step}] eval {format_stats(event.metrics)}")
+        elif isinstance(event, Saved):
+            self._print(f"[{event.step}] saved {event.kind} {event.path}")
+        elif isinstance(event, Note):
+            self._print(("warning: " if event.level == "warning" else "") + event.text)
+        elif isinstance(event, RunFinished):
+            self._print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
+
+
+class RichSink:
+    """A live progress bar with the latest stats; other events print above it."""
+
+    def __init__(self, console=None):
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.progress = None
+        self.task = None
+        self.last_eval: dict = {}
+
+    def _start(self, event: RunStarted) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TextColumn("[cyan]{task.fields[speed]}"),
+            TextColumn("eta"), TimeRemainingColumn(),
+            console=self.console, transient=False, refresh_per_second=4)
+        self.progress.start()
+        self.task = self.progress.add_task(event.description or "train", total=event.total,
+                                           completed=event.step, stats="", speed="")
+
+    def __call__(self, event) -> None:
+        if isinstance(event, RunStarted):
+            self._start(event)
+        elif isinstance(event, StepDone) and self.progress is not None:
+            shown = {**event.stats, **self.last_eval}
+            self.progress.update(self.task, completed=event.step, stats=format_stats(shown),
+                                 speed=f"{event.it_s:.2f} it/s")
+        elif isinstance(event, Evaluated):
+            self.last_eval = {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))}
+            self.console.print(f"[{event.step}] eval {format_stats(event.metrics)}")
+        elif isinstance(event, Saved):
+            self.console.print(f"[dim][{event.step}] saved {event.kind} {event.path}")
+        elif isinstance(event, Note):
+            style = "yellow" if event.level == "warning" else "dim"
+            self.console.print(f"[{style}]{event.text}")
+        elif isinstance(event, RunFinished):
+            self.close()
+            self.console.print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class JsonlSink:
+    """metrics.jsonl: {"event": "step"|"eval"|"saved", "step": N, "time": unix seconds, ...}."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a", encoding="utf-8")
+
+    def __call__(self, event) -> None:
+        if isinstance(event, StepDone):
+            row = {"event": "step", "step": event.step, **event.stats, "it_s": event.it_s}
+        elif isinstance(event, Evaluated):
+            row = {"event": "eval", "step": event.step, **event.metrics}
+        elif isinstance(event, Saved):
+            row = {"event": "saved", "step": event.step, "kind": event.kind, "path": event.path}
+        elif isinstance(event, RunStarted):
+            row = {"event": "start", "step": event.step, "total": event.total}
+        else:
+            return
+        row["time"] = round(time.time(), 3)
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue   # a line cut short by a crash
+    return rows
+
+
+def terminal_sinks(quiet: bool = False, plain: bool | None = None) -> list:
+    """Rich on a terminal, plain lines otherwise, nothing with --quiet."""
+    if quiet:
+        return []
+    if plain is None:
+        plain = not sys.stderr.isatty()
+    return [PlainSink()] if plain else [RichSink()]
