@@ -1,0 +1,92 @@
+"""The checkpoint format: round trip, atomic and checked loads, refusals with clear errors."""
+
+import json
+import struct
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from wgan_cli import checkpoint
+from wgan_cli.cli import app
+from wgan_cli.errors import CheckpointError
+
+
+def save_small(path, kind="generator", task="toy"):
+    tensors = {"G.net.0.weight": torch.randn(4, 2), "G.net.0.bias": torch.zeros(4), "step": torch.tensor(3)}
+    return checkpoint.save(path, tensors, kind=kind, task=task, model={"arch": "toy-mlp"}, step=3), tensors
+
+
+def test_round_trip_and_metadata(tmp_path):
+    path, tensors = save_small(tmp_path / "a.safetensors")
+    loaded, meta = checkpoint.load(path, kind="generator", task="toy")
+    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    assert meta["kind"] == "generator" and meta["task"] == "toy" and meta["step"] == 3
+    assert meta["format"] == "wgan-checkpoint" and len(meta["digest"]) == 64
+    assert not list(tmp_path.glob("*.tmp"))   # the temporary file was renamed away
+
+
+def test_one_changed_byte_is_caught(tmp_path):
+    path, _ = save_small(tmp_path / "a.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        checkpoint.load(path)
+
+
+def test_truncated_and_garbage_files_are_refused(tmp_path):
+    path, _ = save_small(tmp_path / "a.safetensors")
+    data = path.read_bytes()
+    (tmp_path / "t.safetensors").write_bytes(data[:-10])
+    with pytest.raises(CheckpointError, match="truncated"):
+        checkpoint.load(tmp_path / "t.safetensors")
+    (tmp_path / "short.safetensors").write_bytes(data[:5])
+    with pytest.raises(CheckpointError, match="truncated"):
+        checkpoint.read_meta(tmp_path / "short.safetensors")
+    huge = struct.pack("<Q", 10**15) + b"{}"
+    (tmp_path / "h.safetensors").write_bytes(huge)
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        checkpoint.read_meta(tmp_path / "h.safetensors")
+
+
+def test_foreign_safetensors_file_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, tmp_path / "other.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="not a wgan checkpoint"):
+        checkpoint.load(tmp_path / "other.safetensors")
+
+
+def test_wrong_kind_or_task_is_refused(tmp_path):
+    path, _ = save_small(tmp_path / "g.safetensors", kind="generator", task="text")
+    with pytest.raises(CheckpointError, match="a text checkpoint, but --resume needs a toy one"):
+        checkpoint.load(path, kind="train-state", task="toy", command="--resume")
+    with pytest.raises(CheckpointError, match="a generator checkpoint"):
+        checkpoint.load(path, kind="train-state", task="text")
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    with pytest.raises(CheckpointError, match="non-finite"):
+        checkpoint.save(tmp_path / "n.safetensors", {"w": torch.tensor([1.0, float("nan")])},
+                        kind="generator", task="toy", model={})
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".pkl", ".ckpt"])
+def test_pickle_files_are_refused_without_opening(tmp_path, suffix):
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"\x80\x04not really a pickle")
+    result = CliRunner().invoke(app, ["sample", str(path), "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 4
+    assert "pickle" in result.output and "never" in result.output
+
+
+def test_sample_refuses_damaged_checkpoint_with_one_line(tmp_path):
+    path, _ = save_small(tmp_path / "a.safetensors")
+    path.write_bytes(path.read_bytes()[:-4])
+    result = CliRunner().invoke(app, ["sample", str(path), "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 4
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("error: ") and "truncated" in lines[0] and lines[1].startswith("hint: ")
+    assert not (tmp_path / "p.csv").exists()
