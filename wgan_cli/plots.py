@@ -71,7 +71,8 @@ def save_gradnorm_figure(path: str | Path, curves: dict[str, list[float]], title
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for label, norms in curves.items():
-        ax.plot(range(1, len(norms) + 1), norms, marker="o", markersize=3, label=label)
+        shown = [v if v > 0 else float("nan") for v in norms]   # an exact 0 (underflow) has no log: leave a gap
+        ax.plot(range(1, len(norms) + 1), shown, marker="o", markersize=3, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("critic layer (input side = 1)")
     ax.set_ylabel("gradient norm (log scale)")
