@@ -15,6 +15,16 @@ from wgan_cli.errors import DataError, UsageError
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny nets: one thread. Two threads on a shared 2-core machine spin at every barrier of the penalty's
+    double backward (100x slower here). Imported by the other image test files."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 # ---- stand-in writers (used by the other test files too) ----------------------------------------------------
 def _idx(array: np.ndarray) -> bytes:
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)

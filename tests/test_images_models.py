@@ -3,6 +3,8 @@ import math
 import pytest
 import torch
 
+from test_images_data import one_thread  # noqa: F401 (an autouse fixture)
+
 from wgan_cli import models
 from wgan_cli.config import ImageArch
 from wgan_cli.errors import UsageError
