@@ -196,10 +196,16 @@ def toy(
 def sample(
     ckpt: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")],
     n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output: .csv/.npy for toy points.")] = Path("samples.csv"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png "
+                                      "(one grid), DIR/ (one PNG per sample) or samples.npz (uint8 N,H,W,C under "
+                                      "'images', plus 'labels' for a conditional model).")] = Path("samples.csv"),
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")] = False,
+    label: Annotated[Optional[int], typer.Option("--class", help="Conditional models: draw only this class "
+                                                 "(default: random classes).", show_default=False)] = None,
+    interpolate: Annotated[bool, typer.Option("--interpolate", help="Images: rows of 8 along straight lines "
+                                              "between random latent points.")] = False,
     debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
@@ -208,12 +214,17 @@ def sample(
 
       wgan sample runs/toy/generator.safetensors -n 1000 -o points.csv
 
-      wgan sample runs/toy/generator.safetensors -n 1000 -o points.npy
+      wgan sample runs/cifar/generator.safetensors -n 64 -o grid.png
+
+      wgan sample runs/cifar/generator.safetensors -n 50000 -o samples.npz
+
+      wgan sample runs/cifar-cond/generator.safetensors -n 64 --class 3 -o cats/
     """
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
-    typer.echo(sample_command(ckpt, n, out, seed, pick_device(device.value), ema=ema))
+    typer.echo(sample_command(ckpt, n, out, seed, pick_device(device.value), ema=ema, label=label,
+                              interpolate=interpolate))
 
 
 # ---- commands that arrive in their own issues -------------------------------------------------------------
@@ -314,8 +325,7 @@ def train(
     cfg = train_config(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                        betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size, iters=iters,
                        clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision,
-                       **({"lr_decay": lr_decay.value} if lr_decay is not None else {}),
-                       **({"conditional": conditional} if conditional is not None else {}))
+                       lr_decay=lr_decay and lr_decay.value, conditional=conditional)   # None: preset/default
     opts = ImageOptions(dataset=dataset, data_dir=str(data_dir), arch=arch and arch.value, dim=dim, size=size,
                         variant=variant.value, critic_norm=critic_norm and critic_norm.value,
                         dequantize=dequantize, out=str(out), device=device.value, resume=resume,

@@ -42,15 +42,14 @@ def get_preset(name: str | None) -> dict | None:
 
 
 def resolve(opts: ImageOptions, cfg: TrainConfig) -> tuple[ImageOptions, TrainConfig]:
-    """Explicit options > the preset > defaults, for both records. TrainConfig fields whose default is not None
-    (lr_decay, conditional) take the preset's value when the caller left them at their default."""
+    """Explicit options > the preset > defaults, for both records. lr_decay and conditional (whose TrainConfig
+    defaults are not None) may be passed as None, meaning 'the preset's value, else the default'."""
     preset = get_preset(opts.preset)
     train_preset = dict((preset or {}).get("train", {}))
     for key in ("lr_decay", "conditional"):
-        if key in train_preset:
-            value = train_preset.pop(key)
-            if getattr(cfg, key) == getattr(TrainConfig(), key):
-                cfg = dataclasses.replace(cfg, **{key: value})
+        value = train_preset.pop(key, getattr(TrainConfig(), key))
+        if getattr(cfg, key) is None:
+            cfg = dataclasses.replace(cfg, **{key: value})
     return resolve_image(opts, preset), resolve_train(cfg, train_preset)
 
 
