@@ -220,7 +220,8 @@ def test_corrupt_image_skipped_and_reported_or_refused_with_strict(tmp_path):
     write_pngs(tmp_path, 39)
     bad = tmp_path / "img999.png"
     bad.write_bytes(b"\x89PNG not really")
-    data = load_image_data(f"folder:{tmp_path}", "unused", size=32, device="cpu", batch_size=38, workers=0)
+    # through 2 DataLoader worker processes: the report of the skipped file must reach the main process
+    data = load_image_data(f"folder:{tmp_path}", "unused", size=32, device="cpu", batch_size=38, workers=2)
     x, _ = data.train.sample(38, torch.Generator())   # 38 of the 38 training images: the bad one is among them
     assert x.shape == (38, 3, 32, 32)
     assert data.train.skipped == [str(bad)]
