@@ -34,6 +34,14 @@ def test_grid_png_size(tmp_path):
     assert img.size == (4 * 28, 3 * 28) and img.mode == "L"   # 10 samples: 4 columns, 3 rows
 
 
+def test_default_output_is_a_grid(tmp_path, monkeypatch):
+    ckpt = make_ckpt(tmp_path / "g.safetensors", MNIST)
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["sample", str(ckpt), "-n", "4"])
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "samples.png").size == (56, 56)
+
+
 def test_one_png_per_sample(tmp_path):
     ckpt = make_ckpt(tmp_path / "g.safetensors", MNIST)
     r = runner.invoke(app, ["sample", str(ckpt), "-n", "5", "-o", str(tmp_path / "out") + "/"])

@@ -196,9 +196,10 @@ def toy(
 def sample(
     ckpt: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")],
     n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png "
-                                      "(one grid), DIR/ (one PNG per sample) or samples.npz (uint8 N,H,W,C under "
-                                      "'images', plus 'labels' for a conditional model).")] = Path("samples.csv"),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
+        "sample) or samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model). "
+        "[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")] = False,

@@ -176,10 +176,12 @@ def sample_image_command(ckpt: Path, n: int, out: Path, seed: int, device, ema: 
     return f"wrote {len(images)} PNGs to {out}"
 
 
-def sample_command(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = False,
+def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema: bool = False,
                    label: int | None = None, interpolate: bool = False) -> str:
     """Dispatch on the checkpoint's task; returns a one-line summary of what was written."""
     meta = checkpoint.read_meta(ckpt)
+    if out is None:
+        out = Path("samples.png" if meta["task"] == "image" else "samples.csv")
     if meta["task"] == "text":
         raise CheckpointError(f"{ckpt}: a text checkpoint", "generate text with `wgan textgen --ckpt CKPT`")
     if n < 1:
