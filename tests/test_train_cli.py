@@ -117,6 +117,17 @@ def test_corrupt_image_with_strict_names_the_file(tmp_path):
     assert r.exit_code == 3 and "broken.jpg" in r.output, r.output
 
 
+def test_corrupt_image_skipped_and_counted_in_a_run(tmp_path):
+    write_pngs(tmp_path / "pics", 40, size=32)
+    (tmp_path / "pics" / "broken.png").write_bytes(b"\x89PNG truncated")
+    r = runner.invoke(app, ["train", "--dataset", f"folder:{tmp_path / 'pics'}", "--dim", "2", "--batch-size", "38",
+                            "--n-critic", "1", "--iters", "1", "--workers", "0", "--out", str(tmp_path / "run"),
+                            "--device", "cpu", "--plain"])
+    assert r.exit_code == 0, r.output
+    assert "skipped unreadable image" in r.output and "broken.png" in r.output
+    assert '"skipped_images": 1' in r.output
+
+
 def test_wrong_checkpoint_kind_for_resume(tmp_path):
     write_mnist(tmp_path)
     toy = _toy_ckpt(tmp_path / "toy.safetensors")

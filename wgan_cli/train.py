@@ -208,7 +208,7 @@ def train_images(opts: ImageOptions, cfg: TrainConfig, sinks=(), should_stop=lam
         result: dict = {}
         z, y = fixed_noise(engine.G, 100 if cfg.conditional else 64, device)
         figures = run.path / "figures"
-        reported = [0]
+        reported: set = set()
 
         def grid(engine: Engine, final: bool):
             path = write_grid(to_uint8_nhwc(render(engine.G, z, y), output),
@@ -230,10 +230,12 @@ def train_images(opts: ImageOptions, cfg: TrainConfig, sinks=(), should_stop=lam
                 yield Note(f"loss curves {path}")
 
         def skipped(engine: Engine, final: bool):
-            bad = getattr(engine.data, "skipped", [])
-            for path in bad[reported[0]:]:
-                yield Note(f"skipped unreadable image {path} ({len(bad)} so far; --strict stops instead)", "warning")
-            reported[0] = len(bad)
+            bad = [*getattr(engine.data, "skipped", []), *getattr(data.val, "skipped", [])]
+            for path in dict.fromkeys(bad):   # the validation images are read again at every evaluation
+                if path not in reported:
+                    reported.add(path)
+                    yield Note(f"skipped unreadable image {path} ({len(reported)} so far; --strict stops "
+                               "instead)", "warning")
 
         callbacks = [
             Callback(skipped, every=opts.log_every),
@@ -249,7 +251,9 @@ def train_images(opts: ImageOptions, cfg: TrainConfig, sinks=(), should_stop=lam
         last = next((r for r in reversed(rows) if r.get("event") == "step"), {})
         result.update({k: last[k] for k in ("w_dist", "loss_d", "gp", "loss_g") if k in last})
         result["step"] = engine.step
-        result["skipped_images"] = len(getattr(engine.data, "skipped", []))
+        for note in skipped(engine, True):   # anything read since the last report
+            emit(note)
+        result["skipped_images"] = len(reported)
         return result
     finally:
         jsonl.close()
