@@ -199,7 +199,7 @@ def sample(
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
         "sample) or samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model). "
-        "[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)] = None,
+        "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")] = False,
@@ -238,7 +238,7 @@ def _not_yet(name: str):
 def train(
     dataset: Annotated[Optional[str], typer.Option(
         help="mnist, fashion-mnist, cifar10, cifar100, svhn, celeba, lsun-bedroom, or folder:PATH (images, "
-             "recursively; one subfolder per class gives labels). [default: cifar10, or the preset's]",
+             "recursively; one subfolder per class gives labels). \\[default: cifar10, or the preset's]",
         show_default=False)] = None,
     data_dir: Annotated[Path, typer.Option(help="Where datasets are looked for and downloaded to (torchvision's "
                                                 "layout). Debian's /usr/share/datasets is also searched.")]
@@ -249,16 +249,16 @@ def train(
         show_default=False)] = None,
     arch: Annotated[Optional[ImageArch], typer.Option(
         help="dcgan (gan_mnist.py nets at 28 px, gan_cifar.py at 32), resnet (Appendix F), resnet64, "
-             "resnet101, mlp (Figure 2's MLP generator). [default: dcgan]", show_default=False)] = None,
-    dim: Annotated[Optional[int], typer.Option(help="Base width (DIM). [default: the architecture's: 64, 128 "
+             "resnet101, mlp (Figure 2's MLP generator). \\[default: dcgan]", show_default=False)] = None,
+    dim: Annotated[Optional[int], typer.Option(help="Base width (DIM). \\[default: the architecture's: 64, 128 "
                                                     "for resnet]", min=1, show_default=False)] = None,
-    size: Annotated[Optional[int], typer.Option(help="Image size: 28, 32, 64 or 128. [default: the dataset's, "
+    size: Annotated[Optional[int], typer.Option(help="Image size: 28, 32, 64 or 128. \\[default: the dataset's, "
                                                      "as the architecture allows]", show_default=False)] = None,
     variant: Annotated[Variant, typer.Option(help="Figure 2 variants of the dcgan nets: no-norm, tanh, gated, "
                                                   "constant-filters.")] = Variant.default,
     critic_norm: Annotated[Optional[CriticNorm], typer.Option(
         help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
-             "[default: none; layernorm for resnet64, resnet101]", show_default=False)] = None,
+             "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)] = None,
     conditional: Annotated[Optional[bool], typer.Option(
         "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary "
         "classifier head in D.", show_default=False)] = None,
@@ -269,11 +269,11 @@ def train(
     lr: LrOpt = None,
     betas: BetasOpt = None,
     lr_decay: Annotated[Optional[LrDecay], typer.Option(help="linear: decay both learning rates to 0 over the "
-                                                            "run (Appendix F). [default: none]",
+                                                            "run (Appendix F). \\[default: none]",
                                                         show_default=False)] = None,
     batch_size: BatchOpt = None,
     gen_batch_size: Annotated[Optional[int], typer.Option(help="Batch of the generator step (Appendix F: 2x "
-                                                                "the critic's). [default: --batch-size]",
+                                                                "the critic's). \\[default: --batch-size]",
                                                           min=1, show_default=False)] = None,
     iters: ItersOpt = None,
     clip_value: ClipOpt = 0.01,
@@ -282,7 +282,7 @@ def train(
                                                        min=0.0, max=1.0, show_default=False)] = None,
     dequantize: Annotated[Optional[bool], typer.Option(
         "--dequantize/--no-dequantize", help="Add U(0, 1/256) to the pixels as gan_cifar_resnet.py does. "
-        "[default: on for resnet]", show_default=False)] = None,
+        "\\[default: on for resnet]", show_default=False)] = None,
     precision: Annotated[Precision, typer.Option(help="bf16: autocast the networks (penalty norm and losses "
                                                       "stay fp32).")] = Precision.fp32,
     seed: SeedOpt = 0,
