@@ -17,8 +17,9 @@ from typing import Annotated, Optional
 import typer
 
 from wgan_cli import __version__
-from wgan_cli.config import (CriticNorm, Device, ImageArch, ImageOptions, LrDecay, Objective, Penalty, Precision,
-                             ToyDataset, ToyFigure, ToyOptions, TrainConfig, Variant)
+from wgan_cli.config import (Device, Objective, Penalty, Precision, ToyDataset, ToyFigure, ToyOptions,
+                             TrainConfig)
+from wgan_cli.config import CriticNorm, ImageArch, ImageOptions, LrDecay, Variant  # wgan train
 from wgan_cli.errors import UsageError, WganError
 
 app = typer.Typer(
