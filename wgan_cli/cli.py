@@ -19,6 +19,7 @@ import typer
 from wgan_cli import __version__
 from wgan_cli.config import (Device, Objective, Penalty, Precision, ToyDataset, ToyFigure, ToyOptions,
                              TrainConfig)
+from wgan_cli.config import CriticNorm, ImageArch, ImageOptions, LrDecay, Variant  # wgan train
 from wgan_cli.errors import UsageError, WganError
 
 app = typer.Typer(
@@ -196,10 +197,17 @@ def toy(
 def sample(
     ckpt: Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")],
     n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output: .csv/.npy for toy points.")] = Path("samples.csv"),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
+        "sample) or samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model). "
+        "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)] = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu,
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")] = False,
+    label: Annotated[Optional[int], typer.Option("--class", help="Conditional models: draw only this class "
+                                                 "(default: random classes).", show_default=False)] = None,
+    interpolate: Annotated[bool, typer.Option("--interpolate", help="Images: rows of 8 along straight lines "
+                                              "between random latent points.")] = False,
     debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
@@ -208,12 +216,17 @@ def sample(
 
       wgan sample runs/toy/generator.safetensors -n 1000 -o points.csv
 
-      wgan sample runs/toy/generator.safetensors -n 1000 -o points.npy
+      wgan sample runs/cifar/generator.safetensors -n 64 -o grid.png
+
+      wgan sample runs/cifar/generator.safetensors -n 50000 -o samples.npz
+
+      wgan sample runs/cifar-cond/generator.safetensors -n 64 --class 3 -o cats/
     """
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
-    typer.echo(sample_command(ckpt, n, out, seed, pick_device(device.value), ema=ema))
+    typer.echo(sample_command(ckpt, n, out, seed, pick_device(device.value), ema=ema, label=label,
+                              interpolate=interpolate))
 
 
 # ---- commands that arrive in their own issues -------------------------------------------------------------
@@ -221,14 +234,113 @@ def _not_yet(name: str):
     raise UsageError(f"`wgan {name}` is not implemented in this version", "see the README for what is available")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command()
 @handle_errors
-def train(debug: DebugOpt = False):
-    """Train an image GAN (not available yet).
+def train(
+    dataset: Annotated[Optional[str], typer.Option(
+        help="mnist, fashion-mnist, cifar10, cifar100, svhn, celeba, lsun-bedroom, or folder:PATH (images, "
+             "recursively; one subfolder per class gives labels). \\[default: cifar10, or the preset's]",
+        show_default=False)] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where datasets are looked for and downloaded to (torchvision's "
+                                                "layout). Debian's /usr/share/datasets is also searched.")]
+        = Path("data"),
+    preset: Annotated[Optional[str], typer.Option(
+        help="A paper run in one flag: mnist-dcgan, cifar10-dcgan, cifar10-resnet (Appendix F), "
+             "cifar10-resnet-cond (Table 3), lsun64-resnet. Explicit options override it.",
+        show_default=False)] = None,
+    arch: Annotated[Optional[ImageArch], typer.Option(
+        help="dcgan (gan_mnist.py nets at 28 px, gan_cifar.py at 32), resnet (Appendix F), resnet64, "
+             "resnet101, mlp (Figure 2's MLP generator). \\[default: dcgan]", show_default=False)] = None,
+    dim: Annotated[Optional[int], typer.Option(help="Base width (DIM). \\[default: the architecture's: 64, 128 "
+                                                    "for resnet]", min=1, show_default=False)] = None,
+    size: Annotated[Optional[int], typer.Option(help="Image size: 28, 32, 64 or 128. \\[default: the dataset's, "
+                                                     "as the architecture allows]", show_default=False)] = None,
+    variant: Annotated[Variant, typer.Option(help="Figure 2 variants of the dcgan nets: no-norm, tanh, gated, "
+                                                  "constant-filters.")] = Variant.default,
+    critic_norm: Annotated[Optional[CriticNorm], typer.Option(
+        help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
+             "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)] = None,
+    conditional: Annotated[Optional[bool], typer.Option(
+        "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary "
+        "classifier head in D.", show_default=False)] = None,
+    objective: ObjectiveOpt = Objective.wgan,
+    penalty: PenaltyOpt = None,
+    gp_weight: LambdaOpt = None,
+    n_critic: NCriticOpt = None,
+    lr: LrOpt = None,
+    betas: BetasOpt = None,
+    lr_decay: Annotated[Optional[LrDecay], typer.Option(help="linear: decay both learning rates to 0 over the "
+                                                            "run (Appendix F). \\[default: none]",
+                                                        show_default=False)] = None,
+    batch_size: BatchOpt = None,
+    gen_batch_size: Annotated[Optional[int], typer.Option(help="Batch of the generator step (Appendix F: 2x "
+                                                                "the critic's). \\[default: --batch-size]",
+                                                          min=1, show_default=False)] = None,
+    iters: ItersOpt = None,
+    clip_value: ClipOpt = 0.01,
+    ema_decay: Annotated[Optional[float], typer.Option(help="Keep an EMA copy of G with this decay (e.g. "
+                                                            "0.999); sample it with `wgan sample --ema`.",
+                                                       min=0.0, max=1.0, show_default=False)] = None,
+    dequantize: Annotated[Optional[bool], typer.Option(
+        "--dequantize/--no-dequantize", help="Add U(0, 1/256) to the pixels as gan_cifar_resnet.py does. "
+        "\\[default: on for resnet]", show_default=False)] = None,
+    precision: Annotated[Precision, typer.Option(help="bf16: autocast the networks (penalty norm and losses "
+                                                      "stay fp32).")] = Precision.fp32,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = Device.auto,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")] = Path("runs/train"),
+    resume: ResumeOpt = "auto",
+    log_every: LogEveryOpt = 100,
+    save_every: SaveEveryOpt = 1000,
+    sample_every: Annotated[int, typer.Option(help="Save a fixed-noise sample grid every N iterations.",
+                                              min=1)] = 1000,
+    eval_every: Annotated[int, typer.Option(help="Estimate the Wasserstein distance on the validation split "
+                                                 "every N iterations (Section 5.6).", min=1)] = 1000,
+    n_val: Annotated[int, typer.Option(help="Validation images per estimate.", min=1)] = 1000,
+    workers: Annotated[int, typer.Option(help="DataLoader workers for streamed datasets (celeba, lsun, "
+                                              "folders).", min=0)] = 4,
+    strict: Annotated[bool, typer.Option("--strict", help="Verify every image of a folder dataset first and "
+                                         "stop at the first unreadable one (default: skip and report).")] = False,
+    download: Annotated[bool, typer.Option("--download/--no-download", help="Let torchvision download a "
+                                           "missing dataset.")] = True,
+    dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False,
+    plain: PlainOpt = None,
+    debug: DebugOpt = False,
+):
+    """Train an image GAN (WGAN-GP and the paper's baselines) and write a run directory.
 
-    Example: wgan train --dataset cifar10 --penalty gp --lambda 10
+    Examples:
+
+      wgan train --dataset cifar10 --penalty gp --lambda 10 --out runs/cifar
+
+      wgan train --preset cifar10-resnet --out runs/cifar-resnet
+
+      wgan train --dataset fashion-mnist --arch dcgan --iters 2000 --out runs/fmnist
+
+      wgan train --dataset folder:~/pictures --arch resnet64 --out runs/pictures
     """
-    _not_yet("train")
+    from wgan_cli import train as train_mod
+    from wgan_cli.runs import StopFlag
+    from wgan_cli.ui import terminal_sinks
+
+    cfg = train_config(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
+                       betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size, iters=iters,
+                       clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision,
+                       lr_decay=lr_decay and lr_decay.value, conditional=conditional)   # None: preset/default
+    opts = ImageOptions(dataset=dataset, data_dir=str(data_dir), arch=arch and arch.value, dim=dim, size=size,
+                        variant=variant.value, critic_norm=critic_norm and critic_norm.value,
+                        dequantize=dequantize, out=str(out), device=device.value, resume=resume,
+                        log_every=log_every, save_every=save_every, sample_every=sample_every,
+                        eval_every=eval_every, n_val=n_val, workers=workers, strict=strict, download=download,
+                        preset=preset)
+    if dry_run:
+        typer.echo(json.dumps(train_mod.dry_run(opts, cfg), indent=2))
+        return
+    with StopFlag() as stop:
+        result = train_mod.train_images(opts, cfg, sinks=terminal_sinks(quiet, plain), should_stop=stop)
+    typer.echo(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}))
+    typer.echo(f"run directory: {out}  (generator: {out / 'generator.safetensors'})")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -153,3 +153,100 @@ class ToyOptions:
     plot_every: int = 500
     save_every: int = 1000
     n_eval: int = 1000
+
+
+# ---- `wgan train`: image GANs --------------------------------------------------------------------------------
+
+
+class ImageArch(str, enum.Enum):
+    dcgan = "dcgan"           # gan_mnist.py nets at 28x28, gan_cifar.py / gan_64x64.py DCGAN at 32+
+    resnet = "resnet"         # gan_cifar_resnet.py (Appendix F)
+    resnet64 = "resnet64"     # gan_64x64.py Good G/D
+    resnet101 = "resnet101"   # gan_64x64.py deep bottleneck ResNet
+    mlp = "mlp"               # Figure 2: 4 x 512 ReLU MLP generator
+
+
+class CriticNorm(str, enum.Enum):
+    none = "none"
+    layernorm = "layernorm"
+    batchnorm = "batchnorm"   # only for the baselines without a gradient penalty
+
+
+class Variant(str, enum.Enum):
+    """Figure 2's architecture variants of the DCGAN nets."""
+
+    default = "default"
+    no_norm = "no-norm"                     # no normalisation anywhere
+    tanh = "tanh"                           # tanh nonlinearities in G and D
+    gated = "gated"                         # gated multiplicative nonlinearities, sigmoid(a) * tanh(b)
+    constant_filters = "constant-filters"   # G: constant filter count, no BN
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """What `wgan train` needs besides TrainConfig. None means 'the preset's value, else the default'."""
+
+    dataset: str | None = None
+    data_dir: str = "data"
+    arch: str | None = None
+    dim: int | None = None
+    size: int | None = None
+    variant: str = "default"
+    critic_norm: str | None = None
+    dequantize: bool | None = None
+    out: str = "runs/train"
+    device: str = "auto"
+    resume: str = "auto"
+    log_every: int = 100
+    save_every: int = 1000
+    sample_every: int = 1000
+    eval_every: int = 1000
+    n_val: int = 1000          # validation images per Wasserstein estimate
+    workers: int = 4
+    strict: bool = False
+    download: bool = True
+    preset: str | None = None
+
+
+# The paper's image runs. "train" goes through resolve_train; "image" fills ImageOptions fields left as None.
+IMAGE_PRESETS = {
+    # gan_mnist.py: DIM 64, batch 50, Adam 1e-4 (0.5, 0.9), 200k iterations, data in [0, 1]
+    "mnist-dcgan": dict(train=dict(batch_size=50, n_critic=5, gp_weight=10.0, lr=1e-4, betas=(0.5, 0.9),
+                                   iters=200_000),
+                        image=dict(dataset="mnist", arch="dcgan", dim=64, dequantize=False)),
+    # gan_cifar.py: DIM 128, batch 64, Adam 1e-4 (0.5, 0.9), 200k iterations
+    "cifar10-dcgan": dict(train=dict(batch_size=64, n_critic=5, gp_weight=10.0, lr=1e-4, betas=(0.5, 0.9),
+                                     iters=200_000),
+                          image=dict(dataset="cifar10", arch="dcgan", dim=128, dequantize=False)),
+    # Appendix F: batch 64, G step on 128, n_critic 5, lambda 10, Adam 2e-4 (0, 0.9) decayed linearly, 100k
+    "cifar10-resnet": dict(train=dict(batch_size=64, gen_batch_size=128, n_critic=5, gp_weight=10.0, lr=2e-4,
+                                      betas=(0.0, 0.9), lr_decay="linear", iters=100_000),
+                           image=dict(dataset="cifar10", arch="resnet", dim=128, dequantize=True)),
+    # Table 3 "supervised": the same with conditional BN in G and an auxiliary classifier in D
+    "cifar10-resnet-cond": dict(train=dict(batch_size=64, gen_batch_size=128, n_critic=5, gp_weight=10.0,
+                                           lr=2e-4, betas=(0.0, 0.9), lr_decay="linear", iters=100_000,
+                                           conditional=True),
+                                image=dict(dataset="cifar10", arch="resnet", dim=128, dequantize=True)),
+    # gan_64x64.py: DIM 64, batch 64, Adam 1e-4 (0, 0.9), 200k iterations, LayerNorm in the critic
+    "lsun64-resnet": dict(train=dict(batch_size=64, n_critic=5, gp_weight=10.0, lr=1e-4, betas=(0.0, 0.9),
+                                     iters=200_000),
+                          image=dict(dataset="lsun-bedroom", arch="resnet64", dim=64, critic_norm="layernorm",
+                                     dequantize=False)),
+}
+
+IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")
+DEFAULT_DIM = {"dcgan": 64, "resnet": 128, "resnet64": 64, "resnet101": 64, "mlp": 64}
+DEFAULT_CRITIC_NORM = {"resnet64": "layernorm", "resnet101": "layernorm"}
+
+
+def resolve_image(opts: ImageOptions, preset: dict | None = None) -> ImageOptions:
+    """Fill None fields: explicit option > preset > architecture default."""
+    filled = {**IMAGE_DEFAULTS, **((preset or {}).get("image", {}))}
+    out = dataclasses.replace(opts, **{k: v for k, v in filled.items() if getattr(opts, k) is None})
+    if out.dim is None:
+        out = dataclasses.replace(out, dim=DEFAULT_DIM[out.arch])
+    if out.critic_norm is None:
+        out = dataclasses.replace(out, critic_norm=DEFAULT_CRITIC_NORM.get(out.arch, "none"))
+    if out.dequantize is None:   # gan_cifar_resnet.py dequantises; the other official scripts do not
+        out = dataclasses.replace(out, dequantize=out.arch == "resnet")
+    return out

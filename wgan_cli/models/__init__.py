@@ -11,10 +11,16 @@ from __future__ import annotations
 from torch import nn
 
 from wgan_cli.errors import UsageError
+from wgan_cli.models.image import dcgan, mlp, resnet, resnet64, resnet101
 from wgan_cli.models.toy import toy_mlp
 
 ARCHS = {
     "toy-mlp": toy_mlp,
+    "dcgan": dcgan,
+    "resnet": resnet,
+    "resnet64": resnet64,
+    "resnet101": resnet101,
+    "mlp": mlp,
 }
 
 

@@ -1,0 +1,249 @@
+"""Datasets read from small stand-in files in each dataset's own on-disk format, written by the tests."""
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wgan_cli.data.images import (DeviceImages, load_image_data, read_cifar_batch, scale_real, to_uint8_nhwc)
+from wgan_cli.errors import DataError, UsageError
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny nets: one thread. Two threads on a shared 2-core machine spin at every barrier of the penalty's
+    double backward (100x slower here). Imported by the other image test files."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ---- stand-in writers (used by the other test files too) ----------------------------------------------------
+def _idx(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist(root: Path, n_train: int = 64, n_test: int = 32, layout: str = "MNIST/raw") -> Path:
+    """torchvision's MNIST layout (ROOT/MNIST/raw/*-ubyte.gz): bright squares whose size is the label."""
+    folder = root / layout
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = np.zeros((n, 28, 28), np.uint8)
+        for i, k in enumerate(labels):
+            images[i, 4:6 + 2 * k, 4:6 + 2 * k] = 255
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels)))
+    return folder
+
+
+def write_cifar10(root: Path, per_batch: int = 16) -> Path:
+    """cifar-10-batches-py: python pickles of {"data": (N, 3072) uint8, "labels": [int]}."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = rng.integers(0, 10, per_batch)
+        data = np.zeros((per_batch, 3, 32, 32), np.uint8)
+        data[:, 0] = (labels * 25)[:, None, None]   # the red channel says the class
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": data.reshape(per_batch, -1), "labels": labels.tolist(), "batch_label": name}, f,
+                        protocol=2)
+    return folder
+
+
+def write_pngs(folder: Path, n: int, size: int = 40, seed: int = 0) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        path = folder / f"img{i:03d}.png"
+        Image.fromarray(rng.integers(0, 255, (size, size + 8, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+# ---- pixels ------------------------------------------------------------------------------------------------
+def test_to_uint8_matches_official_conversion():
+    g = torch.tensor([-1.0, -0.5, 0.0, 0.999, 1.0]).view(1, 1, 1, 5)
+    expected = [int((v + 1) * 255.99 / 2) for v in g.flatten().tolist()]
+    out = to_uint8_nhwc(g, "tanh")
+    assert out.shape == (1, 1, 5, 1) and out.dtype == np.uint8
+    assert out.flatten().tolist() == expected == [0, 63, 127, 255, 255]
+    s = torch.tensor([0.0, 0.5, 1.0]).view(1, 1, 1, 3)
+    assert to_uint8_nhwc(s, "sigmoid").flatten().tolist() == [int(v * 255.99) for v in (0.0, 0.5, 1.0)]
+
+
+def test_dequantisation_as_the_resnet_script():
+    x = torch.tensor([0, 128, 255], dtype=torch.uint8).repeat(1000)
+    out = scale_real(x, "tanh", True, torch.Generator().manual_seed(0))
+    base = 2 * (x.float() / 256 - 0.5)
+    noise = out - base
+    assert noise.min() >= 0 and noise.max() < 1 / 128 + 1e-6
+    assert abs(noise.mean().item() - 1 / 256) < 2e-4
+    plain = scale_real(x, "tanh", False, None)
+    assert plain.min() == -1 and plain.max() == 1
+    assert scale_real(x, "sigmoid", False, None).max() == 1
+
+
+def test_device_sampler_draws_only_from_the_given_generator():
+    images = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1).expand(50, 1, 4, 4).contiguous()
+    data = DeviceImages(images, torch.arange(50), "tanh", True)
+    a, ya = data.sample(8, torch.Generator().manual_seed(3))
+    torch.manual_seed(123)   # the global RNG must not matter
+    b, yb = data.sample(8, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+    assert a.shape == (8, 1, 4, 4)
+
+
+# ---- stand-ins per dataset ---------------------------------------------------------------------------------
+def test_mnist_idx_standin(tmp_path):
+    write_mnist(tmp_path)
+    data = load_image_data("mnist", tmp_path, size=28, device="cpu", batch_size=8, output="sigmoid",
+                           download=False)
+    assert (data.n_train, data.n_val, data.channels, data.n_classes) == (64, 32, 1, 10)
+    x, y = data.train.sample(8, torch.Generator().manual_seed(0))
+    assert x.shape == (8, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+    # the square's side encodes the label: the data and labels were read together
+    sides = (x[:, 0, 4, 4:] > 0.5).sum(1)
+    assert torch.equal(sides, 2 + 2 * y)
+    # resized for a 32-pixel architecture
+    data32 = load_image_data("mnist", tmp_path, size=32, device="cpu", batch_size=8, download=False)
+    assert data32.train.sample(2, torch.Generator())[0].shape == (2, 1, 32, 32)
+
+
+def test_cifar10_pickled_batches_standin(tmp_path):
+    write_cifar10(tmp_path)
+    data = load_image_data("cifar10", tmp_path, size=32, device="cpu", batch_size=8, download=False)
+    assert (data.n_train, data.n_val, data.channels) == (80, 16, 3)
+    x, y = data.train.sample(16, torch.Generator().manual_seed(0))
+    red = ((x[:, 0, 0, 0] + 1) / 2 * 255).round()
+    assert torch.equal(red, (y * 25).float())
+
+
+def test_cifar100_standin(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for name in ("train", "test"):
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": np.zeros((8, 3072), np.uint8), "fine_labels": list(range(8)),
+                         "coarse_labels": [0] * 8}, f)
+    data = load_image_data("cifar100", tmp_path, size=32, device="cpu", batch_size=4, download=False)
+    assert (data.n_train, data.n_classes) == (8, 100)
+
+
+def test_svhn_mat_standin(tmp_path):
+    import scipy.io
+
+    (tmp_path / "svhn").mkdir()
+    for split in ("train", "test"):
+        X = np.zeros((32, 32, 3, 10), np.uint8)
+        X[0, 0, 0, :] = np.arange(10) * 20
+        scipy.io.savemat(tmp_path / "svhn" / f"{split}_32x32.mat", {"X": X, "y": np.arange(1, 11).reshape(-1, 1)})
+    data = load_image_data("svhn", tmp_path, size=32, device="cpu", batch_size=4, download=False)
+    assert data.n_train == 10 and data.train.labels.tolist() == list(range(1, 10)) + [0]   # 10 means digit 0
+    assert data.train.images[3, 0, 0, 0].item() == 60   # (H, W, C, N) transposed to (N, C, H, W)
+
+
+def test_folder_with_class_subfolders(tmp_path):
+    write_pngs(tmp_path / "cats", 30, seed=1)
+    write_pngs(tmp_path / "dogs", 30, seed=2)
+    data = load_image_data(f"folder:{tmp_path}", "unused", size=32, device="cpu", batch_size=8, workers=0,
+                           download=False)
+    assert data.n_classes == 2 and data.n_train + data.n_val == 60 and data.n_val == 3   # 5% held out
+    x, y = data.train.sample(8, torch.Generator())
+    assert x.shape == (8, 3, 32, 32) and set(y.tolist()) <= {0, 1}
+    assert data.train.state_dict()["cursor"].tolist() == [0, 8]
+
+
+def test_celeba_layout_standin(tmp_path):
+    images = tmp_path / "celeba" / "img_align_celeba"
+    paths = write_pngs(images, 12, size=60)
+    (tmp_path / "celeba" / "list_eval_partition.txt").write_text(
+        "\n".join(f"{p.name} {0 if i < 8 else 1}" for i, p in enumerate(paths)))
+    data = load_image_data("celeba", tmp_path, size=64, device="cpu", batch_size=4, workers=0, download=False)
+    assert (data.n_train, data.n_val) == (8, 4)
+    assert data.train.sample(4, torch.Generator())[0].shape == (4, 3, 64, 64)
+
+
+def test_lsun_lmdb_standin(tmp_path):
+    lmdb = pytest.importorskip("lmdb")
+    import io
+
+    from PIL import Image
+
+    for split, n in (("train", 8), ("val", 4)):
+        env = lmdb.open(str(tmp_path / f"bedroom_{split}_lmdb"), map_size=1 << 24)
+        with env.begin(write=True) as txn:
+            for i in range(n):
+                buf = io.BytesIO()
+                Image.fromarray(np.full((70, 90, 3), i * 20, np.uint8)).save(buf, format="JPEG")
+                txn.put(f"{i:040x}".encode(), buf.getvalue())
+        env.close()
+    data = load_image_data("lsun-bedroom", tmp_path, size=64, device="cpu", batch_size=4, workers=0)
+    assert (data.n_train, data.n_val) == (8, 4)
+    assert data.train.sample(4, torch.Generator())[0].shape == (4, 3, 64, 64)
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_found_without_download(tmp_path):
+    data = load_image_data("fashion-mnist", tmp_path / "nothing-here", size=28, device="cpu", batch_size=50,
+                           output="sigmoid", download=False)
+    assert (data.n_train, data.n_val, data.channels) == (60000, 10000, 1)
+    assert data.where == str(FASHION)
+    assert sorted(torch.bincount(data.train.labels).tolist()) == [6000] * 10
+
+
+# ---- bad input ---------------------------------------------------------------------------------------------
+def test_missing_data_says_where_it_looked(tmp_path):
+    with pytest.raises(DataError) as e:
+        load_image_data("mnist", tmp_path, size=28, device="cpu", batch_size=8, download=False)
+    assert str(tmp_path / "MNIST" / "raw") in e.value.message and "network" in e.value.hint
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
+        load_image_data("cifar10", tmp_path, size=32, device="cpu", batch_size=8, download=False)
+    with pytest.raises(UsageError, match="unknown dataset"):
+        load_image_data("imagenet", tmp_path, size=32, device="cpu", batch_size=8)
+
+
+def test_corrupt_image_skipped_and_reported_or_refused_with_strict(tmp_path):
+    write_pngs(tmp_path, 39)
+    bad = tmp_path / "img999.png"
+    bad.write_bytes(b"\x89PNG not really")
+    # through 2 DataLoader worker processes: the report of the skipped file must reach the main process
+    data = load_image_data(f"folder:{tmp_path}", "unused", size=32, device="cpu", batch_size=38, workers=2)
+    x, _ = data.train.sample(38, torch.Generator())   # 38 of the 38 training images: the bad one is among them
+    assert x.shape == (38, 3, 32, 32)
+    assert data.train.skipped == [str(bad)]
+    with pytest.raises(DataError) as e:
+        load_image_data(f"folder:{tmp_path}", "unused", size=32, device="cpu", batch_size=8, workers=0, strict=True)
+    assert str(bad) in e.value.message
+
+
+def test_truncated_idx_names_the_file(tmp_path):
+    folder = write_mnist(tmp_path)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:1000]))
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz"):
+        load_image_data("mnist", tmp_path, size=28, device="cpu", batch_size=8, download=False)
+
+
+def test_cifar_reader_refuses_a_pickle_that_would_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({"data": Evil(), "labels": [0]}))
+    with pytest.raises(DataError, match="refusing to build"):
+        read_cifar_batch(path, "labels")
