@@ -4,7 +4,7 @@ import pytest
 import torch
 
 # Tests run on the CPU with fixed seeds; fix the thread count so results do not depend on the machine.
-torch.set_num_threads(int(os.environ.get("WGAN_TEST_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("WGAN_TEST_THREADS", "1")))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

@@ -36,7 +36,7 @@ ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, o
                                                       "(non-saturating DCGAN) and lsgan.")]
 PenaltyOpt = Annotated[Optional[Penalty], typer.Option(
     help="Critic regulariser: gp (two-sided gradient penalty), lp (one-sided), clip (weight clipping), none. "
-         "[default: gp for wgan, none for the baselines]", show_default=False)]
+         "\\[default: gp for wgan, none for the baselines]", show_default=False)]
 LambdaOpt = Annotated[Optional[float], typer.Option("--lambda", help="Gradient penalty weight lambda.",
                                                     show_default=False)]
 NCriticOpt = Annotated[Optional[int], typer.Option(help="Critic steps per generator iteration.", min=1,
@@ -58,7 +58,7 @@ SaveEveryOpt = Annotated[int, typer.Option(help="Save a checkpoint every N itera
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved options as JSON and exit.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (metrics.jsonl is still written).")]
 PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live "
-                                                  "Rich display. [default: Rich on a terminal]", show_default=False)]
+                                                  "Rich display. \\[default: Rich on a terminal]", show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 
 

@@ -17,7 +17,7 @@ from wgan_cli import models, plots
 from wgan_cli.config import IMAGE_PRESETS, ImageOptions, TrainConfig, resolve_image, resolve_train
 from wgan_cli.data.images import (DATASET_NAMES, ImageData, StreamImages, check_name, load_image_data,
                                   native_size, to_uint8_nhwc)
-from wgan_cli.engine import Callback, Engine, fit, pick_device
+from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
 from wgan_cli.penalties import critic_score
@@ -183,6 +183,7 @@ def train_images(opts: ImageOptions, cfg: TrainConfig, sinks=(), should_stop=lam
     opts, cfg = resolve(opts, cfg)
     check_options(opts, cfg)
     device = pick_device(opts.device)
+    configure_backends(cfg.precision, device)
     run = RunDir(opts.out).create()
     data = load_data(opts, cfg, device)
     spec = model_spec(opts, data, cfg)
