@@ -284,8 +284,9 @@ def load_stats(path: Path, weights_id: str | None = None) -> tuple[RefStats, str
         t = load_file(str(path))
     except Exception as e:   # damaged file: safetensors raises several types
         raise DataError(f"{path}: cannot read statistics ({e})", "recreate it with --save-stats") from None
-    if t["mu"].shape != (inception.POOL3_DIM,) or t["sigma"].shape != (inception.POOL3_DIM,) * 2:
-        raise DataError(f"{path}: statistics of the wrong shape", "recreate it with --save-stats")
+    d = t["mu"].shape[0] if t["mu"].ndim == 1 else -1
+    if d < 1 or t["sigma"].shape != (d, d) or ("features" in t and t["features"].shape[1:] != (d,)):
+        raise DataError(f"{path}: statistics of inconsistent shapes", "recreate it with --save-stats")
     warning = None
     if weights_id and meta.get("weights") != weights_id:
         warning = (f"{path} was computed with Inception weights {meta.get('weights')}, these are {weights_id} "
@@ -480,6 +481,9 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
     t0 = time.perf_counter()
     feats = extract(net, source, req.batch_size, device, progress, "input")
     seconds = time.perf_counter() - t0
+    if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
+        raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "
+                        f"{feats.pool3.shape[1]}-D", "recompute the reference with this network")
     opts = MetricOptions(req.splits, req.kid_subsets, req.kid_subset_size, req.seed)
     values: dict = {}
     for name in metrics:
