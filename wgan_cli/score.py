@@ -460,6 +460,9 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
     for name, why in unavailable.items():
         notes.append(f"{name.upper()} {why}")
     if source is not None and not metrics:
+        if requested is None and ref_spec is None:
+            raise UsageError("only FID and KID can be computed with the weights found (no logits layer for IS), "
+                             "and they need a reference", "add --ref fashion-mnist:train (or a folder or .npz)")
         raise WeightsError("none of the requested metrics can be computed with the weights found",
                            inception._ways_hint())
     if source is not None and "is" in metrics and req.splits > source.n:

