@@ -66,7 +66,8 @@ def write_npz(path, images, layout="nhwc"):
 
 
 def rand_images(n, c=1, size=28, seed=0, low=0, high=256):
-    return torch.randint(low, high, (n, c, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(low, high, (n, c, size, size), dtype=torch.uint8, generator=gen)
 
 
 # ---- inputs and references ----------------------------------------------------------------------------------
@@ -133,6 +134,16 @@ def test_fashion_mnist_idx_reader_gives_the_real_test_split():
     images = score_mod.read_fashion_mnist("test")
     assert images.shape == (10_000, 1, 28, 28) and images.dtype == torch.uint8
     assert 60 < images.float().mean() < 90        # Fashion-MNIST's mean pixel is about 73
+
+
+def test_an_npz_with_objects_or_floats_is_refused_without_unpickling(fake_net, tmp_path):
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, images=np.array([{"x": 1}], dtype=object))
+    floats = tmp_path / "floats.npz"
+    np.savez(floats, images=np.zeros((2, 8, 8, 3), dtype=np.float32))
+    for path, text in ((objects, "cannot read"), (floats, "must be uint8")):
+        r = run(path, "--metrics", "is")
+        assert r.exit_code == 3 and text in r.stderr, r.output
 
 
 def test_a_truncated_idx_file_names_the_file(tmp_path):

@@ -13,10 +13,12 @@ import torch
 
 from wgan_cli import score as score_mod
 from wgan_cli.metrics import inception
-from wgan_cli.metrics.scores import METRICS, Features, MetricOptions, frechet_distance, kernel_inception_distance, statistics
+from wgan_cli.metrics.scores import (METRICS, Features, MetricOptions, frechet_distance, kernel_inception_distance,
+                                     statistics)
 
 torch_fidelity = pytest.importorskip("torch_fidelity", reason="torch-fidelity not installed (make test-deps)")
-pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception", reason="pytorch-fid not installed (make test-deps)")
+pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception",
+                                            reason="pytorch-fid not installed (make test-deps)")
 from pytorch_fid.fid_score import calculate_frechet_distance  # noqa: E402
 from torch_fidelity import feature_extractor_inceptionv3 as tf_inception  # noqa: E402
 from torch_fidelity.metric_isc import isc_features_to_metric  # noqa: E402
@@ -90,7 +92,8 @@ def test_fid_and_kid_equal_torch_fidelity_end_to_end(weights, images, ours, monk
 
 
 def test_fid_equals_pytorch_fid_on_the_same_network_and_features(weights, images, ours, monkeypatch):
-    monkeypatch.setattr(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: reference_state(weights.tensors))
+    monkeypatch.setattr(pytorch_fid_inception, "load_state_dict_from_url",
+                        lambda *a, **k: reference_state(weights.tensors))
     # their network on our TF1-resized, (x - 128) / 128 input (pytorch-fid resizes and scales differently)
     pf = pytorch_fid_inception.InceptionV3([3], resize_input=False, normalize_input=False).eval()
     x = images[0][:8]
@@ -113,7 +116,7 @@ def test_features_do_not_depend_on_the_batch_size(weights, images, ours):
 def test_inception_score_equals_torch_fidelity_on_a_random_network(monkeypatch):
     torch.manual_seed(0)
     net = inception.FIDInception(with_logits=True).eval()
-    with torch.no_grad():   # variance-preserving init, so that 94 random layers do not collapse every image to one point
+    with torch.no_grad():   # variance-preserving init: 94 random layers must not collapse all images to one point
         for layer in inception.conv_layers(net):
             torch.nn.init.kaiming_normal_(layer.conv.weight, nonlinearity="relu")
         net.fc.weight.mul_(30)

@@ -39,19 +39,21 @@ Progress = Callable[[int, int, str], None]
 
 
 # ---- dataset splits -----------------------------------------------------------------------------------------
+REINSTALL = "reinstall the dataset (apt-get install dataset-fashion-mnist)"
+
+
 def read_idx_images(path: Path) -> torch.Tensor:
     """An IDX3 .gz file of uint8 images (MNIST / Fashion-MNIST layout) -> (N, 1, H, W) uint8."""
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError) as e:
-        raise DataError(f"{path}: cannot read ({e})", "reinstall the dataset (apt-get install dataset-fashion-mnist)") from None
+        raise DataError(f"{path}: cannot read ({e})", REINSTALL) from None
     if len(raw) < 16 or struct.unpack(">I", raw[:4])[0] != 0x803:
-        raise DataError(f"{path}: not an IDX3 image file", "reinstall the dataset (apt-get install dataset-fashion-mnist)")
+        raise DataError(f"{path}: not an IDX3 image file", REINSTALL)
     n, h, w = struct.unpack(">III", raw[4:16])
     if len(raw) != 16 + n * h * w:
-        raise DataError(f"{path}: truncated ({len(raw) - 16} pixel bytes, header promises {n * h * w})",
-                        "reinstall the dataset (apt-get install dataset-fashion-mnist)")
+        raise DataError(f"{path}: truncated ({len(raw) - 16} pixel bytes, header promises {n * h * w})", REINSTALL)
     return torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).view(n, 1, h, w)
 
 
@@ -104,11 +106,11 @@ def as_nchw(arr: np.ndarray, path: Path) -> torch.Tensor:
 
 
 def read_array(path: Path) -> torch.Tensor:
-    try:
+    try:   # numpy's np.load refuses object arrays by default: nothing here can run code
         if path.suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(path)
         else:
-            with np.load(path, allow_pickle=False) as z:
+            with np.load(path) as z:
                 if "images" not in z.files:
                     raise DataError(f"{path}: no array named 'images' (found: {', '.join(z.files) or 'none'})",
                                     "np.savez(path, images=uint8_array)")
@@ -417,10 +419,12 @@ def validate(req: ScoreRequest) -> list[str] | None:
     """Cheap checks before anything heavy (weights, data, the network)."""
     requested = parse_metrics(req.metrics)
     if req.input is None and req.save_stats is None:
-        raise UsageError("nothing to score: give INPUT, or --ref with --save-stats", "wgan score samples.npz --ref fashion-mnist:test")
+        raise UsageError("nothing to score: give INPUT, or --ref with --save-stats",
+                         "wgan score samples.npz --ref fashion-mnist:test")
     if req.save_stats is not None:
         if req.ref is None:
-            raise UsageError("--save-stats needs --ref (the images to summarise)", "wgan score --ref fashion-mnist:train --save-stats fm.safetensors")
+            raise UsageError("--save-stats needs --ref (the images to summarise)",
+                             "wgan score --ref fashion-mnist:train --save-stats fm.safetensors")
         if not req.save_stats.endswith(".safetensors"):
             raise UsageError(f"--save-stats {req.save_stats}: statistics are written as .safetensors",
                              "use a path ending in .safetensors")
@@ -528,5 +532,6 @@ def format_result(result: dict) -> str:
     for name, why in result.get("unavailable", {}).items():
         lines.append(f"{name.upper():4s} {why}")
     if "saved_stats" in result:
-        lines.append(f"wrote reference statistics of {result['ref']} ({result['ref_n']} images) to {result['saved_stats']}")
+        lines.append(f"wrote reference statistics of {result['ref']} ({result['ref_n']} images) "
+                     f"to {result['saved_stats']}")
     return "\n".join(lines)
