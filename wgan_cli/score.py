@@ -352,6 +352,8 @@ def resolve_ref(spec: RefSpec, net, weights: inception.Weights, batch_size: int,
         source = tensor_source(images, f"{len(images)} images in {spec.path}")
     else:
         source = folder_source(spec.path)
+    if source.n < 2:
+        raise DataError(f"--ref {spec.text}: {source.n} image(s); a reference needs at least 2", "")
     stats = ref_stats(extract(net, source, batch_size, device, progress, "reference").pool3, spec.text)
     if spec.kind == "split":
         try:
@@ -469,6 +471,8 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
                              "and they need a reference", "add --ref fashion-mnist:train (or a folder or .npz)")
         raise WeightsError("none of the requested metrics can be computed with the weights found",
                            inception._ways_hint())
+    if source is not None and source.n < 2:
+        raise DataError(f"{req.input}: {source.n} image(s); the scores need at least 2", "score more images")
     if source is not None and "is" in metrics and req.splits > source.n:
         raise UsageError(f"--splits {req.splits} is more than the {source.n} images", "lower --splits")
     net = inception.load_network(weights, device)
