@@ -11,10 +11,12 @@ from __future__ import annotations
 from torch import nn
 
 from wgan_cli.errors import UsageError
+from wgan_cli.models.text import text_resnet
 from wgan_cli.models.toy import toy_mlp
 
 ARCHS = {
     "toy-mlp": toy_mlp,
+    "text-resnet": text_resnet,
 }
 
 
