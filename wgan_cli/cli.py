@@ -298,7 +298,7 @@ def textgen(
 
     Examples:
 
-      wgan textgen --corpus sentences.txt --dim 128 --iters 2000 --out runs/lm -o lm.safetensors
+      wgan textgen --corpus sentences.txt --dim 64 --iters 2000 --out runs/lm -o lm.safetensors
 
       wgan textgen --corpus billion-word --out runs/billion-word
 
