@@ -85,3 +85,21 @@ def test_sampler_state_restores_the_exact_stream():
     b.load_state_dict(state)
     gen2.set_state(gen_state)
     assert all(torch.equal(e, b.sample(5, gen2)[0]) for e in expected)
+
+
+def test_billion_word_download_unpacks_the_training_files(tmp_path):
+    import tarfile
+
+    from wgan_cli.data.text import BILLION_WORD_DIR, fetch_billion_word
+
+    src = tmp_path / "src" / "1-billion-word-language-modeling-benchmark-r13output"
+    (src / BILLION_WORD_DIR).mkdir(parents=True)
+    (src / BILLION_WORD_DIR / "news.en-00001-of-00100").write_text("The first sentence .\nA second one .\n")
+    (src / "README").write_text("not a training file")
+    tarball = tmp_path / "bw.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(src, arcname=src.name)
+    folder = fetch_billion_word(tmp_path / "cache", url=tarball.as_uri())
+    assert folder.name == BILLION_WORD_DIR and read_lines(folder) == ["The first sentence .", "A second one ."]
+    assert not list((tmp_path / "cache").glob("*.part"))   # the download is not left behind
+    assert fetch_billion_word(tmp_path / "cache", url="http://unreachable.invalid/") == folder   # cached

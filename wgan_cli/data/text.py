@@ -205,8 +205,12 @@ def fetch_billion_word(cache: str | Path | None = None, url: str = BILLION_WORD_
                 shutil.copyfileobj(response, f, length=1 << 20)
         with tarfile.open(tmp) as tar:
             members = [m for m in tar.getmembers()
-                       if m.isfile() and f"/{BILLION_WORD_DIR}/news.en-" in f"/{m.name}"]
-            tar.extractall(cache, members=members, filter="data")
+                       if m.isfile() and f"/{BILLION_WORD_DIR}/news.en-" in f"/{m.name}"
+                       and not m.name.startswith("/") and ".." not in m.name.split("/")]
+            if hasattr(tarfile, "data_filter"):   # Python >= 3.11.4: refuse links and paths out of `cache`
+                tar.extractall(cache, members=members, filter="data")
+            else:
+                tar.extractall(cache, members=members)
     except (urllib.error.URLError, OSError, tarfile.TarError) as e:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
         raise DataError(f"billion-word: cannot download the One Billion Word benchmark ({reason})", hint) from None
