@@ -187,9 +187,9 @@ def train_textgen(opts: TextOptions, cfg: TrainConfig, sinks=(), should_stop=lam
             yield Evaluated(engine.step, metrics)
             yield Note(f"samples {path}")
 
-        if engine.step == 0:   # a fresh run: the floor (once) and the untrained generator's numbers
-            baseline = evaluator.baseline()
-            result.update(baseline)
+        baseline = evaluator.baseline()   # cheap; returned always, logged once (at the start of a fresh run)
+        result.update(baseline)
+        if engine.step == 0:   # a fresh run: the floor and the untrained generator's numbers
             for event in evaluate(engine, False):
                 emit(Evaluated(0, {**event.metrics, **baseline}) if isinstance(event, Evaluated) else event)
         callbacks = [
