@@ -250,3 +250,26 @@ def resolve_image(opts: ImageOptions, preset: dict | None = None) -> ImageOption
     if out.dequantize is None:   # gan_cifar_resnet.py dequantises; the other official scripts do not
         out = dataclasses.replace(out, dequantize=out.arch == "resnet")
     return out
+
+
+# gan_language.py: batch 64, n_critic 10, lambda 10, Adam 1e-4 (0.5, 0.9), 200,000 generator iterations.
+TEXT_PRESET = dict(gp_weight=10.0, batch_size=64, lr=1e-4, betas=(0.5, 0.9), n_critic=10, iters=200_000)
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    corpus: str = ""                  # a file, a folder of files, or "billion-word"
+    out: str = "runs/textgen"
+    output: str | None = None         # -o: also write the final generator checkpoint here
+    seq_len: int = 32
+    vocab_size: int = 2048            # unk + the 2047 most frequent characters
+    max_lines: int | None = 10_000_000   # the official max_n_examples
+    split_sentences: bool = False
+    heldout: int = 5000               # held-out lines for evaluation (at most a tenth of the corpus)
+    dim: int = 512
+    device: str = "auto"
+    resume: str = "auto"
+    log_every: int = 100
+    save_every: int = 1000
+    eval_every: int = 1000            # JS divergences and a samples/iter-N.txt file
+    n_eval: int = 640                 # samples per evaluation, as the paper

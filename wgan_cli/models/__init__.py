@@ -12,6 +12,7 @@ from torch import nn
 
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import dcgan, mlp, resnet, resnet64, resnet101
+from wgan_cli.models.text import text_resnet
 from wgan_cli.models.toy import toy_mlp
 
 ARCHS = {
@@ -21,6 +22,7 @@ ARCHS = {
     "resnet64": resnet64,
     "resnet101": resnet101,
     "mlp": mlp,
+    "text-resnet": text_resnet,
 }
 
 
