@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from wgan_cli.errors import DataError, OutputError, UsageError, WeightsError
+from wgan_cli.data.images import to_uint8
 from wgan_cli.metrics import inception
 from wgan_cli.metrics.scores import METRICS, Features, MetricOptions, RefStats, statistics
 
@@ -72,8 +73,31 @@ def read_fashion_mnist(split: str) -> torch.Tensor:
     return read_idx_images(path)
 
 
+def dataset_reader(name: str) -> Callable[[str], torch.Tensor]:
+    """A split of a `wgan train` dataset, found (or downloaded) where `wgan train` finds it: $WGAN_DATA_DIR,
+    default ./data, plus the system locations data/images.py knows."""
+
+    def read(split: str) -> torch.Tensor:
+        from wgan_cli.data import images
+
+        root = Path(os.environ.get("WGAN_DATA_DIR", "data"))
+        if name in ("mnist",):
+            train, test, _ = images.load_mnist_like(name, root, download=True)
+        elif name == "svhn":
+            train, test, _ = images.load_svhn(root, download=True)
+        else:
+            train, test, _ = images.load_cifar(name, root, download=True)
+        chosen = {"train": train, "test": test}.get(split)
+        if chosen is None:
+            raise UsageError(f"{name} has no split {split!r}", f"use {name}:train or {name}:test")
+        return torch.from_numpy(chosen.images)
+
+    return read
+
+
 REF_READERS: dict[str, Callable[[str], torch.Tensor]] = {
     "fashion-mnist": read_fashion_mnist,
+    **{name: dataset_reader(name) for name in ("mnist", "cifar10", "cifar100", "svhn")},
 }
 
 
@@ -145,12 +169,6 @@ def folder_source(path: Path) -> ImageSource:
             yield as_nchw(np.stack([decode(p) for p in files[i: i + bs]]), path)
 
     return ImageSource(len(files), batches, f"{len(files)} images in {path}")
-
-
-def to_uint8(x: torch.Tensor, output: str = "tanh") -> torch.Tensor:
-    """Generator output -> uint8 exactly as a saved image: tanh int((g+1)*255.99/2), sigmoid int(g*255.99)."""
-    scaled = (x.float() + 1) * (255.99 / 2) if output == "tanh" else x.float() * 255.99
-    return scaled.clamp(0, 255).to(torch.uint8)   # the cast truncates, as int() does
 
 
 def generator_source(G, n: int, seed: int, device: torch.device, output: str, description: str) -> ImageSource:

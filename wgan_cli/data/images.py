@@ -46,11 +46,16 @@ N_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar100": 100, "
 # ---- generator output <-> pixels ---------------------------------------------------------------------------
 
 
+def to_uint8(x: torch.Tensor, output: str = "tanh") -> torch.Tensor:
+    """Generator output -> uint8 exactly as a saved image, same layout and device:
+    tanh int((g+1)*255.99/2), sigmoid int(g*255.99)."""
+    scaled = (x.detach().float() + 1) * (255.99 / 2) if output == "tanh" else x.detach().float() * 255.99
+    return scaled.clamp(0, 255).to(torch.uint8)   # the cast truncates, as int() does
+
+
 def to_uint8_nhwc(x: torch.Tensor, output: str = "tanh") -> np.ndarray:
-    """(B, C, H, W) generator output -> (B, H, W, C) uint8, exactly as the official scripts save samples."""
-    x = x.detach().float().cpu()
-    scaled = (x + 1) * (255.99 / 2) if output == "tanh" else x * 255.99
-    return scaled.clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()   # .to(uint8) truncates like int()
+    """(B, C, H, W) generator output -> (B, H, W, C) uint8 numpy, for PNG and npz files."""
+    return to_uint8(x, output).cpu().permute(0, 2, 3, 1).numpy()
 
 
 def scale_real(x: torch.Tensor, output: str, dequantize: bool, gen: torch.Generator | None) -> torch.Tensor:
