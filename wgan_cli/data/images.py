@@ -343,7 +343,7 @@ def load_cifar(name: str, root: Path, download: bool) -> tuple[Split, Split | No
     if missing:
         raise DataError(f"{name}: {folder / missing[0]} not found",
                         f"run once with network access (torchvision downloads into --data-dir), or unpack "
-                        f"{sub.replace('-batches', '').replace('-python', '')}-python.tar.gz into {root}")
+                        f"{name.replace('cifar', 'cifar-')}-python.tar.gz into {root}")
     train = [read_cifar_batch(folder / f, key) for f in train_files]
     test = [read_cifar_batch(folder / f, key) for f in test_files if (folder / f).exists()]
     train_split = Split(np.concatenate([d for d, _ in train]), np.concatenate([l for _, l in train]))
