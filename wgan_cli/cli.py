@@ -297,6 +297,13 @@ def train(
     eval_every: Annotated[int, typer.Option(help="Estimate the Wasserstein distance on the validation split "
                                                  "every N iterations (Section 5.6).", min=1)] = 1000,
     n_val: Annotated[int, typer.Option(help="Validation images per estimate.", min=1)] = 1000,
+    eval_metrics: Annotated[str, typer.Option(help="Also score the generator every --eval-every iterations: a "
+                            "comma list of fid, is, kid (needs the Inception weights; see `wgan score`). The best "
+                            "generator by FID is kept as best.safetensors. \\[default: none]",
+                            show_default=False)] = "",
+    eval_n: Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)] = 10_000,
+    eval_ref: Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
+                        "--ref`). \\[default: the dataset's train split]", show_default=False)] = None,
     workers: Annotated[int, typer.Option(help="DataLoader workers for streamed datasets (celeba, lsun, "
                                               "folders).", min=0)] = 4,
     strict: Annotated[bool, typer.Option("--strict", help="Verify every image of a folder dataset first and "
@@ -332,7 +339,8 @@ def train(
                         variant=variant.value, critic_norm=critic_norm and critic_norm.value,
                         dequantize=dequantize, out=str(out), device=device.value, resume=resume,
                         log_every=log_every, save_every=save_every, sample_every=sample_every,
-                        eval_every=eval_every, n_val=n_val, workers=workers, strict=strict, download=download,
+                        eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,
+                        eval_ref=eval_ref, workers=workers, strict=strict, download=download,
                         preset=preset)
     if dry_run:
         typer.echo(json.dumps(train_mod.dry_run(opts, cfg), indent=2))

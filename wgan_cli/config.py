@@ -202,6 +202,9 @@ class ImageOptions:
     sample_every: int = 1000
     eval_every: int = 1000
     n_val: int = 1000          # validation images per Wasserstein estimate
+    eval_metrics: str = ""     # in-training scores (e.g. "fid,is") every eval_every iterations; "" = none
+    eval_n: int = 10_000       # generated images per in-training score
+    eval_ref: str | None = None   # reference for FID/KID; default: the dataset's train split
     workers: int = 4
     strict: bool = False
     download: bool = True

@@ -19,7 +19,7 @@ from wgan_cli.data.images import (DATASET_NAMES, ImageData, StreamImages, check_
                                   native_size, to_uint8_nhwc)
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import UsageError
-from wgan_cli.events import Evaluated, Note
+from wgan_cli.events import Evaluated, Note, Saved
 from wgan_cli.penalties import critic_score
 from wgan_cli.runs import RunDir, checkpoint_callback, resume
 
@@ -240,6 +240,7 @@ def train_images(opts: ImageOptions, cfg: TrainConfig, sinks=(), should_stop=lam
 
         callbacks = [
             Callback(skipped, every=opts.log_every),
+            *score_callbacks(opts, engine, run, spec, cfg, output, device),
             checkpoint_callback(run, task="image", model=spec, train=cfg.to_json(),
                                 extra={"dataset": opts.dataset, "output": output}, every=opts.save_every),
             Callback(grid, every=opts.sample_every),
@@ -258,6 +259,43 @@ def train_images(opts: ImageOptions, cfg: TrainConfig, sinks=(), should_stop=lam
         return result
     finally:
         jsonl.close()
+
+
+def score_callbacks(opts: ImageOptions, engine: Engine, run: RunDir, spec: dict, cfg: TrainConfig, output: str,
+                    device) -> list[Callback]:
+    """`--eval-metrics fid,is`: score the generator (its EMA copy where kept) every --eval-every iterations,
+    log the scores and keep the best generator by FID as best.safetensors. Checked before training starts."""
+    if not opts.eval_metrics:
+        return []
+    from wgan_cli import checkpoint
+    from wgan_cli.data.images import to_uint8
+    from wgan_cli.metrics.evaluate import eval_callback
+
+    ref = opts.eval_ref or f"{opts.dataset}:train"
+
+    @torch.no_grad()
+    def generate_uint8(n: int, gen: torch.Generator) -> torch.Tensor:
+        G = engine.G_ema if engine.G_ema is not None else engine.G
+        was_training = G.training
+        G.eval()
+        z = torch.randn(n, G.z_dim, device=engine.device, generator=gen)
+        if cfg.conditional:
+            y = torch.randint(0, G.n_classes, (n,), device=engine.device, generator=gen)
+            x = G(z, y)
+        else:
+            x = G(z)
+        G.train(was_training)
+        return to_uint8(x, output)
+
+    def on_best(step: int, metrics: dict):
+        G = engine.G_ema if engine.G_ema is not None else engine.G
+        path = checkpoint.save(run.path / "best.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
+                               kind="generator", task="image", model=spec, train=cfg.to_json(), step=step,
+                               extra={"dataset": opts.dataset, "output": output, "fid": metrics.get("fid")})
+        return [Saved(step, str(path), "generator (best FID)")]
+
+    return [eval_callback(every=opts.eval_every, n=opts.eval_n, metrics=opts.eval_metrics, ref=ref,
+                          device=device, generate_uint8=generate_uint8, on_best=on_best, seed=cfg.seed)]
 
 
 def dry_run(opts: ImageOptions, cfg: TrainConfig) -> dict:

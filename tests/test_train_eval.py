@@ -1,0 +1,36 @@
+"""`wgan train --eval-metrics fid`: scores logged during training and the best generator kept (stand-in network)."""
+
+import json
+
+from test_images_data import one_thread, write_cifar10  # noqa: F401 (autouse fixture)
+from test_score_cli import fake_net  # noqa: F401 (fixture)
+from typer.testing import CliRunner
+
+from wgan_cli import checkpoint
+from wgan_cli.cli import app
+
+
+def test_in_training_fid_is_logged_and_best_generator_kept(tmp_path, fake_net, monkeypatch):  # noqa: F811
+    write_cifar10(tmp_path)
+    monkeypatch.setenv("WGAN_DATA_DIR", str(tmp_path))   # the default reference: cifar10:train, found here
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(out),
+                                 "--iters", "4", "--dim", "8", "--batch-size", "8", "--n-val", "8",
+                                 "--eval-every", "2", "--eval-metrics", "fid,kid", "--eval-n", "16",
+                                 "--device", "cpu", "--plain"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    scored = [row for row in rows if row["event"] == "eval" and "fid" in row]
+    assert [row["step"] for row in scored] == [2, 4]
+    assert all(row["fid"] >= 0 and "kid" in row for row in scored)
+    best = checkpoint.read_meta(out / "best.safetensors")
+    assert best["kind"] == "generator" and best["extra"]["fid"] == min(row["fid"] for row in scored)
+
+
+def test_in_training_scores_need_a_known_reference(tmp_path, fake_net):  # noqa: F811
+    write_cifar10(tmp_path)
+    r = CliRunner().invoke(app, ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out",
+                                 str(tmp_path / "run"), "--iters", "2", "--dim", "8", "--batch-size", "8",
+                                 "--eval-metrics", "fid", "--eval-ref", "nosuchset:train", "--device", "cpu"])
+    assert r.exit_code == 2 and "nosuchset" in r.output
+    assert not list((tmp_path / "run").glob("ckpt-*"))
