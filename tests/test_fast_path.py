@@ -67,7 +67,8 @@ def test_channels_last_computes_the_same_function():
     assert engine.memory_format == torch.channels_last
     for key in ("loss_d", "gp", "loss_g"):
         assert rel(stats[key], ref[key]) < 1e-4, (key, stats[key], ref[key])
-    assert max_param_diff(engine.D, D_ref) < 1e-5
+    # Adam divides by sqrt(v): where a gradient is tiny, reassociation moves the update by a few % of lr (1e-3)
+    assert max_param_diff(engine.D, D_ref) < 1e-4
 
 
 def test_bf16_stays_within_the_accuracy_bound():
