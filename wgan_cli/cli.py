@@ -229,11 +229,6 @@ def sample(
                               interpolate=interpolate))
 
 
-# ---- commands that arrive in their own issues -------------------------------------------------------------
-def _not_yet(name: str):
-    raise UsageError(f"`wgan {name}` is not implemented in this version", "see the README for what is available")
-
-
 @app.command()
 @handle_errors
 def train(
