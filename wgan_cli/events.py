@@ -35,6 +35,15 @@ class Evaluated:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A file written for people to look at: a sample grid, a figure, text samples."""
+
+    step: int
+    path: str
+    kind: str   # "samples" (PNG grid) | "figure" (PNG) | "text" (UTF-8 lines, one sample per line)
+
+
+@dataclass(frozen=True)
 class Note:
     text: str
     level: str = "info"   # info | warning
