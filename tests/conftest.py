@@ -57,3 +57,29 @@ def fake_net(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "resolve_weights", resolve)
     monkeypatch.setattr(weights, "load_network", lambda w, device="cpu": FakeInception(w.has_logits))
     return state
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """No Inception weights anywhere: empty wgan cache and torch hub, no fid-helper, offline."""
+    from wgan_cli.metrics import weights
+
+    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("WGAN_OFFLINE", "1")
+    monkeypatch.delenv("WGAN_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(weights, "fid_helper_path", lambda: None)
+    return tmp_path
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Patch the training loop of the run skeleton: record the engine a command built and the loop's settings,
+    train nothing."""
+    seen = {}
+
+    def fake_fit(engine, **kwargs):
+        seen.update(engine=engine, **kwargs)
+
+    monkeypatch.setattr("wgan_cli.runs.fit", fake_fit)
+    return seen

@@ -223,12 +223,7 @@ def test_dry_run_prints_the_resolved_request(fake_net):
     assert json.loads(r.stdout)["score"]["n"] == 50_000
 
 
-def test_missing_weights_offline_exit_5_with_the_ways(tmp_path, monkeypatch):
-    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("WGAN_OFFLINE", "1")
-    monkeypatch.delenv("WGAN_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setattr(inception_weights, "fid_helper_path", lambda: None)
+def test_missing_weights_offline_exit_5_with_the_ways(tmp_path, no_weights):
     a = write_npz(tmp_path / "a.npz", rand_images(4))
     r = run(a, "--ref", a)
     assert r.exit_code == 5

@@ -15,18 +15,6 @@ runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """Patch the loop: record the engine `wgan toy` built and the loop's settings, train nothing."""
-    seen = {}
-
-    def fake_fit(engine, **kwargs):
-        seen.update(engine=engine, **kwargs)
-
-    monkeypatch.setattr("wgan_cli.runs.fit", fake_fit)
-    return seen
-
-
 def test_flags_reach_the_config_and_the_models(tmp_path, captured):
     r = runner.invoke(app, ["toy", "--dataset", "swissroll", "--penalty", "lp", "--lambda", "2.5", "--n-critic", "3",
                             "--lr", "3e-4", "--betas", "0.1", "0.8", "--batch-size", "17", "--iters", "9",

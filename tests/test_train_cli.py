@@ -14,19 +14,6 @@ runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def captured(monkeypatch):
-    """Patch the engine's entry point: record the engine `wgan train` built, train nothing."""
-    seen = {}
-
-    def fake_fit(engine, **kwargs):
-        seen["engine"] = engine
-        seen["kwargs"] = kwargs
-
-    monkeypatch.setattr("wgan_cli.runs.fit", fake_fit)
-    return seen
-
-
 def test_preset_cifar10_resnet_is_appendix_f(tmp_path, captured):
     write_cifar10(tmp_path)
     r = runner.invoke(app, ["train", "--preset", "cifar10-resnet", "--data-dir", str(tmp_path),

@@ -12,9 +12,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from wgan_cli.errors import OutputError
 from wgan_cli.files import atomic_path, write_text
 
 HINT = "choose a writable -o path (and check free space)"
+
+
+def make_parent(out: str | Path) -> Path:
+    """Create the folder an output goes to (checked before any work is done); an OutputError if it cannot be."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out.parent}: {e.strerror}", "choose a writable -o path") from None
+    return out
 
 
 def grid_shape(n: int, nrow: int | None = None) -> tuple[int, int]:

@@ -10,7 +10,7 @@ import torch
 
 from wgan_cli import checkpoint, models, outputs
 from wgan_cli.data.pixels import to_uint8_nhwc
-from wgan_cli.errors import CheckpointError, OutputError, UsageError
+from wgan_cli.errors import CheckpointError, UsageError
 
 POINT_SUFFIXES = (".csv", ".npy")
 IMAGE_FILE_SUFFIXES = (".png", ".npz")
@@ -20,10 +20,7 @@ def check_output(out: Path, suffixes: tuple[str, ...], what: str) -> None:
     if out.suffix.lower() not in suffixes:
         raise UsageError(f"cannot write {what} to {out}: unknown output type {out.suffix or '(none)'}",
                          f"use one of: {', '.join(suffixes)}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {out.parent}: {e.strerror}", "choose a writable -o path") from None
+    outputs.make_parent(out)
 
 
 def image_output_kind(out: Path) -> str:

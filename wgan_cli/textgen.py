@@ -16,7 +16,7 @@ from wgan_cli import checkpoint, models, outputs
 from wgan_cli.config import TEXT_PRESET, RunOptions, TextOptions, TrainConfig, resolve_train
 from wgan_cli.data.text import PAD, CharMap, TextSampler, fetch_billion_word, read_lines
 from wgan_cli.engine import Callback, Engine
-from wgan_cli.errors import CheckpointError, DataError, OutputError, UsageError
+from wgan_cli.errors import CheckpointError, DataError, UsageError
 from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.ngrams import distributions, js_report
 from wgan_cli.runs import RunDir, Task, generator_state
@@ -96,10 +96,7 @@ def check_ckpt_output(path: Path) -> None:
     checkpoint.refuse_pickle(path)
     if path.suffix.lower() != ".safetensors":
         raise UsageError(f"-o {path}: checkpoints are .safetensors files", "e.g. -o lm.safetensors")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {path.parent}: {e.strerror}", "choose a writable -o path") from None
+    outputs.make_parent(path)
 
 
 # ---- training ----------------------------------------------------------------------------------------------
