@@ -80,6 +80,23 @@ def test_chunked_equals_unchunked():
     assert manifold.density_coverage(r, f, 3, chunk=11) == (both["density"], both["coverage"])
 
 
+def test_no_distance_tile_exceeds_the_chunk(monkeypatch):
+    real, fake = gaussians(50, 41, 8, seed=9)
+    shapes = []
+    original = manifold._tile
+
+    def recording_tile(*args):
+        d = original(*args)
+        shapes.append(tuple(d.shape))
+        return d
+
+    monkeypatch.setattr(manifold, "_tile", recording_tile)
+    manifold.prdc(torch.from_numpy(real), torch.from_numpy(fake), 3, chunk=16)
+    assert max(max(s) for s in shapes) == 16
+    # every pair of rows met exactly once per pass: real x real, fake x fake, real x fake
+    assert sum(a * b for a, b in shapes) == 50 * 50 + 41 * 41 + 50 * 41
+
+
 def _features(n_gen, n_ref, d, seed):
     real, fake = gaussians(n_ref, n_gen, d, seed)
     ref_feats = torch.from_numpy(real)

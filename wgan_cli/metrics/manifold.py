@@ -18,14 +18,15 @@ lying on a ball's edge in or out; float64 costs ~2.3x the time on a CPU and keep
 
 Memory: distances are made tile by tile (`chunk` x `chunk`) on the features' device and reduced at once (a running
 k+1 smallest per row for the radii; per-sample counts, flags and minima for the scores), so no N x M matrix ever
-exists. For 50,000 x 50,000 with 2048-D float32 features (the inputs themselves, 400 MB a set, belong to the
-caller) and chunk = 2048, what is held at once is: a float64 copy of a row block and of a column block
-(2 x 2048 x 2048 x 8 B = 64 MiB), one float64 tile of squared distances and its float32 distances
-(2048 x 2048 x 12 B = 48 MiB), a boolean tile (4 MiB), the running k+1 nearest of a row block (2048 x (k + 1))
-and per-sample reductions (radii, counts, flags, minima: under 2 MiB for 50,000): about 120 MiB beyond the inputs,
-growing with N only through those per-sample vectors. One full 50k x 50k float32 matrix would be 9.3 GiB (prdc
-builds three of them, one after another). Time: three passes of N x M x D multiply-adds in float64
-(radii of R, radii of F, the cross pass): 0.44 s for 2,000 x 2,000 x 2048 on two CPU cores, so ~11 s for 10,000.
+exists. For 2048-D float32 features and chunk = 2048, what is held at once beyond the inputs (which belong to the
+caller: 400 MB per 50,000-feature set) is: float64 copies of a row block and a column block (2 x 32 MiB), the
+temporary of a block's squared norms (32 MiB), one float64 tile of squared distances (32 MiB) and its float32
+distances (16 MiB), boolean tiles (4 MiB), the running k+1 nearest of a row block (2048 x (k + 1)) and per-sample
+vectors (radii, counts, flags, minima: under 2 MiB for 50,000). About 150 MiB, growing with N only through those
+per-sample vectors; measured on the CPU: peak resident memory grew by 112, 173 and 151 MiB for N = M = 3,000, 6,000
+and 12,000. One full 50k x 50k float32 matrix would be 9.3 GiB (prdc builds three of them, one after another).
+Time: three passes of N x M x D multiply-adds in float64 (radii of R, radii of F, the cross pass); measured on one
+CPU thread: 7 s for 6,000 x 6,000 x 2048, 37 s for 12,000.
 """
 
 from __future__ import annotations
