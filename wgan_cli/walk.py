@@ -83,7 +83,8 @@ def write_gif(frames, path: str | Path, fps: float = 16) -> Path:
     """uint8 (T, H, W, C) -> an endlessly looping GIF (loop=0), written atomically.
 
     GIF stores frame times in hundredths of a second, so 1000 / fps ms is rounded to 10 ms (16 fps plays at ~16.7).
-    RGB frames are reduced to a 256-colour palette per frame (GIF's limit); grayscale frames are exact.
+    RGB frames are reduced to a 256-colour palette per frame (GIF's limit); grayscale frames are exact. PIL merges
+    identical consecutive frames into one frame shown for their total time, so the timing is kept.
     """
     from PIL import Image
 
