@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from wgan_cli.atomic import atomic_path
 from wgan_cli.errors import OutputError, UsageError
+from wgan_cli.files import atomic_path
 
 
 # ---- the latent path ------------------------------------------------------------------------------------------
@@ -86,14 +87,12 @@ def write_gif(frames, path: str | Path, fps: float = 16) -> Path:
     RGB frames are reduced to a 256-colour palette per frame (GIF's limit); grayscale frames are exact. PIL merges
     identical consecutive frames into one frame shown for their total time, so the timing is kept.
     """
-    from PIL import Image
-
     frames = _frames_array(frames)
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
     path = Path(path)
-    with atomic_path(path, "animation") as tmp:
+    with atomic_path(path, "choose a writable -o path (and check free space)") as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
     return path
 
@@ -117,7 +116,7 @@ def write_mp4(frames, path: str | Path, fps: float = 16) -> Path:
         frames = np.repeat(frames, 3, axis=-1)                                  # gray -> rgb24
     t, h, w, _ = frames.shape
     path = Path(path)
-    with atomic_path(path, "video") as tmp:
+    with atomic_path(path, "choose a writable -o path (and check free space)") as tmp:
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-",
                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
