@@ -23,8 +23,8 @@ import typer
 import typer.core
 
 from wgan_cli import __version__
-from wgan_cli.config import (Device, ImageOptions, Objective, Precision, RunOptions, TextOptions, ToyDataset,
-                             ToyFigure, ToyOptions, TrainConfig, Variant)
+from wgan_cli.config import (Device, ImageOptions, Objective, Precision, Resize, RunOptions, TextOptions,
+                             ToyDataset, ToyFigure, ToyOptions, TrainConfig, Variant)
 from wgan_cli.errors import UsageError, WganError
 from wgan_cli.options import *  # noqa: F403 (the option aliases, each declared once)
 
@@ -251,9 +251,11 @@ def score(
     splits: SplitsOpt = 10, batch_size: ScoreBatchOpt = 50, device: DeviceOpt = Device.auto, seed: SeedOpt = 0,
     weights: WeightsOpt = None, save_stats: SaveStatsOpt = None, ema: EmaOpt = False,
     kid_subsets: KidSubsetsOpt = 100, kid_subset_size: KidSubsetSizeOpt = 1000, data_dir: DataDirOpt = None,
+    resize: ResizeOpt = Resize.tf1, repeats: RepeatsOpt = 1,
     as_json: JsonOpt = False, quiet: QuietOpt = False, dry_run: DryRunOpt = False, debug: DebugOpt = False,
 ):
-    """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights).
+    """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights), and
+    precision/recall and density/coverage on the same network's pool3 features.
 
     Progress goes to stderr; the result to stdout (--json for machine-readable output).
 
@@ -264,6 +266,8 @@ def score(
       wgan score samples.npz --ref fashion-mnist:test --metrics fid,kid --json
 
       wgan score --ref fashion-mnist:train --save-stats fm-train.safetensors
+
+      wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --metrics fid,pr,dc --repeats 3
     """
     from wgan_cli import score as score_mod
     from wgan_cli.ui import plain_progress
@@ -271,7 +275,8 @@ def score(
     req = score_mod.ScoreRequest(input=input, ref=ref, metrics=metrics, n=n, splits=splits, batch_size=batch_size,
                                  device=device, seed=seed, weights=weights and str(weights),
                                  save_stats=save_stats and str(save_stats), ema=ema, kid_subsets=kid_subsets,
-                                 kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir))
+                                 kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir),
+                                 resize=resize, repeats=repeats)
     if dry_run:
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))

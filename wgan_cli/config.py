@@ -49,6 +49,13 @@ class LrDecay(enum.StrEnum):
     linear = "linear"
 
 
+class Resize(enum.StrEnum):
+    """How `wgan score` brings images to the FID network's 299x299 (metrics/inception.preprocess)."""
+
+    tf1 = "tf1"        # TensorFlow 1.x bilinear: the published (legacy) FIDs
+    clean = "clean"    # clean-fid's antialiased PIL bicubic
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of one training run. `iters` counts generator iterations."""

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli.config import (CriticNorm, Device, ImageArch, LrDecay, Objective, Penalty, Precision, ToyDataset,
-                             ToyFigure, Variant)
+from wgan_cli.config import (CriticNorm, Device, ImageArch, LrDecay, Objective, Penalty, Precision, Resize,
+                             ToyDataset, ToyFigure, Variant)
 
 # ---- the algorithm (every training command) ------------------------------------------------------------------
 ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, or the paper's baselines gan "
@@ -104,8 +104,8 @@ EvalEveryOpt = Annotated[int, typer.Option(help="Estimate the Wasserstein distan
                                                 "N iterations (Section 5.6), and score with --eval-metrics.", min=1)]
 NValOpt = Annotated[int, typer.Option(help="Validation images per estimate.", min=1)]
 EvalMetricsOpt = Annotated[str, typer.Option(help="Also score the generator every --eval-every iterations: a "
-                           "comma list of fid, is, kid (needs the Inception weights; see `wgan score`). The best "
-                           "generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
+                           "comma list of fid, is, kid, pr, dc (needs the Inception weights; see `wgan score`). The "
+                           "best generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
 EvalNOpt = Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)]
 EvalRefOpt = Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
                        "--ref`). \\[default: the dataset's train split]", show_default=False)]
@@ -136,8 +136,10 @@ ScoreInputArg = Annotated[Optional[str], typer.Argument(
 RefOpt = Annotated[Optional[str], typer.Option(
     help="Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, cifar100, svhn as NAME:train "
          "or NAME:test), a folder, an .npz / .npy, or a statistics file from --save-stats.", show_default=False)]
-MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated: is,fid,kid. \\[default: all that the "
-                                                        "weights and --ref allow]", show_default=False)]
+MetricsOpt = Annotated[Optional[str], typer.Option(
+    help="Comma-separated: is, fid, kid, pr (precision/recall, k=3), dc (density/coverage, k=5); pr and dc are on "
+         "Inception pool3 features, not VGG16. \\[default: is,fid,kid as the weights and --ref allow; pr and dc "
+         "only when named]", show_default=False)]
 ScoreNOpt = Annotated[int, typer.Option("--n", help="Samples drawn from a checkpoint (50,000 is the standard; "
                                                     "on a CPU that takes hours: try --n 1000 first).")]
 SplitsOpt = Annotated[int, typer.Option(help="Inception Score splits.")]
@@ -151,6 +153,11 @@ SaveStatsOpt = Annotated[Optional[Path], typer.Option(help="Write --ref's statis
 KidSubsetsOpt = Annotated[int, typer.Option(help="KID: number of random subsets.", min=1)]
 KidSubsetSizeOpt = Annotated[int, typer.Option(help="KID: subset size (capped at the smaller set).", min=2)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ResizeOpt = Annotated[Resize, typer.Option(help="Resize to 299x299: tf1 (TF 1.x bilinear, as the published FIDs) or "
+                                                "clean (clean-fid's antialiased PIL bicubic). Reference statistics "
+                                                "of the other resize are refused.")]
+RepeatsOpt = Annotated[int, typer.Option(help="Score K independent sample sets of a checkpoint (seeds seed, "
+                                              "seed+1, ...) and report each metric's mean and std over them.", min=1)]
 
 # ---- wgan textgen --------------------------------------------------------------------------------------------
 CorpusOpt = Annotated[Optional[str], typer.Option(help="Train on this UTF-8 text (a file or a folder of files, one "

@@ -1,4 +1,5 @@
-"""In-training evaluation: FID / IS / KID of the current generator every N iterations, as an engine Callback.
+"""In-training evaluation: FID / IS / KID (and precision/recall, density/coverage) of the current generator every N
+iterations, as an engine Callback.
 
     cb, notes = eval_callback(every=5000, n=10_000, metrics="fid,is", ref="fashion-mnist:train",
                               device=engine.device, generator=lambda: engine.G, output="tanh",
@@ -46,7 +47,7 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
     spec = parse_ref(ref) if isinstance(ref, str) else None
     found = inception_weights.resolve_weights(weights, want_logits="is" in names)
     names, unavailable = choose_metrics(names, ref is not None, found.has_logits)
-    opts = MetricOptions(splits=splits, seed=seed)
+    opts = MetricOptions(splits=splits, seed=seed, device=str(device))
     state = {"net": None, "ref": ref if isinstance(ref, RefStats) else None, "best": best_fid}
 
     def evaluate(engine, final: bool):
