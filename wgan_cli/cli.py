@@ -108,6 +108,19 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
     typer.echo(f"run directory: {out}  (generator: {generator or out / 'generator.safetensors'})")
 
 
+def with_config(ctx: typer.Context, config: Path | None, command: str, section: str, cfg: TrainConfig,
+                run: RunOptions, opts):
+    """--config FILE: the file's options under the flags given on the command line (configfile.py)."""
+    if config is None:
+        return cfg, run, opts
+    from wgan_cli import configfile
+
+    cfg, run, opts, notes = configfile.apply(ctx, config, command, section, cfg, run, opts)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    return cfg, run, opts
+
+
 def version_callback(value: bool):
     if value:
         typer.echo(f"wgan {__version__}")
@@ -128,14 +141,14 @@ def main_callback(
 @app.command()
 @handle_errors
 def toy(
-    dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan, penalty: PenaltyOpt = None,
+    ctx: typer.Context, dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan, penalty: PenaltyOpt = None,
     gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None, betas: BetasOpt = None,
     batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01, seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto, out: ToyOutOpt = Path("runs/toy"), resume: ResumeOpt = "auto",
     dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3, fixed_generator: FixedGeneratorOpt = False,
     figure: FigureOpt = None, plot_every: PlotEveryOpt = 500, save_every: SaveEveryOpt = 1000,
-    log_every: LogEveryOpt = 100, dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
-    debug: DebugOpt = False,
+    log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
+    dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train on the paper's 2-D toy distributions (gan_toy.py) or make Figure 1.
 
@@ -149,18 +162,24 @@ def toy(
       wgan toy --dataset swissroll --penalty clip --out runs/toy-clip
 
       wgan toy --figure value-surface --iters 500 --out runs/figures
+
+      wgan toy --config runs/toy-8g/options.json --seed 1 --out runs/toy-8g-seed1
     """
     from wgan_cli import toy as toy_mod
     from wgan_cli.ui import terminal_sinks
 
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
-    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every)
-    task = toy_mod.ToyTask(ToyOptions(dataset=dataset, dim=dim, depth=depth, fixed_generator=fixed_generator,
-                                      plot_every=plot_every))
+    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
+                     tensorboard=tensorboard)
+    opts = ToyOptions(dataset=dataset, dim=dim, depth=depth, fixed_generator=fixed_generator, plot_every=plot_every)
+    cfg, run, opts = with_config(ctx, config, "toy", "toy", cfg, run, opts)
+    task = toy_mod.ToyTask(opts)
     if figure is None:
         train_command(task, cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
         return
+    if run.tensorboard:
+        raise UsageError("--tensorboard logs a training run; --figure makes a figure", "drop one of the two")
     if dry_run:
         typer.echo(json.dumps({"figure": figure, **task.record(task.resolve(cfg), run)}, indent=2))
         return
@@ -204,7 +223,7 @@ def sample(
 @app.command()
 @handle_errors
 def train(
-    dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None, arch: ArchOpt = None,
+    ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None, arch: ArchOpt = None,
     dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
     critic_norm: CriticNormOpt = None, conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
@@ -215,7 +234,8 @@ def train(
     resume: ResumeOpt = "auto", log_every: LogEveryOpt = 100, save_every: SaveEveryOpt = 1000,
     sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000, n_val: NValOpt = 1000,
     eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
-    workers: WorkersOpt = 4, strict: StrictOpt = False, download: DownloadOpt = True, dry_run: DryRunOpt = False,
+    workers: WorkersOpt = 4, strict: StrictOpt = False, download: DownloadOpt = True,
+    tensorboard: TensorBoardOpt = False, config: ConfigOpt = None, dry_run: DryRunOpt = False,
     quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train an image GAN (WGAN-GP and the paper's baselines) and write a run directory.
@@ -229,6 +249,8 @@ def train(
       wgan train --dataset fashion-mnist --arch dcgan --iters 2000 --out runs/fmnist
 
       wgan train --dataset folder:~/pictures --arch resnet64 --out runs/pictures
+
+      wgan train --config runs/cifar/options.json --out runs/cifar-again --tensorboard
     """
     from wgan_cli.train import ImageTask
 
@@ -236,11 +258,13 @@ def train(
                       betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size, iters=iters,
                       clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision, lr_decay=lr_decay,
                       conditional=conditional)
-    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every)
+    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
+                     tensorboard=tensorboard)
     opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, dim=dim, size=size,
                         variant=variant, critic_norm=critic_norm, dequantize=dequantize, sample_every=sample_every,
                         eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,
                         eval_ref=eval_ref, workers=workers, strict=strict, download=download, preset=preset)
+    cfg, run, opts = with_config(ctx, config, "train", "image", cfg, run, opts)
     train_command(ImageTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
 
 
@@ -292,7 +316,7 @@ def score(
 @app.command()
 @handle_errors
 def textgen(
-    corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None, output: TextOutputOpt = None,
+    ctx: typer.Context, corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None, output: TextOutputOpt = None,
     n: LinesOpt = 20, eval_file: EvalFileOpt = None, seq_len: SeqLenOpt = 32, vocab_size: VocabOpt = 2048,
     max_lines: MaxLinesOpt = 10_000_000, split_sentences: SplitSentencesOpt = False, heldout: HeldoutOpt = 5000,
     dim: TextDimOpt = 512, data_dir: DataDirOpt = None, objective: ObjectiveOpt = Objective.wgan,
@@ -300,7 +324,8 @@ def textgen(
     betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, resume: ResumeOpt = "auto",
     eval_every: TextEvalEveryOpt = 1000, save_every: SaveEveryOpt = 1000, log_every: LogEveryOpt = 100,
-    dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
+    tensorboard: TensorBoardOpt = False, config: ConfigOpt = None, dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """The character-level language GAN of Section 5.5: train on a corpus, or generate from a checkpoint.
 
@@ -315,8 +340,13 @@ def textgen(
       wgan textgen --corpus billion-word --out runs/billion-word
 
       wgan textgen --ckpt lm.safetensors -n 20 --seed 1
+
+      wgan textgen --config runs/lm/options.json --iters 4000 --out runs/lm-longer
     """
-    if (corpus is None) == (ckpt is None):
+    if ckpt is not None and config is not None:
+        raise UsageError("--config sets training options; generating with --ckpt takes none",
+                         "wgan textgen --config runs/lm/options.json   or   wgan textgen --ckpt lm.safetensors")
+    if (corpus is None and config is None) == (ckpt is None):
         raise UsageError("give exactly one of --corpus (train) and --ckpt (generate)",
                          "wgan textgen --corpus sentences.txt   or   wgan textgen --ckpt lm.safetensors")
     if ckpt is not None:
@@ -338,11 +368,12 @@ def textgen(
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
     run = RunOptions(out=str(out or "runs/textgen"), device=device, resume=resume, log_every=log_every,
-                     save_every=save_every)
-    opts = TextOptions(corpus=corpus, output=output and str(output), seq_len=seq_len, vocab_size=vocab_size,
+                     save_every=save_every, tensorboard=tensorboard)
+    opts = TextOptions(corpus=corpus or "", output=output and str(output), seq_len=seq_len, vocab_size=vocab_size,
                        max_lines=max_lines, split_sentences=split_sentences, heldout=heldout, dim=dim,
                        eval_every=eval_every, data_dir=data_dir and str(data_dir))
-    train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=output)
+    cfg, run, opts = with_config(ctx, config, "textgen", "textgen", cfg, run, opts)
+    train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=opts.output)
 
 
 def main() -> None:

@@ -136,6 +136,7 @@ class RunOptions:
     resume: str = "auto"       # auto | never | PATH of a checkpoint
     log_every: int = 100
     save_every: int = 1000
+    tensorboard: bool = False  # also log to RUN/tensorboard (the optional tensorboard package)
 
 
 # ---- `wgan toy` ----------------------------------------------------------------------------------------------

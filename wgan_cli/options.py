@@ -40,6 +40,13 @@ ResumeOpt = Annotated[str, typer.Option(help="auto: continue from the newest val
 LogEveryOpt = Annotated[int, typer.Option(help="Read and show the statistics every N iterations.", min=1)]
 SaveEveryOpt = Annotated[int, typer.Option(help="Save a checkpoint every N iterations (and at the end).", min=1)]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved options as JSON and exit.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Read the options from a run's options.json, or a TOML/JSON file of the same sections "
+    "(train, run, and the command's own); flags given here override it. Unknown keys are refused.",
+    show_default=False)]
+TensorBoardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write every statistic, evaluation and "
+                                              "sample to RUN/tensorboard (needs pip install "
+                                              "'wgan-cli[tensorboard]').")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (the result still goes to "
                                         "stdout, and metrics.jsonl is still written).")]
 PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live "

@@ -11,6 +11,7 @@ A run directory holds:
   metrics.jsonl                    one JSON object per logging interval, evaluation and save
   ckpt-0001000.safetensors         train-state checkpoints (G, D, optimisers, RNG, data cursor); newest kept
   generator.safetensors            generator-only checkpoint of the newest state (for `sample`, `score`)
+  tensorboard/                     with --tensorboard: the same statistics, evaluations and samples for TensorBoard
 Resume: `--resume auto` (default) continues from the newest train-state checkpoint that loads and verifies,
 skipping damaged ones with a warning; `--resume never` refuses a directory that already holds checkpoints
 (nothing already written is overwritten); `--resume PATH` starts from that checkpoint.
@@ -246,6 +247,10 @@ class Task:
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
               should_stop: Callable[[], int] = lambda: 0) -> dict:
     """Train (or resume) one run in `run.out`; returns the task's summary."""
+    if run.tensorboard:
+        from wgan_cli import tensorboard
+
+        tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)
     device = pick_device(run.device)
     configure_backends(cfg.precision, device)
@@ -255,6 +260,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     last = LastValues()
     jsonl = JsonlSink(run_dir.metrics_path)
     sinks = [*sinks, jsonl, last]
+    opened = [jsonl]   # the sinks writing into the run directory, closed at the end
 
     def emit(event):
         for sink in sinks:
@@ -266,6 +272,12 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
         same = {k: task.extra[k] for k in task.same}
         for note in resume(engine, run_dir, run.resume, task=task.name, model=task.spec, same=same):
             emit(note)
+        if run.tensorboard:   # opened after resume: what a crashed run logged past its checkpoint is dropped
+            from wgan_cli.tensorboard import TensorBoardSink
+
+            opened.append(TensorBoardSink(run_dir.path / "tensorboard", purge_step=engine.step + 1 if engine.step
+                                          else None))
+            sinks.insert(-1, opened[-1])
         run_dir.write_options({**task.record(cfg, run), "device": str(device)})
         callbacks = [checkpoint_callback(run_dir, task=task.name, model=task.spec, train=cfg.to_json(),
                                          extra=task.extra, every=run.save_every),
@@ -278,4 +290,5 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
             emit(event)
         return task.summary(engine, last)
     finally:
-        jsonl.close()
+        for sink in opened:
+            sink.close()
