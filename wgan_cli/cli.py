@@ -199,7 +199,8 @@ def toy(
 @handle_errors
 def sample(
     ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = Device.cpu,
-    ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, debug: DebugOpt = False,
+    ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, fps: FpsOpt = 16.0,
+    debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
 
@@ -212,12 +213,14 @@ def sample(
       wgan sample runs/cifar/generator.safetensors -n 50000 -o samples.npz
 
       wgan sample runs/cifar-cond/generator.safetensors -n 64 --class 3 -o cats/
+
+      wgan sample runs/cifar/generator.safetensors --interpolate -n 96 -o walk.gif
     """
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
     typer.echo(sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label,
-                              interpolate=interpolate))
+                              interpolate=interpolate, fps=fps))
 
 
 @app.command()

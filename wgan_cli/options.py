@@ -128,13 +128,17 @@ CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (genera
 SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]
 SampleOutOpt = Annotated[Optional[Path], typer.Option(
     "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
-    "sample) or samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model). "
+    "sample), samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model), or with "
+    "--interpolate walk.gif / walk.mp4. "
     "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)]
 EmaOpt = Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")]
 ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Conditional models: draw only this class "
                                                  "(default: random classes).", show_default=False)]
 InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: rows of 8 along straight lines "
-                                              "between random latent points.")]
+                                              "between random latent points; with -o walk.gif (or .mp4, with "
+                                              "ffmpeg) a smooth closed loop of -n frames through random latent "
+                                              "points, one every 16 frames.")]
+FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk.", min=0.1)]
 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(
