@@ -303,7 +303,7 @@ def score(
                                  device=device, seed=seed, weights=weights and str(weights),
                                  save_stats=save_stats and str(save_stats), ema=ema, kid_subsets=kid_subsets,
                                  kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir),
-                                 resize=resize, repeats=repeats)
+                                 resize=resize.value, repeats=repeats)
     if dry_run:
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))

@@ -46,7 +46,7 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
     show_default=False)]
 TensorBoardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write every statistic, evaluation and "
                                               "sample to RUN/tensorboard (needs pip install "
-                                              "'wgan-cli[tensorboard]').")]
+                                              "'wgan-cli\\[tensorboard]').")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (the result still goes to "
                                         "stdout, and metrics.jsonl is still written).")]
 PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live "
