@@ -294,7 +294,7 @@ def score(
 
       wgan score --ref fashion-mnist:train --save-stats fm-train.safetensors
 
-      wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --metrics fid,pr,dc --repeats 3
+      wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --n 1000 --metrics fid,pr,dc --repeats 3
     """
     from wgan_cli import score as score_mod
     from wgan_cli.ui import plain_progress
@@ -308,11 +308,8 @@ def score(
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
-    notes: list = []
-    result = score_mod.score(req, progress=None if quiet else plain_progress(), notes=notes)
-    if not quiet:
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
+    result = score_mod.score(req, progress=None if quiet else plain_progress(),
+                             note=None if quiet else lambda text: typer.echo(f"note: {text}", err=True))
     typer.echo(json.dumps(result) if as_json else score_mod.format_result(result))
 
 
@@ -352,6 +349,11 @@ def textgen(
     if (corpus is None and config is None) == (ckpt is None):
         raise UsageError("give exactly one of --corpus (train) and --ckpt (generate)",
                          "wgan textgen --corpus sentences.txt   or   wgan textgen --ckpt lm.safetensors")
+    if ckpt is not None and dry_run:
+        typer.echo(json.dumps({"textgen": {"ckpt": str(ckpt), "n": n, "seed": seed, "device": device,
+                                           "out": out and str(out), "eval": eval_file and str(eval_file)}},
+                              indent=2))
+        return
     if ckpt is not None:
         from wgan_cli.engine import pick_device
         from wgan_cli.outputs import write_lines
