@@ -141,9 +141,10 @@ def main_callback(
 @app.command()
 @handle_errors
 def toy(
-    ctx: typer.Context, dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan, penalty: PenaltyOpt = None,
-    gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None, betas: BetasOpt = None,
-    batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01, seed: SeedOpt = 0,
+    ctx: typer.Context, dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan,
+    penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
+    betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
+    seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto, out: ToyOutOpt = Path("runs/toy"), resume: ResumeOpt = "auto",
     dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3, fixed_generator: FixedGeneratorOpt = False,
     figure: FigureOpt = None, plot_every: PlotEveryOpt = 500, save_every: SaveEveryOpt = 1000,
@@ -226,8 +227,8 @@ def sample(
 @app.command()
 @handle_errors
 def train(
-    ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None, arch: ArchOpt = None,
-    dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
+    ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None,
+    arch: ArchOpt = None, dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
     critic_norm: CriticNormOpt = None, conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
     betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
@@ -316,9 +317,10 @@ def score(
 @app.command()
 @handle_errors
 def textgen(
-    ctx: typer.Context, corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None, output: TextOutputOpt = None,
-    n: LinesOpt = 20, eval_file: EvalFileOpt = None, seq_len: SeqLenOpt = 32, vocab_size: VocabOpt = 2048,
-    max_lines: MaxLinesOpt = 10_000_000, split_sentences: SplitSentencesOpt = False, heldout: HeldoutOpt = 5000,
+    ctx: typer.Context, corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None,
+    output: TextOutputOpt = None, n: LinesOpt = 20, eval_file: EvalFileOpt = None, seq_len: SeqLenOpt = 32,
+    vocab_size: VocabOpt = 2048, max_lines: MaxLinesOpt = 10_000_000, split_sentences: SplitSentencesOpt = False,
+    heldout: HeldoutOpt = 5000,
     dim: TextDimOpt = 512, data_dir: DataDirOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
     betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
