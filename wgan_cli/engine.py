@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wgan_cli.config import TrainConfig
+from wgan_cli.distributed import LOCAL
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
 from wgan_cli.events import RunFinished, RunStarted, StepDone
 from wgan_cli.objectives import OBJECTIVES
@@ -104,6 +105,7 @@ class Engine:
         if cfg.ema_decay is not None:
             self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.dist = LOCAL   # under torchrun a distributed.Group: global draws, this rank's rows, averaged gradients
         # a critic with BatchNorm (allowed only for the baselines) must see real and fake in separate passes
         self.joint_critic_pass = not has_batchnorm(self.D)
         self.autocast = (dict(device_type=self.device.type, dtype=torch.bfloat16)
@@ -114,12 +116,12 @@ class Engine:
 
     # ---- inputs -------------------------------------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen)
+        return self.dist.take(torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen))
 
     def fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.cfg.conditional:
             return None
-        return torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen)
+        return self.dist.take(torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen))
 
     def generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self.fake_labels(n)
@@ -132,7 +134,7 @@ class Engine:
     # ---- the two steps ------------------------------------------------------------------------------------
     def critic_step(self) -> None:
         cfg = self.cfg
-        real, y_real = self.data.sample(cfg.batch_size, self.gen)
+        real, y_real = self.dist.sample(self.data, cfg.batch_size, self.gen)
         if real.dim() == 4:
             real = real.contiguous(memory_format=self.memory_format)
         with torch.no_grad(), self._ctx():
@@ -149,13 +151,14 @@ class Engine:
                 out_real = self.D(real)
                 d_real, d_fake = critic_score(out_real), critic_score(self.D(fake))
                 logits_real = out_real[1] if isinstance(out_real, tuple) else None
-            gp = self.penalty(self.D, real, fake, self.gen)
+            gp = self.penalty(self.D, real, fake, self.gen, self.dist)
         loss = self.objective.critic(d_real, d_fake)
         loss_d = loss + cfg.gp_weight * gp
         if cfg.conditional:
             loss_d = loss_d + cfg.ac_weight_real * F.cross_entropy(logits_real.float(), y_real)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        self.dist.average_grads(self.D)
         self.opt_d.step()
         if self.constraint is not None:
             self.constraint(self.D, cfg.clip_value)
@@ -175,6 +178,7 @@ class Engine:
                 loss_g = loss_g + cfg.ac_weight_fake * F.cross_entropy(out[1].float(), y_fake)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
+            self.dist.average_grads(self.G)
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
@@ -212,7 +216,7 @@ class Engine:
 
     # ---- statistics (the only host sync, at the logging cadence) -----------------------------------------
     def read_stats(self) -> dict[str, float]:
-        values = self._sums.tolist()
+        values = self.dist.mean(self._sums).tolist()   # every rank reads (and logs) the same values
         nd, ng = max(self._counts[0], 1), max(self._counts[1], 1)
         stats = {k: v / nd for k, v in zip(STAT_NAMES_D, values[:3])}
         if self._counts[1]:
@@ -256,12 +260,14 @@ class Engine:
 class Callback:
     """Runs `fn(engine)` every `every` generator iterations and at the end; yields events.
 
-    `on_interrupt` callbacks (checkpointing) also run when a stop signal arrives.
+    `on_interrupt` callbacks (checkpointing) also run when a stop signal arrives. Under torchrun only rank 0 runs
+    a callback, unless it is `collective` (checkpoints, sharded evaluations: every rank takes part).
     """
 
     fn: Callable[["Engine", bool], Iterable]
     every: int = 0
     on_interrupt: bool = False
+    collective: bool = False
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step % self.every == 0

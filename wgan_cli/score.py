@@ -2,6 +2,7 @@
 
 The pipeline, one small step each: INPUT -> uint8 image batches (metrics/features.py) -> Inception features
 (pool3, logits) -> the metrics of metrics/scores.py, against reference statistics (metrics/references.py).
+Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from wgan_cli import checkpoint
+from wgan_cli import checkpoint, distributed
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
@@ -86,10 +87,13 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
     """Run the whole command; returns the result dict printed by the CLI."""
     notes = notes if notes is not None else []
     requested = validate(req)
-    device = pick_device(req.device)
+    group = distributed.join(pick_device(req.device))   # alone, or this rank of a torchrun job
+    device = group.device
+    progress = progress if group.is_writer else None
     ref_spec = parse_ref(req.ref) if req.ref else None
     source = input_source(req, device) if req.input else None
-    weights = inception_weights.resolve_weights(req.weights, want_logits=bool(requested and "is" in requested))
+    want_logits = bool(requested and "is" in requested)   # downloaded once per node
+    weights = group.per_node(lambda: inception_weights.resolve_weights(req.weights, want_logits=want_logits))
     metrics, unavailable = choose_metrics(requested, ref_spec is not None, weights.has_logits, LOGITS_HINT)
     for name, why in unavailable.items():
         notes.append(f"{name.upper()} {why}")
@@ -107,10 +111,10 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device)}
     ref = None
     if ref_spec is not None:
-        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir)
+        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir, group)
         result["ref_n"] = ref.n
         if req.save_stats:
-            save_stats(Path(req.save_stats), ref, weights.id)
+            group.agree(lambda: save_stats(Path(req.save_stats), ref, weights.id), here=group.is_writer)
             result["saved_stats"] = req.save_stats
     if source is None:
         return result
@@ -118,7 +122,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
         metrics.remove("kid")
         unavailable["kid"] = "unavailable: the reference statistics file holds no features"
     t0 = time.perf_counter()
-    feats = extract(net, source, req.batch_size, device, progress, "input")
+    feats = extract(net, source, req.batch_size, device, progress, "input", group)
     seconds = time.perf_counter() - t0
     if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
         raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "

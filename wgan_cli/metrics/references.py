@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 
 from wgan_cli import files
 from wgan_cli.data import images as datasets
+from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.errors import DataError, OutputError, UsageError
 from wgan_cli.metrics.features import Progress, array_source, extract, folder_source, tensor_source
 from wgan_cli.metrics.scores import RefStats, statistics
@@ -105,8 +106,9 @@ def stats_cache_path(spec: RefSpec, weights_id: str) -> Path:
 
 def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: torch.device,
                 progress: Progress | None = None, notes: list | None = None,
-                data_dir: str | None = None) -> RefStats:
-    """The reference's statistics: read from a file or the cache, or computed from its images."""
+                data_dir: str | None = None, group: Group = LOCAL) -> RefStats:
+    """The reference's statistics: read from a file or the cache, or computed from its images (under torchrun by
+    all ranks together, unless every rank finds them cached; each node caches them once)."""
     notes = notes if notes is not None else []
     if spec.kind == "stats":
         stats, warning = load_stats(spec.path, weights.id)
@@ -114,12 +116,14 @@ def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: t
             notes.append(warning)
         return stats
     if spec.kind == "split":
-        cached = stats_cache_path(spec, weights.id)
+        cached, found = stats_cache_path(spec, weights.id), None
         if cached.is_file():
             try:
-                return load_stats(cached, weights.id)[0]
+                found = load_stats(cached, weights.id)[0]
             except DataError:
                 cached.unlink(missing_ok=True)   # damaged cache entry: recompute
+        if group.all_true(found is not None):
+            return found
         images = datasets.load_split(spec.dataset, spec.split, data_dir)
         source = tensor_source(images, f"dataset {spec.text} ({len(images)} images)")
     elif spec.kind == "array":
@@ -128,8 +132,8 @@ def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: t
         source = folder_source(spec.path)
     if source.n < 2:
         raise DataError(f"--ref {spec.text}: {source.n} image(s); a reference needs at least 2", "")
-    stats = ref_stats(extract(net, source, batch_size, device, progress, "reference").pool3, spec.text)
-    if spec.kind == "split":
+    stats = ref_stats(extract(net, source, batch_size, device, progress, "reference", group).pool3, spec.text)
+    if spec.kind == "split" and group.local_rank == 0:
         try:
             save_stats(stats_cache_path(spec, weights.id), stats, weights.id)
         except OutputError as e:
