@@ -261,10 +261,12 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     configure_backends(cfg.precision, device)
     group.per_node(lambda: task.prepare(cfg, device))
     run_dir = RunDir(run.out)
-    group.agree(run_dir.create, here=group.is_writer)   # rank 0 alone creates (and locks) the run directory
+    # rank 0 alone creates the run directory (a lock on it is rank 0's alone too, taken here)
+    group.agree(run_dir.create, here=group.is_writer)
     group.check_shared(run_dir.path)
     engine = task.build(cfg, device)
-    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "extra": task.extra})
+    same = {k: task.extra[k] for k in task.same}   # what identifies the data
+    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": same})
     last = LastValues()
     jsonl = JsonlSink(run_dir.metrics_path) if group.is_writer else None
     sinks = [*sinks, jsonl, last] if jsonl else [last]
@@ -276,7 +278,6 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     try:
         for note in task.notes():
             emit(note)
-        same = {k: task.extra[k] for k in task.same}
 
         def load(mode: str) -> list:
             return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=same)
