@@ -29,6 +29,7 @@ from wgan_cli.distributed import Group
 from wgan_cli.engine import Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.penalties import interpolate
+from wgan_cli.ui import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -150,6 +151,13 @@ def test_streamed_ranks_read_only_their_rows(tmp_path):
     x, _ = Group(1, 4).sample(data, 8, torch.Generator())
     assert len(x) == 2 and len(read) == 2   # a quarter of the global batch of 8, not all of it
     assert data.state_dict()["cursor"].tolist() == [0, 8]   # the cursor moved by the global batch
+
+
+def test_the_device_check_compares_what_a_seed_draws():
+    assert distributed.rng_digest(torch.device("cpu"), 0) == distributed.rng_digest(torch.device("cpu"), 0)
+    assert distributed.rng_digest(torch.device("cpu"), 0) != distributed.rng_digest(torch.device("cpu"), 1)
+    assert Group(0, 4).block(7) == range(0, 2) and Group(3, 4).block(7) == range(6, 7)   # evaluation batches
+    assert [list(Group(r, 4).block(2)) for r in range(4)] == [[0], [1], [], []]
 
 
 # ---- refusals (before any rank waits for another) ----------------------------------------------------------------
@@ -306,13 +314,14 @@ def test_sharded_features_and_scores_equal_one_process(traced):
 
 
 # ---- the command line under torchrun -----------------------------------------------------------------------------
-TOY = ["-m", "wgan_cli", "toy", "--dataset", "25gaussians", "--iters", "60", "--batch-size", "64", "--dim", "32",
-       "--depth", "2", "--log-every", "5", "--save-every", "20", "--plot-every", "1000", "--device", "cpu", "--plain"]
+TOY = ["-m", "wgan_cli", "toy", "--dataset", "25gaussians", "--iters", "100", "--batch-size", "64", "--dim", "32",
+       "--depth", "2", "--log-every", "5", "--save-every", "50", "--plot-every", "1000", "--device", "cpu", "--plain"]
 
 
 def step_rows(run: Path) -> list[int]:
-    rows = [line for line in (run / "metrics.jsonl").read_text().splitlines() if '"event": "step"' in line]
-    return [int(r.split('"step": ')[1].split(",")[0]) for r in rows]
+    """The iterations of metrics.jsonl's step rows (a line still being written is skipped)."""
+    path = run / "metrics.jsonl"
+    return [row["step"] for row in read_jsonl(path) if row["event"] == "step"] if path.is_file() else []
 
 
 def state_of(path: Path) -> dict:
@@ -325,24 +334,23 @@ def test_torchrun_toy_one_writer_voted_stop_and_exact_resume(tmp_path):
     t0 = time.perf_counter()
     rc, out, err = torchrun([*TOY, "--out", str(straight)])
     assert rc == 0, err[-4000:]
-    assert step_rows(straight) == list(range(5, 61, 5))   # each logged step once: one metrics.jsonl writer
+    assert step_rows(straight) == list(range(5, 101, 5))   # each logged step once: one metrics.jsonl writer
     assert out.count('"w1"') == 1 and out.count("run directory:") == 1   # rank 0 reports
     assert sorted(p.name for p in straight.iterdir() if p.name.startswith("ckpt-")) == \
-        ["ckpt-0000020.safetensors", "ckpt-0000040.safetensors", "ckpt-0000060.safetensors"]
+        ["ckpt-0000050.safetensors", "ckpt-0000100.safetensors"]
     assert not list(straight.glob(".rank0-*"))
 
     # SIGTERM to torchrun: forwarded to both ranks, which vote, save at the same step and exit 143
     proc = launch([*TOY, "--out", str(stopped)])
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (
-            (stopped / "metrics.jsonl").is_file() and step_rows(stopped) and step_rows(stopped)[-1] >= 5):
-        time.sleep(0.05)
+    while time.monotonic() < deadline and not any(s >= 5 for s in step_rows(stopped)):
+        time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     rc, _, err = finish(proc, 120)
     lines = [line for line in err.splitlines() if line.startswith("error: interrupted at iteration")]
     assert len(lines) == 2 and lines[0] == lines[1], err[-4000:]   # both ranks, the same voted step
     step = int(lines[0].split("iteration ")[1].split(";")[0])
-    assert rc != 0 and 5 <= step < 60, (rc, step)
+    assert rc != 0 and 5 <= step < 100, (rc, step)
     saved = stopped / f"ckpt-{step:07d}.safetensors"
     assert checkpoint.read_meta(saved)["step"] == step
     single = tmp_path / "single"   # for the end: this 2-rank checkpoint resumed in one process
@@ -352,7 +360,7 @@ def test_torchrun_toy_one_writer_voted_stop_and_exact_resume(tmp_path):
     # the same command again resumes and ends where the uninterrupted run ended, to the bit
     rc, _, err = torchrun([*TOY, "--out", str(stopped)])
     assert rc == 0, err[-4000:]
-    a, b = state_of(straight / "ckpt-0000060.safetensors"), state_of(stopped / "ckpt-0000060.safetensors")
+    a, b = state_of(straight / "ckpt-0000100.safetensors"), state_of(stopped / "ckpt-0000100.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     print(f"torchrun: straight, stopped at {step}, resumed: {time.perf_counter() - t0:.1f} s")
 

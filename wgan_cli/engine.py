@@ -35,7 +35,8 @@ STAT_NAMES_G = ("loss_g",)
 
 
 class Sampler(Protocol):
-    """Real data on the device: `sample(n, gen)` -> (x, labels or None)."""
+    """Real data on the device: `sample(n, gen)` -> (x, labels or None). Under torchrun a sampler with `reads_rows`
+    is also given `shard=` and returns only that rank's rows of the global batch of n (distributed.Group.sample)."""
 
     def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
