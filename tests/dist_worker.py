@@ -7,8 +7,8 @@ Each rank writes OUT_DIR/rank{R}.safetensors: per setting (toy MLP, DCGAN withou
 conv net with an auxiliary classifier) the first critic and generator gradients, the logged statistics of the first
 critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3 iterations later, with a mask of the parameters
 whose gradient was at the rounding level at some step (Adam turns rounding noise there into a full step of lr);
-then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate and
-`wgan score`'s result.
+then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate,
+`wgan score`'s result and the in-training evaluation's (with how often this rank saved a best generator).
 """
 
 from __future__ import annotations
@@ -227,6 +227,20 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
         result = score(ScoreRequest(input=str(a), ref=str(b), batch_size=30, splits=3, kid_subsets=5,
                                     kid_subset_size=60, device="cpu"))
     out["score"] = torch.tensor([result["metrics"][k] for k in sorted(result["metrics"])], dtype=torch.float64)
+    # in training: the evaluation callback of `wgan train --eval-metrics`, a collective callback
+    from types import SimpleNamespace
+
+    from wgan_cli.events import Evaluated
+    from wgan_cli.metrics.evaluate import eval_callback
+
+    best = []
+    with projection_weights():
+        cb, _ = eval_callback(every=1, n=90, metrics="fid,is", ref=ref, device="cpu", generator=lambda: G,
+                              batch_size=25, splits=3, on_best=lambda step, metrics: best.append(step))
+        events = list(cb.fn(SimpleNamespace(step=1, dist=group), False))
+    evaluated = next(e.metrics for e in events if isinstance(e, Evaluated))
+    out["eval"] = torch.tensor([evaluated[k] for k in sorted(evaluated)], dtype=torch.float64)
+    out["rank_only.on_best_calls"] = torch.tensor([len(best)])
     return out
 
 
