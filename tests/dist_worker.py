@@ -5,8 +5,9 @@
 
 Each rank writes OUT_DIR/rank{R}.safetensors: per setting (toy MLP, DCGAN without normalisation, a conditional
 conv net with an auxiliary classifier) the first critic and generator gradients, the logged statistics of the first
-critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3 iterations later, with a mask of the parameters
-whose gradient was at the rounding level at some step (Adam turns rounding noise there into a full step of lr);
+critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3
+iterations later, with a mask of the parameters whose gradient was at the rounding level at some step (Adam turns
+rounding noise there into a full step of lr);
 then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate,
 `wgan score`'s result and the in-training evaluation's (with how often this rank saved a best generator).
 """

@@ -3,8 +3,9 @@ lambda) and never call .backward() themselves, and constraints, which act on the
 
 A penalty is called as `penalty(D, real, fake, gen, shard)`; `gen` is the engine's torch.Generator (alpha is drawn
 from it so that runs are reproducible); under torchrun `shard` (a distributed.Group) says which rows of the global
-batch `real` and `fake` are: alpha is drawn for the whole batch and those rows kept. Weight clipping (the original WGAN) is a constraint, not a penalty: under
-`--penalty clip` the penalty term is zero and `clip_weights` runs after every critic step.
+batch `real` and `fake` are: alpha is drawn for the whole batch and those rows kept. Weight clipping (the original
+WGAN) is a constraint, not a penalty: under `--penalty clip` the penalty term is zero and `clip_weights` runs after
+every critic step.
 """
 
 from __future__ import annotations
