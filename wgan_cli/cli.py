@@ -280,13 +280,11 @@ def score(
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
-    notes: list = []
-    result = score_mod.score(req, progress=None if quiet or not main_process() else plain_progress(), notes=notes)
-    if not main_process():   # under torchrun every rank scores its share; rank 0 reports
+    rank0 = main_process()   # under torchrun every rank scores its share; rank 0 reports
+    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(),
+                             note=None if quiet or not rank0 else lambda text: typer.echo(f"note: {text}", err=True))
+    if not rank0:
         return
-    if not quiet:
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
     typer.echo(json.dumps(result) if as_json else score_mod.format_result(result))
 
 
@@ -320,6 +318,11 @@ def textgen(
     if (corpus is None) == (ckpt is None):
         raise UsageError("give exactly one of --corpus (train) and --ckpt (generate)",
                          "wgan textgen --corpus sentences.txt   or   wgan textgen --ckpt lm.safetensors")
+    if ckpt is not None and dry_run:
+        typer.echo(json.dumps({"textgen": {"ckpt": str(ckpt), "n": n, "seed": seed, "device": device,
+                                           "out": out and str(out), "eval": eval_file and str(eval_file)}},
+                              indent=2))
+        return
     if ckpt is not None:
         from wgan_cli.engine import pick_device
         from wgan_cli.outputs import write_lines
