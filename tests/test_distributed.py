@@ -55,8 +55,8 @@ def descendants(pid: int) -> list[int]:
     return [p for c in children for p in (int(c), *descendants(int(c)))]
 
 
-def launch(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([*TORCHRUN, *args], cwd=ROOT, env=rank_env(), stdout=subprocess.PIPE,
+def launch(args: list[str], **env) -> subprocess.Popen:
+    return subprocess.Popen([*TORCHRUN, *args], cwd=ROOT, env={**rank_env(), **env}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -343,8 +343,11 @@ def test_torchrun_toy_one_writer_voted_stop_and_exact_resume(tmp_path):
         ["ckpt-0000050.safetensors", "ckpt-0000100.safetensors"]
     assert not list(straight.glob(".rank0-*"))
 
-    # SIGTERM to torchrun: forwarded to both ranks, which vote, save at the same step and exit 143
-    proc = launch([*TOY, "--out", str(stopped)])
+    # SIGTERM to torchrun: forwarded to both ranks, which vote, save at the same step and exit 143 (recorded by
+    # tests/rank_exit_code.sh: torchrun itself exits 1 after a signal)
+    codes = tmp_path / "exit-codes.txt"
+    proc = launch(["--no-python", str(ROOT / "tests" / "rank_exit_code.sh"), sys.executable, *TOY, "--out",
+                   str(stopped)], RANK_EXIT_CODES=str(codes))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(s >= 5 for s in step_rows(stopped)):
         time.sleep(0.01)
@@ -354,6 +357,7 @@ def test_torchrun_toy_one_writer_voted_stop_and_exact_resume(tmp_path):
     assert len(lines) == 2 and lines[0] == lines[1], err[-4000:]   # both ranks, the same voted step
     step = int(lines[0].split("iteration ")[1].split(";")[0])
     assert rc != 0 and 5 <= step < 100, (rc, step)
+    assert sorted(codes.read_text().split("\n")[:-1]) == ["0 143", "1 143"]
     saved = stopped / f"ckpt-{step:07d}.safetensors"
     assert checkpoint.read_meta(saved)["step"] == step
     single = tmp_path / "single"   # for the end: this 2-rank checkpoint resumed in one process
