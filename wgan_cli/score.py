@@ -115,9 +115,8 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     drawn = req.input is not None and Path(req.input).suffix == ".safetensors"   # samples from a checkpoint
     if drawn and device.type == "cpu" and req.n > 5 * 60 * CPU_IMAGES_PER_S * group.world:
         say(f"{req.n} samples through the Inception network on the CPU take about "
-            f"{req.n / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on 2 "
-            "cores); "
-            "--n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
+            f"{req.n / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on "
+            "2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
     net = inception_weights.load_network(weights, device)
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device)}
     ref = None
