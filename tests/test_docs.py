@@ -59,9 +59,10 @@ def logical_lines(text: str) -> list[str]:
 
 
 def command_from(line: str) -> list[str] | None:
-    """The tokens of the `wgan` command on a shell line (after `VAR=x`, `$WGAN`, `python -m wgan_cli`), or None."""
+    """The tokens of the `wgan` command on a shell line (after `VAR=x`, `$WGAN`, `python -m wgan_cli`, `torchrun ...
+    -m wgan_cli`), or None."""
     line = re.sub(r"(^|\s)#.*$", "", line)                          # comments
-    line = line.replace("$WGAN ", "wgan ").replace("python -m wgan_cli ", "wgan ")
+    line = line.replace("$WGAN ", "wgan ").replace("python -m wgan_cli ", "wgan ").replace("-m wgan_cli ", "wgan ")
     match = re.search(r"(?:^|[\s;(|&])wgan\s+([a-z].*)$", line)
     if not match:
         return None

@@ -94,6 +94,7 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
                   generator: Path | None = None) -> None:
     """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
     train (or resume), then print the summary and where the run is."""
+    from wgan_cli.distributed import main_process
     from wgan_cli.runs import StopFlag, train_run
     from wgan_cli.ui import terminal_sinks
 
@@ -102,6 +103,8 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
         return
     with StopFlag() as stop:
         result = train_run(task, cfg, run, sinks=terminal_sinks(quiet, plain), should_stop=stop)
+    if not main_process():   # under torchrun rank 0 reports for every rank
+        return
     if result:
         typer.echo(json.dumps(rounded(result)))
     out = Path(run.out)
@@ -298,6 +301,7 @@ def score(
       wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --n 1000 --metrics fid,pr,dc --repeats 3
     """
     from wgan_cli import score as score_mod
+    from wgan_cli.distributed import main_process
     from wgan_cli.ui import plain_progress
 
     req = score_mod.ScoreRequest(input=input, ref=ref, metrics=metrics, n=n, splits=splits, batch_size=batch_size,
@@ -309,8 +313,11 @@ def score(
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
-    result = score_mod.score(req, progress=None if quiet else plain_progress(),
-                             note=None if quiet else lambda text: typer.echo(f"note: {text}", err=True))
+    rank0 = main_process()   # under torchrun every rank scores its share; rank 0 reports
+    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(),
+                             note=None if quiet or not rank0 else lambda text: typer.echo(f"note: {text}", err=True))
+    if not rank0:
+        return
     typer.echo(json.dumps(result) if as_json else score_mod.format_result(result))
 
 

@@ -15,6 +15,10 @@ A run directory holds:
 Resume: `--resume auto` (default) continues from the newest train-state checkpoint that loads and verifies,
 skipping damaged ones with a warning; `--resume never` refuses a directory that already holds checkpoints
 (nothing already written is overwritten); `--resume PATH` starts from that checkpoint.
+
+Under torchrun every rank runs `train_run` (distributed.py): each node's first rank reads the data first, only
+rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint rank 0
+picked, and the other ranks run only the collective callbacks (checkpoints, sharded evaluations).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import checkpoint, files
+from wgan_cli import checkpoint, distributed, files, tensorboard
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import CheckpointError, OutputError, UsageError
@@ -142,7 +146,7 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
     Old train-states are pruned only after the new one is in place; at least 2 are kept."""
     keep = max(keep, 2)
 
-    def save(engine: Engine, final: bool):
+    def write(engine: Engine):
         step = engine.step
         path = checkpoint.save(run.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
                                model=model, train=train, step=step, extra=extra)
@@ -152,7 +156,12 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
         for old in run.checkpoints()[keep:]:
             old.unlink(missing_ok=True)
 
-    return Callback(save, every=every, on_interrupt=True)
+    def save(engine: Engine, final: bool):
+        group = engine.dist   # under torchrun: replicas compared, rank 0 writes, every rank waits for it
+        group.check_replicas(engine)
+        yield from group.agree(lambda: list(write(engine)), here=group.is_writer) or ()
+
+    return Callback(save, every=every, on_interrupt=True, collective=True)
 
 
 class StopFlag:
@@ -245,21 +254,25 @@ class Task:
 
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
               should_stop: Callable[[], int] = lambda: 0) -> dict:
-    """Train (or resume) one run in `run.out`; returns the task's summary."""
+    """Train (or resume) one run in `run.out`; returns the task's summary (on every rank under torchrun)."""
     if run.tensorboard:
-        from wgan_cli import tensorboard
-
         tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)
-    device = pick_device(run.device)
+    group = distributed.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
+    device = group.device
     configure_backends(cfg.precision, device)
-    task.prepare(cfg, device)
-    run_dir = RunDir(run.out).create()
+    group.per_node(lambda: task.prepare(cfg, device))
+    run_dir = RunDir(run.out)
+    # rank 0 alone creates the run directory (a lock on it is rank 0's alone too, taken here)
+    group.agree(run_dir.create, here=group.is_writer)
+    group.check_shared(run_dir.path)
     engine = task.build(cfg, device)
+    same = {k: task.extra[k] for k in task.same}   # what identifies the data
+    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": same})
     last = LastValues()
-    jsonl = JsonlSink(run_dir.metrics_path)
-    sinks = [*sinks, jsonl, last]
-    opened = [jsonl]   # the sinks writing into the run directory, closed at the end
+    jsonl = JsonlSink(run_dir.metrics_path) if group.is_writer else None
+    sinks = [*sinks, jsonl, last] if jsonl else [last]
+    opened = [jsonl] if jsonl else []   # the sinks writing into the run directory, closed at the end
 
     def emit(event):
         for sink in sinks:
@@ -268,24 +281,27 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     try:
         for note in task.notes():
             emit(note)
-        same = {k: task.extra[k] for k in task.same}
-        for note in resume(engine, run_dir, run.resume, task=task.name, model=task.spec, same=same):
-            emit(note)
-        if run.tensorboard:   # opened after resume: what a crashed run logged past its checkpoint is dropped
-            from wgan_cli.tensorboard import TensorBoardSink
 
-            opened.append(TensorBoardSink(run_dir.path / "tensorboard", purge_step=engine.step + 1 if engine.step
+        def load(mode: str) -> list:
+            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=same)
+
+        for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
+            emit(note)
+        if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
+            opened.append(tensorboard.TensorBoardSink(run_dir.path / "tensorboard", purge_step=engine.step + 1 if engine.step
                                           else None))
             sinks.insert(-1, opened[-1])
-        run_dir.write_options({**task.record(cfg, run), "device": str(device)})
+        record = {**task.record(cfg, run), "device": str(device), "ranks": group.world}
+        group.agree(lambda: run_dir.write_options(record), here=group.is_writer)
         callbacks = [checkpoint_callback(run_dir, task=task.name, model=task.spec, train=cfg.to_json(),
                                          extra=task.extra, every=run.save_every),
                      *task.callbacks(engine, run_dir, cfg, run)]
-        for event in task.start(engine):
+        callbacks = [cb for cb in callbacks if group.is_writer or cb.collective]
+        for event in task.start(engine) if group.is_writer else ():
             emit(event)
-        fit(engine, sinks=sinks, callbacks=callbacks, log_every=run.log_every, should_stop=should_stop,
+        fit(engine, sinks=sinks, callbacks=callbacks, log_every=run.log_every, should_stop=group.vote(should_stop),
             description=task.description)
-        for event in task.finish(engine):
+        for event in task.finish(engine) if group.is_writer else ():
             emit(event)
         return task.summary(engine, last)
     finally:

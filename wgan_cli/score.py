@@ -5,6 +5,7 @@ The pipeline, one small step each: INPUT -> uint8 image batches (metrics/feature
 (pool3, logits; images resized to 299x299 the tf1 or the clean way) -> the metrics of metrics/scores.py, against
 reference statistics (metrics/references.py). With `repeats` K > 1 a checkpoint is scored on K independent sample
 sets (seeds seed, seed + 1, ...) and each metric is reported as the mean and standard deviation over them.
+Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from wgan_cli import checkpoint
+from wgan_cli import checkpoint, distributed
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
@@ -111,10 +112,13 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     known, what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
     say = note or (lambda text: None)
     requested = validate(req)
-    device = pick_device(req.device)
+    group = distributed.join(pick_device(req.device))   # alone, or this rank of a torchrun job
+    device = group.device
+    progress = progress if group.is_writer else None
     ref_spec = parse_ref(req.ref) if req.ref else None
     source = input_source(req, device) if req.input else None
-    weights = inception_weights.resolve_weights(req.weights, want_logits=bool(requested and "is" in requested))
+    want_logits = bool(requested and "is" in requested)   # downloaded once per node
+    weights = group.per_node(lambda: inception_weights.resolve_weights(req.weights, want_logits=want_logits))
     metrics, unavailable = choose_metrics(requested, ref_spec is not None, weights.has_logits, LOGITS_HINT)
     for name, why in unavailable.items():
         say(f"{name.upper()} {why}")
@@ -130,11 +134,11 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
         raise UsageError(f"--splits {req.splits} is more than the {source.n} images", "lower --splits")
     drawn = req.input is not None and Path(req.input).suffix == ".safetensors"   # samples from a checkpoint
     total = req.n * req.repeats
-    if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S:
+    if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S * group.world:
         sets = f" ({req.repeats} sets of {req.n})" if req.repeats > 1 else ""
         say(f"{total} samples{sets} through the Inception network on the CPU take about "
-            f"{total / CPU_IMAGES_PER_S / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on 2 cores); "
-            "--n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
+            f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on "
+            "2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
     net = inception_weights.load_network(weights, device)
     net.resize = req.resize
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device),
@@ -142,12 +146,13 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     ref = None
     if ref_spec is not None:
         notes: list[str] = []
-        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir, req.resize)
+        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir, req.resize,
+                          group)
         for text in notes:
             say(text)
         result["ref_n"] = ref.n
         if req.save_stats:
-            save_stats(Path(req.save_stats), ref, weights.id, req.resize)
+            group.agree(lambda: save_stats(Path(req.save_stats), ref, weights.id, req.resize), here=group.is_writer)
             result["saved_stats"] = req.save_stats
     if source is None:
         return result
@@ -162,7 +167,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
             source = input_source(req, device, seed)
         t0 = time.perf_counter()
         label = "input" if req.repeats == 1 else f"input {i + 1}/{req.repeats}"
-        feats = extract(net, source, req.batch_size, device, progress, label)
+        feats = extract(net, source, req.batch_size, device, progress, label, group)
         seconds += time.perf_counter() - t0
         if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
             raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "

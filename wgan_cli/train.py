@@ -54,8 +54,10 @@ def keep_buffers(*modules):
 @torch.no_grad()
 def validation_w_dist(engine: Engine, val, n_val: int, seed: int = 1234) -> float:
     """Section 5.6: mean D(real) - mean D(fake) on held-out images, with fakes drawn as in training (G in its
-    training mode). Its own torch.Generator and restored buffers: evaluating never changes the training run."""
+    training mode). Its own torch.Generator and restored buffers: evaluating never changes the training run.
+    Under torchrun each rank scores its rows of every batch and the sums are added up over the ranks."""
     g = torch.Generator(device=engine.device).manual_seed(seed)
+    group = engine.dist
     if isinstance(val, StreamImages):
         val.rewind()   # the same validation images every time
     bs = engine.cfg.batch_size
@@ -63,15 +65,16 @@ def validation_w_dist(engine: Engine, val, n_val: int, seed: int = 1234) -> floa
     n = 0
     with keep_buffers(engine.G, engine.D):
         for _ in range(max(1, math.ceil(n_val / bs))):
-            real, _ = val.sample(bs, g)
-            z = torch.randn(bs, engine.G.z_dim, device=engine.device, generator=g)
-            y = torch.randint(0, engine.G.n_classes, (bs,), device=engine.device, generator=g) \
+            real, _ = group.sample(val, bs, g)
+            z = group.take(torch.randn(bs, engine.G.z_dim, device=engine.device, generator=g))
+            y = group.take(torch.randint(0, engine.G.n_classes, (bs,), device=engine.device, generator=g)) \
                 if engine.G.n_classes else None
             fake = engine.G(z, y)
             real_sum = real_sum + critic_score(engine.D(real)).float().sum()
             fake_sum = fake_sum + critic_score(engine.D(fake.to(real.dtype))).float().sum()
             n += bs
-    return float((real_sum - fake_sum) / n)
+    sums = group.sum(torch.stack([real_sum, fake_sum]))
+    return float((sums[0] - sums[1]) / n)
 
 
 def fixed_noise(G, n: int, device, seed: int = 0):
@@ -199,7 +202,7 @@ class ImageTask(Task):
             Callback(self.skipped, every=options.log_every),
             *([self.evaluator] if self.evaluator is not None else []),
             Callback(grid, every=opts.sample_every),
-            Callback(validate, every=opts.eval_every),
+            Callback(validate, every=opts.eval_every, collective=True),
             Callback(curves, every=opts.eval_every),
         ]
 

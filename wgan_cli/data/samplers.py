@@ -94,23 +94,29 @@ def _resize_crop(img, size: int) -> torch.Tensor:
 
 
 class _OrderedBatches(torch.utils.data.Sampler):
-    """Index batches of a permutation fixed by (seed, epoch), starting at `start` samples into the epoch."""
+    """Index batches of a permutation fixed by (seed, epoch), starting at `start` samples into the epoch; of each
+    batch only the positions `rows` (one rank's share under torchrun)."""
 
-    def __init__(self, n: int, batch: int, seed: int, epoch: int, start: int):
-        self.n, self.batch, self.seed, self.epoch, self.start = n, batch, seed, epoch, start
+    def __init__(self, n: int, batch: int, seed: int, epoch: int, start: int, rows: slice = slice(None)):
+        self.n, self.batch, self.seed, self.epoch, self.start, self.rows = n, batch, seed, epoch, start, rows
 
     def __iter__(self):
         epoch, pos = self.epoch, self.start
         while True:
             perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
             while pos + self.batch <= self.n:
-                yield perm[pos: pos + self.batch].tolist()
+                yield perm[pos: pos + self.batch][self.rows].tolist()
                 pos += self.batch
             epoch, pos = epoch + 1, 0   # drop the last partial batch, as the official loaders do
 
 
 class StreamImages:
-    """A DataLoader over ImageFiles; the cursor (epoch, position) is part of the train state."""
+    """A DataLoader over ImageFiles; the cursor (epoch, position) is part of the train state.
+
+    Under torchrun `sample(n, gen, shard)` reads only the rank's rows of each global batch of n; the cursor stays
+    global, so a checkpoint does not depend on the number of ranks."""
+
+    reads_rows = True
 
     def __init__(self, dataset: ImageFiles, batch_size: int, device, output: str = "tanh", dequantize: bool = False,
                  seed: int = 0, workers: int = 4):
@@ -121,29 +127,31 @@ class StreamImages:
                             "add images or lower --batch-size")
         self.epoch, self.pos = 0, 0
         self.skipped: list[str] = []
-        self._iter = None
+        self._iter, self._rows = None, slice(None)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def _loader(self):
-        sampler = _OrderedBatches(len(self.dataset), self.batch_size, self.seed, self.epoch, self.pos)
+        sampler = _OrderedBatches(len(self.dataset), self.batch_size, self.seed, self.epoch, self.pos, self._rows)
         return iter(torch.utils.data.DataLoader(
             self.dataset, batch_sampler=sampler, num_workers=self.workers,
             pin_memory=self.device.type == "cuda", persistent_workers=False,
             prefetch_factor=4 if self.workers else None))
 
-    def sample(self, n: int, gen: torch.Generator):
+    def sample(self, n: int, gen: torch.Generator, shard=None):
         if n != self.batch_size:
             raise ValueError(f"streamed data gives batches of {self.batch_size}, asked for {n}")
-        if self._iter is None:
+        rows = shard.rows(n) if shard is not None else slice(None)
+        if self._iter is None or rows != self._rows:
+            self._rows = rows
             self._iter = self._loader()
         x, y, bad = next(self._iter)
         self.skipped += [p for entry in bad if entry for p in entry.split("\n")]
         self.pos += n
         if self.pos + n > len(self.dataset):
             self.epoch, self.pos = self.epoch + 1, 0
-        x = scale_real(x.to(self.device, non_blocking=True), self.output, self.dequantize, gen)
+        x = scale_real(x.to(self.device, non_blocking=True), self.output, self.dequantize, gen, shard)
         labels = y.to(self.device, non_blocking=True) if self.dataset.labels is not None else None
         return x, labels
 

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from wgan_cli import files
 from wgan_cli.data import images as datasets
+from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.errors import DataError, OutputError, UsageError
 from wgan_cli.metrics.features import Progress, array_source, extract, folder_source, tensor_source
 from wgan_cli.metrics.scores import RefStats, statistics
@@ -122,9 +123,10 @@ def stats_cache_path(spec: RefSpec, weights_id: str, resize: str = "tf1") -> Pat
 
 def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: torch.device,
                 progress: Progress | None = None, notes: list | None = None,
-                data_dir: str | None = None, resize: str = "tf1") -> RefStats:
+                data_dir: str | None = None, resize: str = "tf1", group: Group = LOCAL) -> RefStats:
     """The reference's statistics: read from a file or the cache, or computed from its images (with `net`, whose
-    resize must be `resize`)."""
+    resize must be `resize`; under torchrun by all ranks together, unless every rank finds them cached; each node
+    caches them once)."""
     notes = notes if notes is not None else []
     if spec.kind == "stats":
         stats, warning = load_stats(spec.path, weights.id, resize)
@@ -132,12 +134,14 @@ def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: t
             notes.append(warning)
         return stats
     if spec.kind == "split":
-        cached = stats_cache_path(spec, weights.id, resize)
+        cached, found = stats_cache_path(spec, weights.id, resize), None
         if cached.is_file():
             try:
-                return load_stats(cached, weights.id, resize)[0]
+                found = load_stats(cached, weights.id, resize)[0]
             except (DataError, UsageError):
                 cached.unlink(missing_ok=True)   # damaged (or foreign) cache entry: recompute
+        if group.all_true(found is not None):
+            return found
         images = datasets.load_split(spec.dataset, spec.split, data_dir)
         source = tensor_source(images, f"dataset {spec.text} ({len(images)} images)")
     elif spec.kind == "array":
@@ -146,8 +150,8 @@ def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: t
         source = folder_source(spec.path)
     if source.n < 2:
         raise DataError(f"--ref {spec.text}: {source.n} image(s); a reference needs at least 2", "")
-    stats = ref_stats(extract(net, source, batch_size, device, progress, "reference").pool3, spec.text)
-    if spec.kind == "split":
+    stats = ref_stats(extract(net, source, batch_size, device, progress, "reference", group).pool3, spec.text)
+    if spec.kind == "split" and group.local_rank == 0:
         try:
             save_stats(stats_cache_path(spec, weights.id, resize), stats, weights.id, resize)
         except OutputError as e:

@@ -146,11 +146,17 @@ def generate(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None, 
     return torch.cat(out)
 
 
-def draw(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None, *, chunk: int = 500,
-         to: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """n samples: z ~ N(0, I) from `gen` (on gen's device), then, for a conditional G given no `labels`,
-    classes drawn uniformly from `gen`. Returns (outputs, labels or None)."""
+def latents(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None):
+    """What `draw` feeds G: z ~ N(0, I) from `gen` (on gen's device), then, for a conditional G given no `labels`,
+    classes drawn uniformly from `gen`. Returns (z, labels or None)."""
     z = torch.randn(n, G.z_dim, device=gen.device, generator=gen)
     if labels is None and G.n_classes:
         labels = torch.randint(0, G.n_classes, (n,), device=gen.device, generator=gen)
+    return z, labels
+
+
+def draw(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None, *, chunk: int = 500,
+         to: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n samples of G from the latents of `latents(G, n, gen, labels)`. Returns (outputs, labels or None)."""
+    z, labels = latents(G, n, gen, labels)
     return generate(G, z, labels, chunk=chunk, to=to), labels
