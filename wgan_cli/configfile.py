@@ -10,7 +10,7 @@ The file is an options.json that a run wrote, or a TOML or JSON file of the same
 Keys are the records' field names as options.json writes them (`gp_weight` for --lambda, `clip_value` for
 --clip-value). Sections only: no top-level option keys, since options.json's top level also holds keys that only
 describe the run ("device", the resolved device, means something else than run.device). A file with a "command"
-key (every options.json) may hold those descriptive keys - "device", "model", "data", "size", "corpus_lines",
+key (every options.json) may hold those descriptive keys - "device", "ranks", "model", "data", "size", "corpus_lines",
 "vocab_size" - and they are ignored. Any other key is refused with its name, before anything is read or written.
 Values are checked as the flags' values are (types, ranges, choices); JSON null (or leaving the key out) means the
 option's default.
@@ -35,7 +35,7 @@ from pathlib import Path
 from wgan_cli.config import OPTIM_KEYS, RunOptions, TrainConfig
 from wgan_cli.errors import UsageError
 
-DESCRIPTIVE = ("device", "model", "data", "size", "corpus_lines", "vocab_size")   # recorded by a run, not options
+DESCRIPTIVE = ("device", "ranks", "model", "data", "size", "corpus_lines", "vocab_size")   # recorded by a run, not options
 METHOD_KEYS = ("objective", "penalty", "preset")   # options whose defaults depend on each other
 
 
