@@ -7,6 +7,7 @@ Exit codes (documented in the README):
   5  weights missing or refused        (WeightsError)
   6  training diverged (non-finite)    (DivergedError)
   7  output cannot be written          (OutputError)
+  8  run directory in use by another run (LockedError)
   130 / 143 interrupted (SIGINT / SIGTERM) after saving
 """
 
@@ -44,6 +45,10 @@ class DivergedError(WganError):
 
 class OutputError(WganError):
     exit_code = 7
+
+
+class LockedError(WganError):
+    exit_code = 8
 
 
 class Interrupted(WganError):
