@@ -6,13 +6,14 @@ The pipeline, one small step each: INPUT -> uint8 image batches (metrics/feature
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from wgan_cli import checkpoint
+from wgan_cli import bounds, checkpoint, outputs
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
@@ -73,19 +74,45 @@ def validate(req: ScoreRequest) -> list[str] | None:
         needs = [m for m in requested if METRICS[m].needs_ref]
         raise UsageError(f"{', '.join(needs)} compare against reference images: --ref is missing",
                          "add --ref fashion-mnist:train (or a folder, .npz, or statistics file)")
-    if req.n < 2:
-        raise UsageError(f"--n must be at least 2 (got {req.n})", "the standard is --n 50000")
-    if req.splits < 1:
-        raise UsageError(f"--splits must be at least 1 (got {req.splits})", "the standard is 10")
-    if req.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1 (got {req.batch_size})", "try 50")
+    for name, value, allowed in numeric_options(req):
+        bounds.check_value(name, value, allowed)
     return requested
+
+
+def numeric_options(req: ScoreRequest) -> list:
+    """(flag, value, range) of every numeric option of `wgan score`."""
+    R = bounds.Range
+    return [("--n", req.n, R(2, 10**8, integer=True, example="--n 50000")),
+            ("--splits", req.splits, R(1, 10**6, integer=True, example="--splits 10")),
+            ("--batch-size", req.batch_size, R(1, 2**16, integer=True, example="--batch-size 50")),
+            ("--seed", req.seed, bounds.SEED),
+            ("--kid-subsets", req.kid_subsets, R(1, 10**6, integer=True, example="--kid-subsets 100")),
+            ("--kid-subset-size", req.kid_subset_size, R(2, 10**8, integer=True, example="--kid-subset-size 1000"))]
+
+
+def json_safe(result: dict) -> tuple[dict, list[str]]:
+    """The result with every non-finite number replaced by None (JSON has no NaN), and the keys replaced."""
+    replaced: list[str] = []
+
+    def clean(value, key):
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced.append(key)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, key) for v in value]
+        return value
+
+    return clean(result, ""), replaced
 
 
 def score(req: ScoreRequest, progress: Progress | None = None, notes: list | None = None) -> dict:
     """Run the whole command; returns the result dict printed by the CLI."""
     notes = notes if notes is not None else []
     requested = validate(req)
+    if req.save_stats:   # before hours of feature extraction, not after
+        outputs.check_writable(req.save_stats)
     device = pick_device(req.device)
     ref_spec = parse_ref(req.ref) if req.ref else None
     source = input_source(req, device) if req.input else None
