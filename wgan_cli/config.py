@@ -129,6 +129,7 @@ class RunOptions:
     resume: str = "auto"       # auto | never | PATH of a checkpoint
     log_every: int = 100
     save_every: int = 1000
+    resume_with_changes: bool = False   # resume even if the checkpoint's data or model differ (weights must fit)
 
 
 # ---- `wgan toy` ----------------------------------------------------------------------------------------------

@@ -11,9 +11,12 @@ A run directory holds:
   metrics.jsonl                    one JSON object per logging interval, evaluation and save
   ckpt-0001000.safetensors         train-state checkpoints (G, D, optimisers, RNG, data cursor); newest kept
   generator.safetensors            generator-only checkpoint of the newest state (for `sample`, `score`)
+  .lock                            held by the run that writes here (locking.py): one writer per directory
 Resume: `--resume auto` (default) continues from the newest train-state checkpoint that loads and verifies,
 skipping damaged ones with a warning; `--resume never` refuses a directory that already holds checkpoints
-(nothing already written is overwritten); `--resume PATH` starts from that checkpoint.
+(nothing already written is overwritten); `--resume PATH` starts from that checkpoint. A checkpoint of another
+model or other data is refused with the difference shown, unless `--resume-with-changes` is given (the weights
+must still fit the model).
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import checkpoint, files
+from wgan_cli import bounds, checkpoint, files
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import CheckpointError, OutputError, UsageError
 from wgan_cli.events import Note, Saved
+from wgan_cli.locking import RunLock
 from wgan_cli.ui import JsonlSink, LastValues
 
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
@@ -43,15 +47,29 @@ class RunDir:
         self.path = Path(path)
 
     def create(self) -> "RunDir":
+        """Make the folder; whether it can be written is found by taking its lock (`lock`)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
         except OSError as e:
-            raise OutputError(f"cannot write to run directory {self.path}: {e.strerror}",
+            raise OutputError(f"cannot create run directory {self.path}: {e.strerror or e}",
                               "choose a writable --out") from None
+        if not self.path.is_dir():
+            raise OutputError(f"cannot create run directory {self.path}: a file of that name exists",
+                              "choose another --out")
         return self
+
+    def lock(self) -> RunLock:
+        """The run directory's exclusive lock, taken by `with run_dir.lock():` (LockedError naming the owner if
+        another run holds it)."""
+        return RunLock(self.path)
+
+    def clean(self) -> list[Note]:
+        """Remove the temporary files of a write that a killed process left (only ours, by name)."""
+        removed = files.clean_temporaries(self.path, ("samples", "figures"))
+        if not removed:
+            return []
+        names = ", ".join(str(p.relative_to(self.path)) for p in removed[:5]) + (" ..." if len(removed) > 5 else "")
+        return [Note(f"removed {len(removed)} temporary file(s) left by an interrupted write: {names}")]
 
     def ckpt_path(self, step: int) -> Path:
         return self.path / f"ckpt-{step:07d}.safetensors"
@@ -80,11 +98,14 @@ class RunDir:
         return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None) -> list:
+def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
+           allow_changes: bool = False, train: dict | None = None) -> list:
     """Load the state to resume from into `engine`; returns Note events to show.
 
     The checkpoint must hold the same model spec, and the same values of `same` in its "extra" metadata (what
-    identifies the data, e.g. the character map of a text run)."""
+    identifies the data, e.g. the character map of a text run). With `allow_changes` a difference in either is
+    shown and accepted, as long as the checkpoint's weights load into the model the options build. Changed
+    training options (`train`, e.g. more --iters) are shown as a note."""
     notes = []
     if mode == "never":
         if run.checkpoints():
@@ -103,17 +124,32 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, sa
                 raise
             notes.append(Note(f"skipping damaged checkpoint: {e.message}", "warning"))
             continue
+        override = "; or add --resume-with-changes to continue from this state anyway"
         if meta["model"] != model:
-            raise CheckpointError(f"{path}: holds a different model ({meta['model'].get('arch')}, "
-                                  f"{_diff(meta['model'], model)}) than the options ask for",
-                                  "use a new --out directory, or the original options")
+            what = f"a different model ({meta['model'].get('arch')}, {_diff(meta['model'], model)})"
+            if not allow_changes:
+                raise CheckpointError(f"{path}: holds {what} than the options ask for",
+                                      "use a new --out directory, or the original options" + override)
+            notes.append(Note(f"--resume-with-changes: {path} holds {what}", "warning"))
         extra = meta.get("extra", {})
         changed = {k: v for k, v in (same or {}).items() if extra.get(k) != v}
         if changed:
-            raise CheckpointError(f"{path}: trained on different data than the options give "
-                                  f"({_diff({k: extra.get(k) for k in changed}, changed)})",
-                                  "resume with the original options, or use a new --out directory")
-        engine.load_state_tensors(tensors, meta["step"])
+            what = f"different data than the options give ({_diff({k: extra.get(k) for k in changed}, changed)})"
+            if not allow_changes:
+                raise CheckpointError(f"{path}: trained on {what}",
+                                      "resume with the original options, or use a new --out directory" + override)
+            notes.append(Note(f"--resume-with-changes: {path} was trained on {what}", "warning"))
+        try:
+            engine.load_state_tensors(tensors, meta["step"])
+        except (RuntimeError, KeyError, ValueError) as e:   # only with changes allowed: weights of another shape
+            raise CheckpointError(f"{path}: its weights do not fit the model the options build "
+                                  f"({str(e).strip().splitlines()[0]})",
+                                  "resume with the checkpoint's model options, or use a new --out directory") from None
+        if train:
+            changed_train = {k: v for k, v in train.items() if k in meta["train"] and meta["train"][k] != v}
+            if changed_train:
+                notes.append(Note("options changed since the checkpoint (checkpoint's vs now): "
+                                  + _diff({k: meta["train"][k] for k in changed_train}, changed_train)))
         notes.append(Note(f"resumed from {path} at iteration {meta['step']}"))
         return notes
     return notes
@@ -245,13 +281,23 @@ class Task:
 
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
               should_stop: Callable[[], int] = lambda: 0) -> dict:
-    """Train (or resume) one run in `run.out`; returns the task's summary."""
+    """Train (or resume) one run in `run.out`; returns the task's summary.
+
+    Nothing is written before the options are checked, the data is read and the models are built; then the run
+    directory is locked (one writer), the leftovers of a killed write are removed, and the run starts."""
+    bounds.check_training(cfg, run, task.opts)
     cfg = task.resolve(cfg)
     device = pick_device(run.device)
     configure_backends(cfg.precision, device)
     task.prepare(cfg, device)
-    run_dir = RunDir(run.out).create()
     engine = task.build(cfg, device)
+    run_dir = RunDir(run.out).create()
+    with run_dir.lock():
+        return _locked_run(task, cfg, run, run_dir, engine, device, sinks, should_stop)
+
+
+def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, engine: Engine,
+                device: torch.device, sinks: Iterable[Callable], should_stop: Callable[[], int]) -> dict:
     last = LastValues()
     jsonl = JsonlSink(run_dir.metrics_path)
     sinks = [*sinks, jsonl, last]
@@ -261,10 +307,11 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
             sink(event)
 
     try:
-        for note in task.notes():
+        for note in [*run_dir.clean(), *task.notes()]:
             emit(note)
         same = {k: task.extra[k] for k in task.same}
-        for note in resume(engine, run_dir, run.resume, task=task.name, model=task.spec, same=same):
+        for note in resume(engine, run_dir, run.resume, task=task.name, model=task.spec, same=same,
+                           allow_changes=run.resume_with_changes, train=cfg.to_json()):
             emit(note)
         run_dir.write_options({**task.record(cfg, run), "device": str(device)})
         callbacks = [checkpoint_callback(run_dir, task=task.name, model=task.spec, train=cfg.to_json(),
