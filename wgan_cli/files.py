@@ -98,8 +98,8 @@ def write_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str],
 
 
 def _as_os_error(text: str) -> OSError:
-    """safetensors' write errors carry the OS error only as text ("IoError(Os { code: 28, ... })")."""
-    m = re.search(r"code: (\d+)", text)
+    """safetensors' write errors carry the OS error only as text ("... (os error 28)", "Os { code: 28, ...")."""
+    m = re.search(r"(?:os error |code: )(\d+)", text)
     if m:
         code = int(m.group(1))
         return OSError(code, os.strerror(code))
