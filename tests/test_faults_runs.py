@@ -51,9 +51,10 @@ def test_a_held_lock_refuses_a_second_run_naming_the_owner(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_exactly_one_proceeds(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "wgan_cli", "toy", "--iters", "3000", *TINY, "--out", str(out)]
+    cmd = [sys.executable, "-m", "wgan_cli", "toy", "--iters", "1000000", *TINY, "--out", str(out)]
     procs = [subprocess.Popen(cmd + ["--seed", str(seed)], cwd=ROOT, env=env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
     try:
@@ -65,6 +66,7 @@ def test_two_concurrent_runs_exactly_one_proceeds(tmp_path):
         winner = next(p for p in procs if p is not refused[0])
         err = refused[0].communicate()[1]
         assert f"is in use by another run: pid {winner.pid} on " in err and "Traceback" not in err
+        assert f"`wgan toy --iters 1000000 " in err             # the owner's command line, as typed
         winner.send_signal(signal.SIGTERM)       # no need to train it to the end: stop it (saves, exits 143)
         assert winner.wait(timeout=120) == 143
     finally:

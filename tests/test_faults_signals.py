@@ -16,7 +16,7 @@ from PIL import Image
 from wgan_cli import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-ITERS = 60
+ITERS = 80
 
 
 def env():

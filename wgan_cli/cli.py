@@ -92,6 +92,8 @@ def rounded(result: dict) -> dict:
 
 def refuse_ignored(ctx, mode: str, ignored: tuple[str, ...]) -> None:
     """Options given explicitly (not left at their defaults) that `mode` would ignore: refused, all named."""
+    if ctx is None:   # called without the command line (from Python): nothing was given explicitly
+        return
     given = [p for p in ctx.command.params if p.name in ignored
              and ctx.get_parameter_source(p.name).name not in ("DEFAULT", "DEFAULT_MAP")]
     if given:

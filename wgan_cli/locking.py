@@ -13,6 +13,7 @@ import errno
 import fcntl
 import json
 import os
+import shlex
 import socket
 import sys
 import time
@@ -39,8 +40,11 @@ os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _owner() -> dict:
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("wgan", "__main__.py"):   # `wgan ...` or `python -m wgan_cli ...`
+        argv[0] = "wgan"
     return {"pid": os.getpid(), "host": socket.gethostname(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)}
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": shlex.join(argv)}
 
 
 def describe(info: dict | None) -> str:
