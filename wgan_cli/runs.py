@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 import re
 import signal
-from pathlib import Path
-
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch

@@ -10,6 +10,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -107,9 +108,13 @@ def json_safe(result: dict) -> tuple[dict, list[str]]:
     return clean(result, ""), replaced
 
 
-def score(req: ScoreRequest, progress: Progress | None = None, notes: list | None = None) -> dict:
-    """Run the whole command; returns the result dict printed by the CLI."""
-    notes = notes if notes is not None else []
+CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
+
+
+def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[str], None] | None = None) -> dict:
+    """Run the whole command; returns the result dict printed by the CLI. `note(text)` is told, as soon as it is
+    known, what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
+    say = note or (lambda text: None)
     requested = validate(req)
     if req.save_stats:   # before hours of feature extraction, not after
         outputs.check_writable(req.save_stats)
@@ -119,7 +124,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
     weights = inception_weights.resolve_weights(req.weights, want_logits=bool(requested and "is" in requested))
     metrics, unavailable = choose_metrics(requested, ref_spec is not None, weights.has_logits, LOGITS_HINT)
     for name, why in unavailable.items():
-        notes.append(f"{name.upper()} {why}")
+        say(f"{name.upper()} {why}")
     if source is not None and not metrics:
         if requested is None and ref_spec is None:
             raise UsageError("only FID and KID can be computed with the weights found (no logits layer for IS), "
@@ -130,11 +135,19 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
         raise DataError(f"{req.input}: {source.n} image(s); the scores need at least 2", "score more images")
     if source is not None and "is" in metrics and req.splits > source.n:
         raise UsageError(f"--splits {req.splits} is more than the {source.n} images", "lower --splits")
+    drawn = req.input is not None and Path(req.input).suffix == ".safetensors"   # samples from a checkpoint
+    if drawn and device.type == "cpu" and req.n > 5 * 60 * CPU_IMAGES_PER_S:
+        say(f"{req.n} samples through the Inception network on the CPU take about "
+            f"{req.n / CPU_IMAGES_PER_S / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on 2 cores); "
+            "--n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
     net = inception_weights.load_network(weights, device)
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device)}
     ref = None
     if ref_spec is not None:
+        notes: list[str] = []
         ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir)
+        for text in notes:
+            say(text)
         result["ref_n"] = ref.n
         if req.save_stats:
             save_stats(Path(req.save_stats), ref, weights.id)
