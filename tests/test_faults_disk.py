@@ -197,11 +197,13 @@ TMPFS_SCRIPT = r"""
 set -u
 mount -t tmpfs -o size=300k wgan-test "$MNT" || exit 97
 cd "$ROOT"
-TOY="toy --dim 64 --depth 2 --batch-size 16 --n-critic 1 --iters 100000 --save-every 10 --log-every 50 --plot-every 1000000 --device cpu --quiet"
+TOY="toy --dim 64 --depth 2 --batch-size 16 --n-critic 1 --iters 100000 --save-every 10 --log-every 50"
+TOY="$TOY --plot-every 1000000 --device cpu --quiet"
 "$PY" -m wgan_cli $TOY --out "$MNT/run" 2> "$LOGS/run.err"; echo "run_rc=$?"
 ls -a "$MNT/run" | sed 's/^/file=/'
 for f in "$MNT"/run/*.safetensors; do
-  "$PY" -c "import sys; from wgan_cli import checkpoint; print('loads', checkpoint.load(sys.argv[1])[1]['step'], sys.argv[1])" "$f" || echo "broken $f"
+  "$PY" -c "import sys; from wgan_cli import checkpoint as c; print('loads', c.load(sys.argv[1])[1]['step'])" "$f" \
+    && echo "loaded $(basename "$f")" || echo "broken $f"
 done
 cat /dev/zero > "$MNT/filler" 2>/dev/null
 "$PY" -m wgan_cli $TOY --out "$MNT/second" 2> "$LOGS/second.err"; echo "second_rc=$?"
@@ -233,7 +235,7 @@ def test_a_real_full_tmpfs(tmp_path):
     assert err_lines[0].startswith(f"error: cannot write {mnt}/run/") and err_lines[0].endswith(ENOSPC), run_err
     assert "Traceback" not in run_err and len(err_lines) == 2
     assert not [f for f in files_left if f.endswith(".tmp")], files_left
-    loaded = [line for line in r.stdout.splitlines() if line.startswith("loads ")]
+    loaded = [line for line in r.stdout.splitlines() if line.startswith("loaded ")]
     assert "broken" not in r.stdout and any("ckpt-" in line for line in loaded), r.stdout
     print(f"full tmpfs: stopped with exit 7 ({err_lines[0]}); still loading: {len(loaded)} files")
     second = (logs / "second.err").read_text()

@@ -21,7 +21,8 @@ runner = CliRunner()
 def one_error(r, code):
     """Exit `code`, exactly an error line and a hint line, no escaped exception."""
     assert r.exit_code == code, r.output
-    lines = [line for line in r.output.strip().splitlines() if not line.startswith(("note: ", "input: ", "reference: "))]
+    shown = ("note: ", "input: ", "reference: ")   # progress and notes on stderr, before the error
+    lines = [line for line in r.output.strip().splitlines() if not line.startswith(shown)]
     assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), r.output
     assert isinstance(r.exception, SystemExit) and "Traceback" not in r.output
     return lines[0]

@@ -118,7 +118,9 @@ def validate_spec(spec, task: str, path: Path) -> None:
     arch = models.ARCHS.get(arch_name) if isinstance(arch_name, str) else None
     if arch is None or arch.task != task:
         raise _bad(path, f"unknown architecture {arch_name!r} for a {task} model")
-    allowed = set(inspect.signature(arch.build).parameters) | {"arch"} | ({"fixed_generator"} if task == "toy" else set())
+    allowed = set(inspect.signature(arch.build).parameters) | {"arch"}
+    if task == "toy":
+        allowed.add("fixed_generator")
     for key, value in spec.items():
         if key not in allowed:
             raise _bad(path, f"model key {key!r} is not an argument of {arch_name}")
@@ -282,7 +284,8 @@ def _read(path: Path) -> tuple[dict, dict]:
         size = path.stat().st_size
         header = files.read_header(path, MAX_HEADER_BYTES)
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})", "check the path and its permissions") from None
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})",
+                              "check the path and its permissions") from None
     if header is None:
         raise CheckpointError(f"{path}: not a safetensors file, or truncated ({size} bytes)",
                               "use a .safetensors checkpoint written by wgan")
@@ -330,7 +333,8 @@ def load(path: str | Path, *, kind=None, task=None, command: str = "this command
         tensors = load_file(str(path), device="cpu")
     except Exception as e:   # safetensors' parser on an untrusted file: several error types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: cannot read tensors ({first})", "the checkpoint is damaged; use an earlier one") from None
+        raise CheckpointError(f"{path}: cannot read tensors ({first})",
+                              "the checkpoint is damaged; use an earlier one") from None
     if meta["version"] == 1:
         if digest(tensors) != meta["digest"]:
             raise CheckpointError(f"{path}: checksum mismatch: the tensor data was changed or damaged after saving",
