@@ -206,7 +206,7 @@ def test_pool3_only_weights_report_is_as_unavailable(fake_net, tmp_path):
     (["missing.npz", "--metrics", "is"], 3, "no such file"),
     (["a.npz", "--ref", "imagenet:val"], 2, "unknown dataset"),
     (["a.npz", "--ref", "b.npz", "--save-stats", "out.npz"], 2, ".safetensors"),
-    (["a.npz", "--n", "1"], 2, "--n must be at least 2"),
+    (["a.npz", "--n", "1"], 2, "--n 1: must be an integer in [2, "),
 ])
 def test_bad_options_fail_fast_with_one_line_and_a_code(fake_net, tmp_path, monkeypatch, args, code, text):
     monkeypatch.chdir(tmp_path)

@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 import typer.core
 
-from wgan_cli import __version__
+from wgan_cli import __version__, bounds
 from wgan_cli.config import (Device, ImageOptions, Objective, Precision, Resize, RunOptions, TextOptions,
                              ToyDataset, ToyFigure, ToyOptions, TrainConfig, Variant)
 from wgan_cli.errors import UsageError, WganError
@@ -90,6 +90,17 @@ def rounded(result: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
 
 
+def refuse_ignored(ctx, mode: str, ignored: tuple[str, ...]) -> None:
+    """Options given explicitly (not left at their defaults) that `mode` would ignore: refused, all named."""
+    if ctx is None:   # called without the command line (from Python): nothing was given explicitly
+        return
+    given = [p for p in ctx.command.params if p.name in ignored
+             and ctx.get_parameter_source(p.name).name not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        names = ", ".join(p.opts[0] for p in given)
+        raise UsageError(f"{mode} does not use {names}", f"drop {names}: {mode} runs with the paper's own settings")
+
+
 def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, quiet: bool, plain: bool | None,
                   generator: Path | None = None) -> None:
     """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
@@ -99,6 +110,7 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
     from wgan_cli.ui import terminal_sinks
 
     if dry_run:
+        bounds.check_training(cfg, run, task.opts)
         typer.echo(json.dumps(task.record(task.resolve(cfg), run), indent=2))
         return
     with StopFlag() as stop:
@@ -149,7 +161,8 @@ def toy(
     betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto, out: ToyOutOpt = Path("runs/toy"), resume: ResumeOpt = "auto",
-    dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3, fixed_generator: FixedGeneratorOpt = False,
+    resume_with_changes: ResumeChangesOpt = False, dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3,
+    fixed_generator: FixedGeneratorOpt = False,
     figure: FigureOpt = None, plot_every: PlotEveryOpt = 500, save_every: SaveEveryOpt = 1000,
     log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
     dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
@@ -175,7 +188,7 @@ def toy(
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
     run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
-                     tensorboard=tensorboard)
+                     tensorboard=tensorboard, resume_with_changes=resume_with_changes)
     opts = ToyOptions(dataset=dataset, dim=dim, depth=depth, fixed_generator=fixed_generator, plot_every=plot_every)
     cfg, run, opts = with_config(ctx, config, "toy", "toy", cfg, run, opts)
     task = toy_mod.ToyTask(opts)
@@ -184,6 +197,8 @@ def toy(
         return
     if run.tensorboard:
         raise UsageError("--tensorboard logs a training run; --figure makes a figure", "drop one of the two")
+    refuse_ignored(ctx, f"--figure {figure}", toy_mod.FIGURE_IGNORES[figure])
+    bounds.check_training(cfg)
     if dry_run:
         typer.echo(json.dumps({"figure": figure, **task.record(task.resolve(cfg), run)}, indent=2))
         return
@@ -223,8 +238,12 @@ def sample(
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
-    typer.echo(sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label,
-                              interpolate=interpolate, fps=fps))
+    notes: list = []
+    summary = sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label, interpolate=interpolate,
+                             fps=fps, notes=notes)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(summary)
 
 
 @app.command()
@@ -238,8 +257,9 @@ def train(
     gen_batch_size: GenBatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     ema_decay: EmaDecayOpt = None, dequantize: DequantizeOpt = None, precision: PrecisionOpt = Precision.fp32,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, out: TrainOutOpt = Path("runs/train"),
-    resume: ResumeOpt = "auto", log_every: LogEveryOpt = 100, save_every: SaveEveryOpt = 1000,
-    sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000, n_val: NValOpt = 1000,
+    resume: ResumeOpt = "auto", resume_with_changes: ResumeChangesOpt = False, log_every: LogEveryOpt = 100,
+    save_every: SaveEveryOpt = 1000, sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000,
+    n_val: NValOpt = 1000,
     eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
     workers: WorkersOpt = 4, strict: StrictOpt = False, download: DownloadOpt = True,
     tensorboard: TensorBoardOpt = False, config: ConfigOpt = None, dry_run: DryRunOpt = False,
@@ -266,7 +286,7 @@ def train(
                       clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision, lr_decay=lr_decay,
                       conditional=conditional)
     run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
-                     tensorboard=tensorboard)
+                     tensorboard=tensorboard, resume_with_changes=resume_with_changes)
     opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, dim=dim, size=size,
                         variant=variant, critic_norm=critic_norm, dequantize=dequantize, sample_every=sample_every,
                         eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,
@@ -314,11 +334,15 @@ def score(
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
     rank0 = main_process()   # under torchrun every rank scores its share; rank 0 reports
-    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(),
-                             note=None if quiet or not rank0 else lambda text: typer.echo(f"note: {text}", err=True))
+    say = None if quiet or not rank0 else lambda text: typer.echo(f"note: {text}", err=True)
+    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(), note=say)
     if not rank0:
         return
-    typer.echo(json.dumps(result) if as_json else score_mod.format_result(result))
+    if as_json:   # JSON has no NaN or infinity: such a value is reported as null
+        result, replaced = score_mod.json_safe(result)
+        if replaced and say:
+            say(f"{', '.join(replaced)} not finite; reported as null")
+    typer.echo(json.dumps(result, allow_nan=False) if as_json else score_mod.format_result(result))
 
 
 @app.command()
@@ -332,9 +356,10 @@ def textgen(
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
     betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, resume: ResumeOpt = "auto",
-    eval_every: TextEvalEveryOpt = 1000, save_every: SaveEveryOpt = 1000, log_every: LogEveryOpt = 100,
-    tensorboard: TensorBoardOpt = False, config: ConfigOpt = None, dry_run: DryRunOpt = False,
-    quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
+    resume_with_changes: ResumeChangesOpt = False, eval_every: TextEvalEveryOpt = 1000,
+    save_every: SaveEveryOpt = 1000, log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False,
+    config: ConfigOpt = None, dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
+    debug: DebugOpt = False,
 ):
     """The character-level language GAN of Section 5.5: train on a corpus, or generate from a checkpoint.
 
@@ -365,10 +390,15 @@ def textgen(
         return
     if ckpt is not None:
         from wgan_cli.engine import pick_device
-        from wgan_cli.outputs import write_lines
+        from wgan_cli.outputs import check_writable, write_lines
         from wgan_cli.textgen import generate
 
-        lines, metrics = generate(ckpt, n, seed, pick_device(device), eval_file)
+        if out is not None:
+            check_writable(out)
+        notes: list = []
+        lines, metrics = generate(ckpt, n, seed, pick_device(device), eval_file, notes=notes)
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
         if out is None:
             typer.echo("\n".join(lines))
         else:
@@ -382,7 +412,7 @@ def textgen(
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
     run = RunOptions(out=str(out or "runs/textgen"), device=device, resume=resume, log_every=log_every,
-                     save_every=save_every, tensorboard=tensorboard)
+                     save_every=save_every, tensorboard=tensorboard, resume_with_changes=resume_with_changes)
     opts = TextOptions(corpus=corpus or "", output=output and str(output), seq_len=seq_len, vocab_size=vocab_size,
                        max_lines=max_lines, split_sentences=split_sentences, heldout=heldout, dim=dim,
                        eval_every=eval_every, data_dir=data_dir and str(data_dir))

@@ -137,6 +137,7 @@ class RunOptions:
     log_every: int = 100
     save_every: int = 1000
     tensorboard: bool = False  # also log to RUN/tensorboard (the optional tensorboard package)
+    resume_with_changes: bool = False   # resume even if the checkpoint's data or model differ (weights must fit)
 
 
 # ---- `wgan toy` ----------------------------------------------------------------------------------------------

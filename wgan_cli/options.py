@@ -37,6 +37,9 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed (models, noise, data ord
 DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
 ResumeOpt = Annotated[str, typer.Option(help="auto: continue from the newest valid checkpoint in --out; "
                                              "never: refuse a run directory with checkpoints; or a checkpoint path.")]
+ResumeChangesOpt = Annotated[bool, typer.Option("--resume-with-changes", help="Resume even when the checkpoint "
+                             "was trained on other data or with other model options (e.g. fine-tune on another "
+                             "data set); the differences are shown, and the weights must still fit the model.")]
 LogEveryOpt = Annotated[int, typer.Option(help="Read and show the statistics every N iterations.", min=1)]
 SaveEveryOpt = Annotated[int, typer.Option(help="Save a checkpoint every N iterations (and at the end).", min=1)]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved options as JSON and exit.")]

@@ -11,10 +11,12 @@ A run directory holds:
   metrics.jsonl                    one JSON object per logging interval, evaluation and save
   ckpt-0001000.safetensors         train-state checkpoints (G, D, optimisers, RNG, data cursor); newest kept
   generator.safetensors            generator-only checkpoint of the newest state (for `sample`, `score`)
-  tensorboard/                     with --tensorboard: the same statistics, evaluations and samples for TensorBoard
+  .lock                            held by the run that writes here (locking.py): one writer per directory
 Resume: `--resume auto` (default) continues from the newest train-state checkpoint that loads and verifies,
 skipping damaged ones with a warning; `--resume never` refuses a directory that already holds checkpoints
-(nothing already written is overwritten); `--resume PATH` starts from that checkpoint.
+(nothing already written is overwritten); `--resume PATH` starts from that checkpoint. A checkpoint of another
+model or other data is refused with the difference shown, unless `--resume-with-changes` is given (the weights
+must still fit the model).
 
 Under torchrun every rank runs `train_run` (distributed.py): each node's first rank reads the data first, only
 rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint rank 0
@@ -23,6 +25,7 @@ picked, and the other ranks run only the collective callbacks (checkpoints, shar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -32,11 +35,12 @@ from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import checkpoint, distributed, files, tensorboard
+from wgan_cli import bounds, checkpoint, distributed, files, tensorboard
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import CheckpointError, OutputError, UsageError
 from wgan_cli.events import Note, Saved
+from wgan_cli.locking import RunLock
 from wgan_cli.ui import JsonlSink, LastValues
 
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
@@ -47,15 +51,29 @@ class RunDir:
         self.path = Path(path)
 
     def create(self) -> "RunDir":
+        """Make the folder; whether it can be written is found by taking its lock (`lock`)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
         except OSError as e:
-            raise OutputError(f"cannot write to run directory {self.path}: {e.strerror}",
+            raise OutputError(f"cannot create run directory {self.path}: {e.strerror or e}",
                               "choose a writable --out") from None
+        if not self.path.is_dir():
+            raise OutputError(f"cannot create run directory {self.path}: a file of that name exists",
+                              "choose another --out")
         return self
+
+    def lock(self) -> RunLock:
+        """The run directory's exclusive lock, taken by `with run_dir.lock():` (LockedError naming the owner if
+        another run holds it)."""
+        return RunLock(self.path)
+
+    def clean(self) -> list[Note]:
+        """Remove the temporary files of a write that a killed process left (only ours, by name)."""
+        removed = files.clean_temporaries(self.path, ("samples", "figures"))
+        if not removed:
+            return []
+        names = ", ".join(str(p.relative_to(self.path)) for p in removed[:5]) + (" ..." if len(removed) > 5 else "")
+        return [Note(f"removed {len(removed)} temporary file(s) left by an interrupted write: {names}")]
 
     def ckpt_path(self, step: int) -> Path:
         return self.path / f"ckpt-{step:07d}.safetensors"
@@ -84,11 +102,14 @@ class RunDir:
         return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None) -> list:
+def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
+           allow_changes: bool = False, train: dict | None = None) -> list:
     """Load the state to resume from into `engine`; returns Note events to show.
 
     The checkpoint must hold the same model spec, and the same values of `same` in its "extra" metadata (what
-    identifies the data, e.g. the character map of a text run)."""
+    identifies the data, e.g. the character map of a text run). With `allow_changes` a difference in either is
+    shown and accepted, as long as the checkpoint's weights load into the model the options build. Changed
+    training options (`train`, e.g. more --iters) are shown as a note."""
     notes = []
     if mode == "never":
         if run.checkpoints():
@@ -107,17 +128,32 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, sa
                 raise
             notes.append(Note(f"skipping damaged checkpoint: {e.message}", "warning"))
             continue
+        override = "; or add --resume-with-changes to continue from this state anyway"
         if meta["model"] != model:
-            raise CheckpointError(f"{path}: holds a different model ({meta['model'].get('arch')}, "
-                                  f"{_diff(meta['model'], model)}) than the options ask for",
-                                  "use a new --out directory, or the original options")
+            what = f"a different model ({meta['model'].get('arch')}, {_diff(meta['model'], model)})"
+            if not allow_changes:
+                raise CheckpointError(f"{path}: holds {what} than the options ask for",
+                                      "use a new --out directory, or the original options" + override)
+            notes.append(Note(f"--resume-with-changes: {path} holds {what}", "warning"))
         extra = meta.get("extra", {})
         changed = {k: v for k, v in (same or {}).items() if extra.get(k) != v}
         if changed:
-            raise CheckpointError(f"{path}: trained on different data than the options give "
-                                  f"({_diff({k: extra.get(k) for k in changed}, changed)})",
-                                  "resume with the original options, or use a new --out directory")
-        engine.load_state_tensors(tensors, meta["step"])
+            what = f"different data than the options give ({_diff({k: extra.get(k) for k in changed}, changed)})"
+            if not allow_changes:
+                raise CheckpointError(f"{path}: trained on {what}",
+                                      "resume with the original options, or use a new --out directory" + override)
+            notes.append(Note(f"--resume-with-changes: {path} was trained on {what}", "warning"))
+        try:
+            engine.load_state_tensors(tensors, meta["step"])
+        except (RuntimeError, KeyError, ValueError) as e:   # only with changes allowed: weights of another shape
+            raise CheckpointError(f"{path}: its weights do not fit the model the options build "
+                                  f"({str(e).strip().splitlines()[0]})",
+                                  "resume with the checkpoint's model options, or use a new --out directory") from None
+        if train:
+            changed_train = {k: v for k, v in train.items() if k in meta["train"] and meta["train"][k] != v}
+            if changed_train:
+                notes.append(Note("options changed since the checkpoint (checkpoint's vs now): "
+                                  + _diff({k: meta["train"][k] for k in changed_train}, changed_train)))
         notes.append(Note(f"resumed from {path} at iteration {meta['step']}"))
         return notes
     return notes
@@ -231,7 +267,10 @@ class Task:
         """What else a checkpoint stores; its `same` keys must match on resume."""
         return {}
 
-    same: tuple[str, ...] = ()
+    same: tuple[str, ...] = ()   # the `extra` keys that identify the data
+
+    def data_identity(self) -> dict:
+        return {k: self.extra[k] for k in self.same}
     description = ""
 
     def notes(self) -> Iterable[Note]:
@@ -254,7 +293,12 @@ class Task:
 
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
               should_stop: Callable[[], int] = lambda: 0) -> dict:
-    """Train (or resume) one run in `run.out`; returns the task's summary (on every rank under torchrun)."""
+    """Train (or resume) one run in `run.out`; returns the task's summary (on every rank under torchrun).
+
+    Nothing is written before the options are checked, the data is read and the models are built; then the run
+    directory is locked (one writer: rank 0 under torchrun), the leftovers of a killed write are removed, and the
+    run starts."""
+    bounds.check_training(cfg, run, task.opts)
     if run.tensorboard:
         tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)
@@ -262,13 +306,22 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     device = group.device
     configure_backends(cfg.precision, device)
     group.per_node(lambda: task.prepare(cfg, device))
-    run_dir = RunDir(run.out)
-    # rank 0 alone creates the run directory (a lock on it is rank 0's alone too, taken here)
-    group.agree(run_dir.create, here=group.is_writer)
-    group.check_shared(run_dir.path)
     engine = task.build(cfg, device)
-    same = {k: task.extra[k] for k in task.same}   # what identifies the data
-    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": same})
+    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": task.data_identity()})
+    run_dir = RunDir(run.out)
+    with contextlib.ExitStack() as held:
+        def open_run_dir():   # rank 0 alone creates the run directory and holds its lock
+            run_dir.create()
+            held.enter_context(run_dir.lock())
+
+        group.agree(open_run_dir, here=group.is_writer)
+        group.check_shared(run_dir.path)
+        return _locked_run(task, cfg, run, run_dir, engine, group, sinks, should_stop)
+
+
+def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, engine: Engine,
+                group: distributed.Group, sinks: Iterable[Callable], should_stop: Callable[[], int]) -> dict:
+    device = group.device
     last = LastValues()
     jsonl = JsonlSink(run_dir.metrics_path) if group.is_writer else None
     sinks = [*sinks, jsonl, last] if jsonl else [last]
@@ -279,17 +332,17 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
             sink(event)
 
     try:
-        for note in task.notes():
+        for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes()]:
             emit(note)
-
         def load(mode: str) -> list:
-            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=same)
+            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
+                          allow_changes=run.resume_with_changes, train=cfg.to_json())
 
         for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
             emit(note)
         if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
-            opened.append(tensorboard.TensorBoardSink(run_dir.path / "tensorboard", purge_step=engine.step + 1 if engine.step
-                                          else None))
+            purge = engine.step + 1 if engine.step else None
+            opened.append(tensorboard.TensorBoardSink(run_dir.path / "tensorboard", purge_step=purge))
             sinks.insert(-1, opened[-1])
         record = {**task.record(cfg, run), "device": str(device), "ranks": group.world}
         group.agree(lambda: run_dir.write_options(record), here=group.is_writer)

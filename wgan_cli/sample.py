@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from wgan_cli import checkpoint, models, outputs, walk
+from wgan_cli import bounds, checkpoint, models, outputs, walk
 from wgan_cli.data.pixels import to_uint8_nhwc
 from wgan_cli.errors import CheckpointError, UsageError
 
@@ -27,7 +27,7 @@ def check_output(out: Path, suffixes: tuple[str, ...], what: str) -> None:
     if out.suffix.lower() not in suffixes:
         raise UsageError(f"cannot write {what} to {out}: unknown output type {out.suffix or '(none)'}",
                          f"use one of: {', '.join(suffixes)}")
-    outputs.make_parent(out)
+    outputs.check_writable(out)
 
 
 def image_output_kind(out: Path) -> str:
@@ -83,13 +83,14 @@ def walk_latents(G, n: int, gen: torch.Generator, label: int | None = None
 
 
 def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = False,
-                  label: int | None = None, interpolate: bool = False, fps: float = 16) -> str:
+                  label: int | None = None, interpolate: bool = False, fps: float = 16,
+                  notes: list | None = None) -> str:
     kind = image_output_kind(out)
     if kind in ANIMATIONS and not interpolate:
         raise UsageError(f"-o {out}: an animation is a latent walk", f"add --interpolate (-n {n} frames)")
     if kind == "mp4":
         walk.find_ffmpeg()   # before any work
-    G, _ = checkpoint.load_generator(ckpt, ema=ema, device=device, task="image")
+    G, _ = checkpoint.load_generator(ckpt, ema=ema, device=device, task="image", notes=notes)
     if label is not None:
         if not G.n_classes:
             raise UsageError(f"--class {label}: {ckpt} is an unconditional model", "drop --class")
@@ -98,6 +99,8 @@ def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = 
                              f"pick a class between 0 and {G.n_classes - 1}")
     if kind != "dir":
         check_output(out, IMAGE_FILE_SUFFIXES, "images")
+    else:
+        outputs.check_writable(out / "000000.png")
     if kind in ANIMATIONS:
         z, y, points = walk_latents(G, n, torch.Generator().manual_seed(seed), label)
         frames = to_uint8_nhwc(models.generate(G, z, y, to="cpu"), G.output)
@@ -116,8 +119,11 @@ def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = 
 
 
 def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema: bool = False,
-                   label: int | None = None, interpolate: bool = False, fps: float = 16) -> str:
-    """Dispatch on the checkpoint's task; returns a one-line summary of what was written."""
+                   label: int | None = None, interpolate: bool = False, fps: float = 16,
+                   notes: list | None = None) -> str:
+    """Dispatch on the checkpoint's task; returns a one-line summary of what was written (notes to `notes`)."""
+    bounds.check_value("-n", n, bounds.SAMPLES)
+    bounds.check_value("--seed", seed, bounds.SEED)
     meta = checkpoint.read_meta(ckpt)
     if out is None:
         out = Path("samples.png" if meta["task"] == "image" else "samples.csv")
@@ -129,10 +135,10 @@ def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema:
         if label is not None or interpolate:
             raise UsageError("--class and --interpolate apply to image checkpoints", "drop them for a toy model")
         check_output(out, POINT_SUFFIXES, "points")
-        G, _ = checkpoint.load_generator(ckpt, ema=ema, device=device)
+        G, _ = checkpoint.load_generator(ckpt, ema=ema, device=device, notes=notes)
         points, _ = models.draw(G, n, torch.Generator(device=device).manual_seed(seed), to="cpu")
         outputs.write_points(points.float().numpy(), out)
         return f"wrote {n} points to {out}"
     if fps <= 0:
         raise UsageError(f"--fps must be positive (got {fps:g})", "e.g. --fps 16")
-    return sample_images(ckpt, n, out, seed, device, ema, label, interpolate, fps)
+    return sample_images(ckpt, n, out, seed, device, ema, label, interpolate, fps, notes)

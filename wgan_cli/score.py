@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from wgan_cli import checkpoint, distributed
+from wgan_cli import bounds, checkpoint, distributed, outputs
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
@@ -88,20 +88,43 @@ def validate(req: ScoreRequest) -> list[str] | None:
         needs = [m for m in requested if METRICS[m].needs_ref]
         raise UsageError(f"{', '.join(needs)} compare against reference images: --ref is missing",
                          "add --ref fashion-mnist:train (or a folder, .npz, or statistics file)")
-    if req.n < 2:
-        raise UsageError(f"--n must be at least 2 (got {req.n})", "the standard is --n 50000")
-    if req.splits < 1:
-        raise UsageError(f"--splits must be at least 1 (got {req.splits})", "the standard is 10")
-    if req.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1 (got {req.batch_size})", "try 50")
+    for name, value, allowed in numeric_options(req):
+        bounds.check_value(name, value, allowed)
     if req.resize not in RESIZES:
         raise UsageError(f"--resize {req.resize}: unknown resize", f"choose one of: {', '.join(RESIZES)}")
-    if req.repeats < 1:
-        raise UsageError(f"--repeats must be at least 1 (got {req.repeats})", "e.g. --repeats 3")
     if req.repeats > 1 and req.input is not None and not is_checkpoint_input(req.input):
         raise UsageError(f"--repeats {req.repeats} needs a generator checkpoint: {req.input} is one fixed set of "
                          "images", "score a checkpoint (each repeat draws its own samples), or drop --repeats")
     return requested
+
+
+def numeric_options(req: ScoreRequest) -> list:
+    """(flag, value, range) of every numeric option of `wgan score`."""
+    R = bounds.Range
+    return [("--n", req.n, R(2, 10**8, integer=True, example="--n 50000")),
+            ("--splits", req.splits, R(1, 10**6, integer=True, example="--splits 10")),
+            ("--batch-size", req.batch_size, R(1, 2**16, integer=True, example="--batch-size 50")),
+            ("--seed", req.seed, bounds.SEED),
+            ("--kid-subsets", req.kid_subsets, R(1, 10**6, integer=True, example="--kid-subsets 100")),
+            ("--kid-subset-size", req.kid_subset_size, R(2, 10**8, integer=True, example="--kid-subset-size 1000")),
+            ("--repeats", req.repeats, R(1, 10**4, integer=True, example="--repeats 3"))]
+
+
+def json_safe(result: dict) -> tuple[dict, list[str]]:
+    """The result with every non-finite number replaced by None (JSON has no NaN), and the keys replaced."""
+    replaced: list[str] = []
+
+    def clean(value, key):
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced.append(key)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, key) for v in value]
+        return value
+
+    return clean(result, ""), replaced
 
 
 CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
@@ -112,6 +135,8 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     known, what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
     say = note or (lambda text: None)
     requested = validate(req)
+    if req.save_stats:   # before hours of feature extraction, not after
+        outputs.check_writable(req.save_stats)
     group = distributed.join(pick_device(req.device))   # alone, or this rank of a torchrun job
     device = group.device
     progress = progress if group.is_writer else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from wgan_cli import models
 from wgan_cli.data.formats import IMAGE_SUFFIXES
 from wgan_cli.data.pixels import to_uint8
 from wgan_cli.distributed import LOCAL, Group
-from wgan_cli.errors import DataError
+from wgan_cli.errors import DataError, WganError
 from wgan_cli.metrics.scores import Features
 
 Progress = Callable[[int, int, str], None]   # (done, total, label)
@@ -74,8 +75,15 @@ def read_array(path: Path) -> torch.Tensor:
                     raise DataError(f"{path}: no array named 'images' (found: {', '.join(z.files) or 'none'})",
                                     "np.savez(path, images=uint8_array)")
                 arr = z["images"]
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read ({e})", "give an .npz written by numpy.savez") from None
+    except WganError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError) as e:
+        # a truncated or damaged file: numpy and zipfile raise several types
+        raise DataError(f"{path}: cannot read ({str(e).strip() or type(e).__name__})",
+                        "the file is damaged or not written by numpy.save / numpy.savez") from None
+    except Exception as e:   # zlib.error and other decoder failures of a damaged member
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})",
+                        "the file is damaged or not written by numpy.save / numpy.savez") from None
     return as_nchw(arr, path)
 
 
@@ -89,8 +97,11 @@ def folder_source(path: Path) -> ImageSource:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{path}: no images in this folder", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files there")
-    with Image.open(files[0]) as first:
-        size, mode = first.size, ("L" if first.mode in ("L", "1", "I;16") else "RGB")
+    try:
+        with Image.open(files[0]) as first:
+            size, mode = first.size, ("L" if first.mode in ("L", "1", "I;16") else "RGB")
+    except Exception as e:   # PIL raises many types for a damaged or foreign file
+        raise DataError(f"{files[0]}: cannot decode ({e})", "remove or re-save the file") from None
 
     def decode(p: Path) -> np.ndarray:
         try:
@@ -99,7 +110,9 @@ def folder_source(path: Path) -> ImageSource:
                     raise DataError(f"{p}: size {im.size} differs from {size} ({files[0].name})",
                                     "score images of one size")
                 return np.asarray(im.convert(mode))
-        except OSError as e:
+        except WganError:
+            raise
+        except Exception as e:   # PIL raises many types for a damaged or foreign file
             raise DataError(f"{p}: cannot decode ({e})", "remove or re-save the file") from None
 
     def batches(bs: int, keep: range | None = None):

@@ -31,8 +31,17 @@ KID_KEEP = 10_000          # pool3 features kept in a statistics file for KID, p
 RESIZE_NAMES = {"tf1": "tf1-bilinear-299", "clean": "clean-pil-bicubic-299"}   # as a statistics file records them
 
 
+def check_finite(path_or_source, **tensors) -> None:
+    """Reference statistics with NaN or infinity would make every score meaningless: refused."""
+    bad = [name for name, t in tensors.items() if t is not None and not torch.isfinite(t).all()]
+    if bad:
+        raise DataError(f"{path_or_source}: reference {', '.join(bad)} hold NaN or infinite values",
+                        "recompute the reference statistics from images (--save-stats)")
+
+
 def ref_stats(features: torch.Tensor, source: str, keep: int = KID_KEEP) -> RefStats:
     """mu, sigma over all features; KID's features are all of them, or a fixed random `keep` of them."""
+    check_finite(source, features=features)
     mu, sigma = statistics(features)
     kept = features
     if len(features) > keep:
@@ -79,6 +88,9 @@ def load_stats(path: Path, weights_id: str | None = None, resize: str | None = N
     if d < 1 or "sigma" not in t or t["sigma"].shape != (d, d) or \
             ("features" in t and t["features"].shape[1:] != (d,)):
         raise DataError(f"{path}: statistics of inconsistent shapes", "recreate it with --save-stats")
+    check_finite(path, mu=t["mu"], sigma=t["sigma"], features=t.get("features"))
+    if not isinstance(meta.get("n"), int) or isinstance(meta.get("n"), bool) or meta["n"] < 2:
+        raise DataError(f"{path}: the statistics file gives no valid image count", "recreate it with --save-stats")
     warning = None
     if weights_id and meta.get("weights") != weights_id:
         warning = (f"{path} was computed with Inception weights {meta.get('weights')}, these are {weights_id} "

@@ -128,7 +128,7 @@ def kernel_inception_distance(gen: torch.Tensor, ref: torch.Tensor, subsets: int
                               seed: int = 0) -> tuple[float, float, int]:
     """Mean and std of MMD^2 over random subsets; the subset size shrinks to the smaller set when needed."""
     size = min(subset_size, len(gen), len(ref))
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(seed % 2**32)   # numpy's seeds are 32-bit; wgan's go to 2^63 - 1
     gen, ref = gen.float().cpu(), ref.float().cpu()
     mmds = []
     for _ in range(subsets):
@@ -142,7 +142,7 @@ def kernel_inception_distance(gen: torch.Tensor, ref: torch.Tensor, subsets: int
 # ---- the registry ---------------------------------------------------------------------------------------
 def metric_is(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
     # shuffle first: class-sorted inputs (a folder per class) would otherwise bias every split
-    order = torch.from_numpy(np.random.RandomState(opts.seed).permutation(len(gen.logits)))
+    order = torch.from_numpy(np.random.RandomState(opts.seed % 2**32).permutation(len(gen.logits)))
     mean, std = inception_score(gen.logits[order], opts.splits)
     return {"is": mean, "is_std": std}
 
