@@ -1,6 +1,5 @@
 """The checkpoint format: round trip, atomic and checked loads, refusals with clear errors."""
 
-import json
 import struct
 
 import pytest

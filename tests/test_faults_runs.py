@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
@@ -66,7 +65,7 @@ def test_two_concurrent_runs_exactly_one_proceeds(tmp_path):
         winner = next(p for p in procs if p is not refused[0])
         err = refused[0].communicate()[1]
         assert f"is in use by another run: pid {winner.pid} on " in err and "Traceback" not in err
-        assert f"`wgan toy --iters 1000000 " in err             # the owner's command line, as typed
+        assert "`wgan toy --iters 1000000 " in err             # the owner's command line, as typed
         winner.send_signal(signal.SIGTERM)       # no need to train it to the end: stop it (saves, exits 143)
         assert winner.wait(timeout=120) == 143
     finally:

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, models
+from wgan_cli import checkpoint
 from wgan_cli.cli import app
 from wgan_cli.data import images as datasets
 from wgan_cli.data.formats import SYSTEM_DIRS, Split, read_idx
@@ -132,32 +132,6 @@ def test_a_truncated_idx_file_names_the_file(tmp_path):
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------------
-class TinyImageG(nn.Module):
-    def __init__(self, z_dim=4, channels=1, size=8, output="tanh"):
-        super().__init__()
-        self.z_dim, self.output, self.n_classes = z_dim, output, 0
-        self.net = nn.Linear(z_dim, channels * size * size)
-        self.shape = (channels, size, size)
-
-    def forward(self, z, y=None):
-        x = self.net(z).view(-1, *self.shape)
-        return torch.tanh(x) if self.output == "tanh" else torch.sigmoid(x)
-
-
-def tiny_image(z_dim=4, channels=1, size=8, output="tanh"):
-    return TinyImageG(z_dim, channels, size, output), nn.Linear(1, 1)
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path, monkeypatch):
-    monkeypatch.setitem(models.ARCHS, "tiny-image", models.Arch(tiny_image))
-    torch.manual_seed(0)
-    G, _ = tiny_image()
-    spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "output": "tanh"}
-    tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-    return checkpoint.save(tmp_path / "generator.safetensors", tensors, kind="generator", task="image", model=spec), G
-
-
 def test_a_generator_checkpoint_is_sampled_quantised_and_scored(fake_net, tiny_ckpt, tmp_path):
     path, G = tiny_ckpt
     ref = write_npz(tmp_path / "ref.npz", rand_images(40, size=8, seed=9))

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, models
 from wgan_cli.cli import app
 from wgan_cli.data import images as datasets
 from wgan_cli.data.formats import Split
@@ -192,28 +191,8 @@ def test_the_fid_network_resizes_the_clean_way(one_thread):
 
 
 # ---- --repeats ------------------------------------------------------------------------------------------------
-class TinyImageG(nn.Module):
-    def __init__(self, z_dim=4, channels=1, size=8, output="tanh"):
-        super().__init__()
-        self.z_dim, self.output, self.n_classes = z_dim, output, 0
-        self.net = nn.Linear(z_dim, channels * size * size)
-        self.shape = (channels, size, size)
-
-    def forward(self, z, y=None):
-        return torch.tanh(self.net(z).view(-1, *self.shape))
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path, monkeypatch):
-    monkeypatch.setitem(models.ARCHS, "tiny-image", models.Arch(lambda **kw: (TinyImageG(**kw), nn.Linear(1, 1))))
-    torch.manual_seed(0)
-    G = TinyImageG()
-    spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "output": "tanh"}
-    return checkpoint.save(tmp_path / "generator.safetensors", {f"G.{k}": v for k, v in G.state_dict().items()},
-                           kind="generator", task="image", model=spec)
-
-
 def test_repeats_score_independent_sample_sets_and_report_mean_and_std(resizing_net, tiny_ckpt, tmp_path):
+    tiny_ckpt, _ = tiny_ckpt
     ref = write_npz(tmp_path / "ref.npz", rand_images(40, size=8, seed=12))
     common = ["--ref", ref, "--n", "24", "--metrics", "fid,kid,is", "--splits", "3", "--kid-subsets", "3", "--json",
               "-q"]
