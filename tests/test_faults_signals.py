@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -90,3 +91,27 @@ def test_sigint_to_the_process_group_saves_and_exits_130(tmp_path, folder):
     assert code == 130, stderr
     assert "Traceback" not in stderr
     assert list(out.glob("ckpt-*.safetensors"))
+
+
+def test_a_process_exits_even_when_a_dropped_loader_left_its_workers_behind(tmp_path):
+    """Workers ignore SIGTERM, so multiprocessing's exit hook (terminate, then join) would wait for them forever;
+    an iterator kept alive in a reference cycle after its loader is gone must not hang the process at exit."""
+    script = tmp_path / "leak.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from standins import write_pngs
+        from wgan_cli.data.images import load_image_data
+        write_pngs(Path({str(tmp_path / "pics")!r}), 40, size=32)
+        data = load_image_data("folder:{tmp_path / 'pics'}", None, size=32, device="cpu", batch_size=8, workers=2)
+        data.train.sample(8, torch.Generator())
+        cycle = [data.train._iter]
+        cycle.append(cycle)
+        del data
+        print("sampled")
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0 and "sampled" in proc.stdout, proc.stderr
+    assert "Traceback" not in proc.stderr

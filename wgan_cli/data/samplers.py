@@ -163,13 +163,23 @@ def worker_error(e: Exception) -> WganError:
 
 
 _open_loaders: "weakref.WeakSet[StreamImages]" = weakref.WeakSet()
+_worker_processes: list = []   # every worker started, so that none can outlive the main process
 
 
 def _close_open_loaders() -> None:
     """At exit, shut every worker down while multiprocessing can still do it cleanly. Registered after torch's
-    own exit hook (this module imports torch first), so it runs before it (atexit runs last-in, first-out)."""
+    own exit hook (this module imports torch first), so it runs before it (atexit runs last-in, first-out).
+    A worker whose loader was already dropped (its iterator left in a reference cycle) is killed: it ignores the
+    SIGTERM of multiprocessing's own exit hook, which would then wait for it forever."""
     for stream in list(_open_loaders):
         stream.close()
+    if any(p.is_alive() for p in _worker_processes):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # torch's handler would report the kill as a failure
+    for process in _worker_processes:
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+    _worker_processes.clear()
 
 
 atexit.register(_close_open_loaders)
@@ -208,6 +218,7 @@ class StreamImages:
         with _stop_signals_blocked():   # the workers start here
             it = iter(loader)
         _open_loaders.add(self)
+        _worker_processes[:] = [p for p in _worker_processes if p.is_alive()] + list(getattr(it, "_workers", []))
         return it
 
     def close(self) -> None:
