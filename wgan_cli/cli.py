@@ -19,7 +19,7 @@ import typer
 from wgan_cli import __version__
 from wgan_cli.config import (Device, Objective, Penalty, Precision, ToyDataset, ToyFigure, ToyOptions,
                              TrainConfig)
-from wgan_cli.config import CriticNorm, ImageArch, ImageOptions, LrDecay, Variant  # wgan train
+from wgan_cli.config import CriticNorm, ImageArch, ImageOptions, Init, LrDecay, Variant  # wgan train
 from wgan_cli.errors import UsageError, WganError
 
 app = typer.Typer(
@@ -255,6 +255,9 @@ def train(
     critic_norm: Annotated[Optional[CriticNorm], typer.Option(
         help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
              "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)] = None,
+    init: Annotated[Optional[Init], typer.Option(
+        help="Weight initialisation: tflib (the official code's) or torch (PyTorch's default). "
+             "\\[default: tflib]", show_default=False)] = None,
     conditional: Annotated[Optional[bool], typer.Option(
         "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary "
         "classifier head in D.", show_default=False)] = None,
@@ -332,6 +335,7 @@ def train(
                        lr_decay=lr_decay and lr_decay.value, conditional=conditional)   # None: preset/default
     opts = ImageOptions(dataset=dataset, data_dir=str(data_dir), arch=arch and arch.value, dim=dim, size=size,
                         variant=variant.value, critic_norm=critic_norm and critic_norm.value,
+                        init=init and init.value,
                         dequantize=dequantize, out=str(out), device=device.value, resume=resume,
                         log_every=log_every, save_every=save_every, sample_every=sample_every,
                         eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,

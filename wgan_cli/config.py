@@ -182,6 +182,13 @@ class Variant(str, enum.Enum):
     constant_filters = "constant-filters"   # G: constant filter count, no BN
 
 
+class Init(str, enum.Enum):
+    """Weight initialisation of the networks (models/init.py)."""
+
+    tflib = "tflib"   # tflib's scheme, as the official code
+    torch = "torch"   # PyTorch's default (reset_parameters of every linear and convolution layer)
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """What `wgan train` needs besides TrainConfig. None means 'the preset's value, else the default'."""
@@ -193,6 +200,7 @@ class ImageOptions:
     size: int | None = None
     variant: str = "default"
     critic_norm: str | None = None
+    init: str | None = None    # "tflib" | "torch"; None: DEFAULT_INIT
     dequantize: bool | None = None
     out: str = "runs/train"
     device: str = "auto"
@@ -240,6 +248,7 @@ IMAGE_PRESETS = {
 IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")
 DEFAULT_DIM = {"dcgan": 64, "resnet": 128, "resnet64": 64, "resnet101": 64, "mlp": 64}
 DEFAULT_CRITIC_NORM = {"resnet64": "layernorm", "resnet101": "layernorm"}
+DEFAULT_INIT = "tflib"   # docs/train-fashion-mnist.md measures the choice
 
 
 def resolve_image(opts: ImageOptions, preset: dict | None = None) -> ImageOptions:
@@ -250,6 +259,8 @@ def resolve_image(opts: ImageOptions, preset: dict | None = None) -> ImageOption
         out = dataclasses.replace(out, dim=DEFAULT_DIM[out.arch])
     if out.critic_norm is None:
         out = dataclasses.replace(out, critic_norm=DEFAULT_CRITIC_NORM.get(out.arch, "none"))
+    if out.init is None:
+        out = dataclasses.replace(out, init=DEFAULT_INIT)
     if out.dequantize is None:   # gan_cifar_resnet.py dequantises; the other official scripts do not
         out = dataclasses.replace(out, dequantize=out.arch == "resnet")
     return out

@@ -94,6 +94,8 @@ def model_spec(opts: ImageOptions, data: ImageData, cfg: TrainConfig) -> dict:
             "critic_norm": opts.critic_norm}
     if opts.arch == "dcgan":
         spec["variant"] = opts.variant
+    if opts.init != "tflib":   # absent means tflib, as in every checkpoint written before the key existed
+        spec["init"] = opts.init
     if cfg.conditional:
         spec["n_classes"] = data.n_classes
     return spec
