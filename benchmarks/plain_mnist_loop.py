@@ -51,14 +51,17 @@ D = nn.Sequential(nn.Conv2d(1, DIM, 5, 2, 2), nn.LeakyReLU(0.2), nn.Conv2d(DIM, 
                   nn.Conv2d(2 * DIM, 4 * DIM, 5, 2, 2), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(4 * 4 * 4 * DIM, 1))
 if args.init == "tflib":   # uniform with std sqrt(4/(fan_in+fan_out)) for convs (fan/stride^2), Glorot linears, zero bias
     for m in [*G.modules(), *D.modules()]:
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            k2 = m.weight[0, 0].numel()
-            fans = {nn.Linear: (m.weight.shape[1], m.weight.shape[0], 2.0),
-                    nn.Conv2d: (m.in_channels * k2, m.out_channels * k2 / m.stride[0] ** 2, 4.0),
-                    nn.ConvTranspose2d: (m.in_channels * k2 / m.stride[0] ** 2, m.out_channels * k2, 4.0)}[type(m)]
-            bound = math.sqrt(3 * fans[2] / (fans[0] + fans[1]))
-            nn.init.uniform_(m.weight, -bound, bound)
-            nn.init.zeros_(m.bias)
+        if isinstance(m, nn.Linear):
+            fan_in, fan_out, gain = m.in_features, m.out_features, 2.0
+        elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            k2, s2 = m.weight[0, 0].numel(), m.stride[0] ** 2
+            fan_in, fan_out, gain = m.in_channels * k2, m.out_channels * k2, 4.0
+            fan_in, fan_out = (fan_in / s2, fan_out) if isinstance(m, nn.ConvTranspose2d) else (fan_in, fan_out / s2)
+        else:
+            continue
+        bound = math.sqrt(3 * gain / (fan_in + fan_out))   # U(-b, b) has std b / sqrt(3)
+        nn.init.uniform_(m.weight, -bound, bound)
+        nn.init.zeros_(m.bias)
 opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9))
 opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9))
 save_at = {int(s) for s in args.save_at.split(",") if s} | {args.iters}
