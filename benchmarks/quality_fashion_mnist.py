@@ -97,10 +97,45 @@ def fid(samples: Path, stats: Path) -> float:
     return json.loads(cached.read_text())["fid"]
 
 
+def speed(args, out: Path) -> str:
+    """Seconds per generator iteration of ours and the plain loop, measured back to back (alternating, so that
+    the machine's load weighs on both alike): the exchange rate between equal iterations and equal wall-clock."""
+    folder = out / "speed"
+    folder.mkdir(exist_ok=True)
+    times: dict[str, list[float]] = {"ours": [], "plain": []}
+    for rep in range(args.speed_reps):
+        for kind in ("ours", "plain"):
+            run_dir = folder / f"{kind}-{rep}"
+            if not run_dir.exists():
+                if kind == "ours":
+                    run([sys.executable, "-m", "wgan_cli", "train", "--preset", "mnist-dcgan", "--dataset",
+                         "fashion-mnist", "--dim", str(args.dim), "--iters", str(args.speed_iters), "--log-every",
+                         "10", "--device", "cpu", "--out", str(run_dir), "--plain"], folder / "speed.log")
+                else:
+                    run([sys.executable, "benchmarks/plain_mnist_loop.py", "--dim", str(args.dim), "--iters",
+                         str(args.speed_iters), "--save-at", "10", "--n", "10", "--out", str(run_dir)],
+                        folder / "speed.log")
+            if kind == "ours":   # after the first 10 iterations (warm-up), to the last
+                rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+                steps = {r["step"]: r["time"] for r in rows if r.get("event") == "step"}
+                times[kind].append((steps[args.speed_iters] - steps[10]) / (args.speed_iters - 10))
+            else:
+                walls = {r["iters"]: r["wall_s"] for r in map(json.loads, (run_dir / "times.jsonl").read_text().splitlines())}
+                times[kind].append((walls[args.speed_iters] - walls[10]) / (args.speed_iters - 10))
+    ours, plain = statistics.median(times["ours"]), statistics.median(times["plain"])
+    result = {"s_per_iter": {"ours": round(ours, 3), "plain": round(plain, 3)}, "ratio_plain_over_ours":
+              round(plain / ours, 3), "runs": times, "load15": round(os.getloadavg()[2], 1)}
+    (folder / "speed.json").write_text(json.dumps(result, indent=1))
+    return (f"Speed, back to back ({args.speed_reps} x {args.speed_iters} iterations each, median): ours "
+            f"{ours:.3f} s per iteration, plain loop {plain:.3f} s; plain / ours = {plain / ours:.2f} "
+            f"(15-minute load average {result['load15']}).")
+
+
 def table(rows: list[dict], args) -> str:
-    lines = ["| variant | seed | iterations | FID | wall s |", "|---|---|---|---|---|"]
+    lines = ["| variant | seed | iterations | FID | wall s | load (15 min) |", "|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (args.variants.index(r["variant"]), r["iters"], r["seed"])):
-        lines.append(f"| {r['variant']} | {r['seed']} | {r['iters']:,} | {r['fid']:.1f} | {r['wall_s']:.0f} |")
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['iters']:,} | {r['fid']:.1f} | {r['wall_s']:.0f} | "
+                     f"{r['load15']} |")
     lines += ["", "| variant | iterations | mean FID | seeds | mean wall s |", "|---|---|---|---|---|"]
     for v in args.variants:
         for n in args.lengths:
@@ -122,6 +157,8 @@ def main() -> None:
     p.add_argument("--n-ref", type=int, default=1000, help="first N test images as the FID reference")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--out", default="runs/quality")
+    p.add_argument("--speed-iters", type=int, default=40, help="iterations per speed run (0: no speed runs)")
+    p.add_argument("--speed-reps", type=int, default=3)
     args = p.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.lengths = sorted(int(s) for s in args.lengths.split(","))
@@ -137,12 +174,20 @@ def main() -> None:
             folder = out / f"{variant}-d{args.dim}-s{seed}"
             folder.mkdir(exist_ok=True)
             walls = (train_ours if kind == "ours" else train_plain)(init, seed, args, folder)
+            if not (folder / "load.json").exists():   # the 15-minute load average when the training ended
+                (folder / "load.json").write_text(json.dumps({"load15": round(os.getloadavg()[2], 1)}))
+            load = json.loads((folder / "load.json").read_text())["load15"]
             for n in args.lengths:
                 rows.append({"variant": variant, "seed": seed, "iters": n, "dim": args.dim,
-                             "fid": round(fid(folder / f"samples-{n}.npz", stats), 2), "wall_s": walls[n]})
+                             "fid": round(fid(folder / f"samples-{n}.npz", stats), 2), "wall_s": walls[n],
+                             "load15": load})
             (out / "results.json").write_text(json.dumps(rows, indent=1))
             print(table(rows, args), flush=True)
-    (out / "results.md").write_text(table(rows, args) + "\n")
+    text = table(rows, args)
+    if args.speed_iters:
+        text += "\n\n" + speed(args, out)
+    (out / "results.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
