@@ -54,7 +54,6 @@ def reference(args) -> Path:
 
 def train_ours(init: str, seed: int, args, folder: Path) -> dict[int, float]:
     """`wgan train` to each length in turn (resuming); returns {iters: cumulative loop seconds}."""
-    walls, total = {}, 0.0
     for length in args.lengths:
         samples = folder / f"samples-{length}.npz"
         if not samples.exists():
@@ -65,15 +64,21 @@ def train_ours(init: str, seed: int, args, folder: Path) -> dict[int, float]:
                 folder.with_suffix(".log"))
             run([sys.executable, "-m", "wgan_cli", "sample", str(folder / "generator.safetensors"), "-n",
                  str(args.n), "--seed", "1", "-o", str(samples)], folder.with_suffix(".log"))
-    # loop time of each segment: from its "start" event to its last "step" event
-    start = None
+    walls = loop_seconds(folder)
+    return {n: walls[n] for n in args.lengths}
+
+
+def loop_seconds(folder: Path) -> dict[int, float]:
+    """{step: cumulative training-loop seconds} of a `wgan train` run directory, over its resumed segments:
+    each segment counts from its "start" event to its last "step" event."""
+    walls, start, total = {}, None, 0.0
     for row in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines()):
         if row.get("event") == "start":
             start, base = row["time"], total
         elif row.get("event") == "step" and start is not None:
             total = base + row["time"] - start
             walls[row["step"]] = round(total, 1)
-    return {n: walls[n] for n in args.lengths}
+    return walls
 
 
 def train_plain(init: str, seed: int, args, folder: Path) -> dict[int, float]:
@@ -95,6 +100,23 @@ def fid(samples: Path, stats: Path) -> float:
                                  "--metrics", "fid", "--json", "--device", "cpu"], samples.parent / "score.log"))
         cached.write_text(json.dumps({"fid": result["metrics"]["fid"]}))
     return json.loads(cached.read_text())["fid"]
+
+
+def finished_rows(variant: str, seed: int, args, folder: Path) -> list[dict]:
+    """--table-only: the rows whose FID is already computed, running nothing."""
+    rows = []
+    for n in args.lengths:
+        cached = folder / f"samples-{n}.fid.json"
+        if not cached.exists():
+            continue
+        if variant.startswith("ours"):
+            walls = loop_seconds(folder)
+        else:
+            walls = {r["iters"]: r["wall_s"] for r in map(json.loads, (folder / "times.jsonl").read_text().splitlines())}
+        load = json.loads((folder / "load.json").read_text())["load15"] if (folder / "load.json").exists() else None
+        rows.append({"variant": variant, "seed": seed, "iters": n, "dim": args.dim,
+                     "fid": round(json.loads(cached.read_text())["fid"], 2), "wall_s": walls[n], "load15": load})
+    return rows
 
 
 def speed(args, out: Path) -> str:
@@ -159,6 +181,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/quality")
     p.add_argument("--speed-iters", type=int, default=40, help="iterations per speed run (0: no speed runs)")
     p.add_argument("--speed-reps", type=int, default=3)
+    p.add_argument("--table-only", action="store_true", help="print the table of the runs already scored; run nothing")
     args = p.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.lengths = sorted(int(s) for s in args.lengths.split(","))
@@ -172,6 +195,9 @@ def main() -> None:
         kind, init = variant.split("-")
         for seed in args.seeds:
             folder = out / f"{variant}-d{args.dim}-s{seed}"
+            if args.table_only:
+                rows += finished_rows(variant, seed, args, folder)
+                continue
             folder.mkdir(exist_ok=True)
             walls = (train_ours if kind == "ours" else train_plain)(init, seed, args, folder)
             if not (folder / "load.json").exists():   # the 15-minute load average when the training ended
@@ -181,10 +207,11 @@ def main() -> None:
                 rows.append({"variant": variant, "seed": seed, "iters": n, "dim": args.dim,
                              "fid": round(fid(folder / f"samples-{n}.npz", stats), 2), "wall_s": walls[n],
                              "load15": load})
-            (out / "results.json").write_text(json.dumps(rows, indent=1))
-            print(table(rows, args), flush=True)
+            if rows:
+                (out / "results.json").write_text(json.dumps(rows, indent=1))
+                print(table(rows, args), flush=True)
     text = table(rows, args)
-    if args.speed_iters:
+    if args.speed_iters and not args.table_only:
         text += "\n\n" + speed(args, out)
     (out / "results.md").write_text(text + "\n")
     print(text)
