@@ -31,6 +31,7 @@ from safetensors.torch import load_file
 
 from wgan_cli import __version__, files, models
 from wgan_cli.errors import CheckpointError, WganError
+from wgan_cli.models.init import INITS
 
 FORMAT = "wgan-checkpoint"
 VERSION = 2          # 2: the digest covers the metadata too; 1: tensors only (read, with a note)
@@ -118,7 +119,7 @@ def validate_spec(spec, task: str, path: Path) -> None:
     arch = models.ARCHS.get(arch_name) if isinstance(arch_name, str) else None
     if arch is None or arch.task != task:
         raise _bad(path, f"unknown architecture {arch_name!r} for a {task} model")
-    allowed = set(inspect.signature(arch.build).parameters) | {"arch"}
+    allowed = set(inspect.signature(arch.build).parameters) | {"arch", "init"}
     if task == "toy":
         allowed.add("fixed_generator")
     for key, value in spec.items():
@@ -132,6 +133,8 @@ def validate_spec(spec, task: str, path: Path) -> None:
             ok = _is_int(value) and (value in arch.sizes if arch.sizes else 1 <= value <= 4096)
         elif key == "channels":
             ok = _is_int(value) and value in (1, 3)
+        elif key == "init":
+            ok = value in INITS
         elif key == "critic_norm":
             ok = value in models.CRITIC_NORMS
         elif key == "variant":

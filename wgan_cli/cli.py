@@ -251,7 +251,8 @@ def sample(
 def train(
     ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None,
     arch: ArchOpt = None, dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
-    critic_norm: CriticNormOpt = None, conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
+    critic_norm: CriticNormOpt = None, init: InitOpt = None, conditional: ConditionalOpt = None,
+    objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
     betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
     gen_batch_size: GenBatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
@@ -288,7 +289,8 @@ def train(
     run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
                      tensorboard=tensorboard, resume_with_changes=resume_with_changes)
     opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, dim=dim, size=size,
-                        variant=variant, critic_norm=critic_norm, dequantize=dequantize, sample_every=sample_every,
+                        variant=variant, critic_norm=critic_norm, init=init, dequantize=dequantize,
+                        sample_every=sample_every,
                         eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,
                         eval_ref=eval_ref, workers=workers, strict=strict, download=download, preset=preset)
     cfg, run, opts = with_config(ctx, config, "train", "image", cfg, run, opts)

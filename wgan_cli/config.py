@@ -195,6 +195,13 @@ class Variant(enum.StrEnum):
     constant_filters = "constant-filters"   # G: constant filter count, no BN
 
 
+class Init(enum.StrEnum):
+    """Weight initialisation of the networks (models/init.py)."""
+
+    tflib = "tflib"   # tflib's scheme, as the official code
+    torch = "torch"   # PyTorch's default (reset_parameters of every linear and convolution layer)
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """What `wgan train` needs besides TrainConfig and RunOptions. None means 'the preset's value, else the
@@ -207,6 +214,7 @@ class ImageOptions:
     size: int | None = None
     variant: str = "default"
     critic_norm: str | None = None
+    init: str | None = None    # "tflib" | "torch"; None: tflib (models/init.py; docs/train-fashion-mnist.md)
     dequantize: bool | None = None
     sample_every: int = 1000
     eval_every: int = 1000

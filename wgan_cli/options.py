@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli.config import (CriticNorm, Device, ImageArch, LrDecay, Objective, Penalty, Precision, Resize,
+from wgan_cli.config import (Init, CriticNorm, Device, ImageArch, LrDecay, Objective, Penalty, Precision, Resize,
                              ToyDataset, ToyFigure, Variant)
 
 # ---- the algorithm (every training command) ------------------------------------------------------------------
@@ -92,6 +92,9 @@ VariantOpt = Annotated[Variant, typer.Option(help="Figure 2 variants of the dcga
 CriticNormOpt = Annotated[Optional[CriticNorm], typer.Option(
     help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
          "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)]
+InitOpt = Annotated[Optional[Init], typer.Option(
+    help="Weight initialisation: tflib (the official code's) or torch (PyTorch's default; measured worse in "
+         "docs/train-fashion-mnist.md). \\[default: tflib]", show_default=False)]
 ConditionalOpt = Annotated[Optional[bool], typer.Option(
     "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary classifier "
     "head in D. Needs --arch resnet or resnet64 and a labelled dataset.", show_default=False)]

@@ -22,6 +22,7 @@ from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.evaluate import eval_callback
+from wgan_cli.models.init import INIT_WHEN_ABSENT
 from wgan_cli.penalties import critic_score
 from wgan_cli.runs import RunDir, Task, generator_state
 from wgan_cli.ui import LastValues, read_jsonl
@@ -34,7 +35,7 @@ def resolve_image(opts: ImageOptions, preset: dict | None) -> ImageOptions:
     filled = {**IMAGE_DEFAULTS, **((preset or {}).get("image", {}))}
     opts = dataclasses.replace(opts, **{k: v for k, v in filled.items() if getattr(opts, k) is None})
     arch = models.get(opts.arch, "image")
-    defaults = dict(dim=arch.dim, critic_norm=arch.critic_norm, dequantize=arch.dequantize)
+    defaults = dict(dim=arch.dim, critic_norm=arch.critic_norm, dequantize=arch.dequantize, init=INIT_WHEN_ABSENT)
     return dataclasses.replace(opts, **{k: v for k, v in defaults.items() if getattr(opts, k) is None})
 
 
@@ -133,6 +134,8 @@ class ImageTask(Task):
                 "critic_norm": opts.critic_norm}
         if opts.arch == "dcgan":
             spec["variant"] = opts.variant
+        if opts.init != INIT_WHEN_ABSENT:   # absent means tflib, as in every checkpoint written before the key
+            spec["init"] = opts.init
         if self.cfg.conditional:
             spec["n_classes"] = data.n_classes
         return spec

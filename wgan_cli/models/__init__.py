@@ -21,6 +21,7 @@ from torch import nn
 
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import VARIANTS, dcgan, mlp, resnet, resnet64, resnet101
+from wgan_cli.models.init import INIT_WHEN_ABSENT, check_init, initialise
 from wgan_cli.models.text import text_resnet
 from wgan_cli.models.toy import toy_mlp
 from wgan_cli.penalties import PER_SAMPLE, batchnorm_refusal
@@ -103,7 +104,10 @@ def check(name: str, *, critic_norm: str = "none", conditional: bool = False, va
 def build(spec: dict) -> tuple[nn.Module, nn.Module]:
     spec = dict(spec)
     spec.pop("fixed_generator", None)   # a toy run's flag, not a builder argument
-    return get(spec.pop("arch")).build(**spec)
+    init = spec.pop("init", INIT_WHEN_ABSENT)   # applied after the builder, for every architecture (init.py)
+    check_init(init)
+    G, D = get(spec.pop("arch")).build(**spec)
+    return initialise(G, init), initialise(D, init)
 
 
 def build_seeded(spec: dict, seed: int) -> tuple[nn.Module, nn.Module]:
