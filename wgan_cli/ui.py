@@ -68,7 +68,9 @@ class PlainSink:
             self._print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        # one write per line: processes sharing the stream (torchrun's ranks) never split each other's lines
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
 
 class RichSink:
