@@ -92,8 +92,15 @@ def join(device: torch.device, cfg=None) -> "Group":
 
 
 def _leave() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """At exit: wait (briefly) for the other ranks, then leave the group together. A rank that tore its connections
+    down while another was still in the group made that one's Gloo thread abort (exit 134) on the closed socket."""
+    if not dist.is_initialized():
+        return
+    try:
+        dist.monitored_barrier(timeout=timedelta(seconds=30))
+    except Exception:   # a rank already gone, or stuck elsewhere: leave anyway
+        pass
+    dist.destroy_process_group()
 
 
 def _ints(data: bytes) -> list[int]:
