@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from wgan_cli import distributed, models
+from wgan_cli import distributed, models, torchrun
 from wgan_cli.config import TOY_PRESET, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages
 from wgan_cli.data.toy import make_toy_data
@@ -192,7 +192,7 @@ def projection_weights():
 def score_inputs(folder: Path) -> tuple[Path, Path]:
     """Two .npz image arrays (uint8 NHWC) for `wgan score INPUT --ref REF`, written by rank 0."""
     a, b = folder / "input.npz", folder / "ref.npz"
-    if distributed.main_process():
+    if torchrun.main_process():
         for path, seed, n in ((a, 1, 210), (b, 2, 170)):
             images, _ = random_images(n, 16, seed)
             np.savez(path, images=images.permute(0, 2, 3, 1).numpy())
@@ -257,7 +257,7 @@ def trace_all(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
-    group = distributed.join(torch.device("cpu"))
+    group = torchrun.join(torch.device("cpu"))
     result = trace_all(group, folder)
     save_file({k: v.contiguous() for k, v in result.items()}, str(folder / f"rank{group.rank}.safetensors"),
               metadata={"world": json.dumps(group.world)})

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import dist_worker
 from wgan_cli import checkpoint, distributed
+from wgan_cli.torchrun import TIMEOUT_ENV, check_batches
 from wgan_cli.cli import app
 from wgan_cli.config import RunOptions, ToyOptions, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages, ImageFiles, StreamImages
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def rank_env() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
                                                              "MASTER_PORT")}
-    env.update({"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", distributed.TIMEOUT_ENV: "120",
+    env.update({"OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", TIMEOUT_ENV: "120",
                 "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])})
     return env
 
@@ -170,7 +171,7 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_refused_with_exit_code_2(
     assert "error: --batch-size 33 cannot be split over 2 ranks" in r.output and "hint: use a multiple of 2" in r.output
     assert not (tmp_path / "run").exists()
     with pytest.raises(UsageError, match="--gen-batch-size 50 cannot be split over 4 ranks"):
-        distributed.check_batches(resolve_train(TrainConfig(batch_size=64, gen_batch_size=50)), 4)
+        check_batches(resolve_train(TrainConfig(batch_size=64, gen_batch_size=50)), 4)
 
 
 def test_batchnorm_models_are_refused_on_the_cpu_with_several_ranks():

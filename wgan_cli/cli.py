@@ -105,7 +105,7 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
                   generator: Path | None = None) -> None:
     """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
     train (or resume), then print the summary and where the run is."""
-    from wgan_cli.distributed import main_process
+    from wgan_cli.torchrun import main_process
     from wgan_cli.runs import StopFlag, train_run
     from wgan_cli.ui import terminal_sinks
 
@@ -323,7 +323,7 @@ def score(
       wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --n 1000 --metrics fid,pr,dc --repeats 3
     """
     from wgan_cli import score as score_mod
-    from wgan_cli.distributed import main_process
+    from wgan_cli.torchrun import main_process
     from wgan_cli.ui import plain_progress
 
     req = score_mod.ScoreRequest(input=input, ref=ref, metrics=metrics, n=n, splits=splits, batch_size=batch_size,

@@ -18,7 +18,7 @@ skipping damaged ones with a warning; `--resume never` refuses a directory that 
 model or other data is refused with the difference shown, unless `--resume-with-changes` is given (the weights
 must still fit the model).
 
-Under torchrun every rank runs `train_run` (distributed.py): each node's first rank reads the data first, only
+Under torchrun every rank runs `train_run` (torchrun.py, distributed.py): each node's first rank reads the data first, only
 rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint rank 0
 picked, and the other ranks run only the collective callbacks (checkpoints, sharded evaluations).
 """
@@ -35,7 +35,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import bounds, checkpoint, distributed, files, tensorboard
+from wgan_cli import bounds, checkpoint, distributed, files, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import CheckpointError, OutputError, UsageError
@@ -302,7 +302,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     if run.tensorboard:
         tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)
-    group = distributed.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
+    group = torchrun.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
     device = group.device
     configure_backends(cfg.precision, device)
     group.per_node(lambda: task.prepare(cfg, device))

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from wgan_cli import bounds, checkpoint, distributed, outputs
+from wgan_cli import bounds, checkpoint, outputs, torchrun
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
@@ -137,7 +137,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     requested = validate(req)
     if req.save_stats:   # before hours of feature extraction, not after
         outputs.check_writable(req.save_stats)
-    group = distributed.join(pick_device(req.device))   # alone, or this rank of a torchrun job
+    group = torchrun.join(pick_device(req.device))   # alone, or this rank of a torchrun job
     device = group.device
     progress = progress if group.is_writer else None
     ref_spec = parse_ref(req.ref) if req.ref else None
