@@ -189,6 +189,48 @@ def test_run_in_progress_and_without_rows(tmp_path):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 
+def test_text_runs_floors_artifacts_and_non_finite_values(tmp_path):
+    """A textgen log (js1..js4 with the real-data floor js*_real at step 0, samples/iter-*.txt) and an image
+    log whose sample grids are named by artifact rows outside samples/."""
+    from PIL import Image
+
+    text = {"command": "textgen", "textgen": {"corpus": "c.txt", "dim": 8, "seq_len": 8, "out": "t"},
+            "train": {"objective": "wgan", "penalty": "gp", "iters": 4}}
+    floor = {f"js{n}_real": 0.01 * n for n in range(1, 5)}
+    rows = [{"event": "start", "step": 0, "total": 4, "time": 0.0},
+            {"event": "eval", "step": 0, **{f"js{n}": 0.5 + n / 10 for n in range(1, 5)}, **floor, "time": 1.0},
+            {"event": "step", "step": 4, "w_dist": 1.0, "time": 2.0},
+            {"event": "eval", "step": 4, **{f"js{n}": 0.2 + n / 10 for n in range(1, 5)}, "time": 3.0}]
+    t = make_run(tmp_path / "text", text, rows)
+    (t / "samples").mkdir()
+    (t / "samples" / "iter-0000004.txt").write_text("the newest <line>\n")
+    (t / "samples" / "iter-0000000.txt").write_text("an old line\n")
+    image = {"command": "train", "image": {"dataset": "cifar10", "out": "i"}, "model": {"arch": "dcgan"},
+             "train": {"objective": "wgan", "penalty": "gp", "iters": 4}}
+    i = make_run(tmp_path / "img", image, [{"event": "start", "step": 0, "total": 4, "time": 0.0},
+                                           {"event": "eval", "step": 2, "fid": float("nan"), "time": 1.0},
+                                           {"event": "artifact", "step": 2, "kind": "samples",
+                                            "path": "grids/a.png", "time": 1.0},
+                                           {"event": "artifact", "step": 4, "kind": "samples",
+                                            "path": str(tmp_path / "img" / "grids" / "b.png"), "time": 2.0}])
+    (i / "grids").mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(i / "grids" / f"{name}.png")
+    runs = [report.load_run(t), report.load_run(i)]
+    assert [step for step, _ in report.sample_files(runs[1])] == [2, 4]
+    result = report.write_report(runs, tmp_path / "out")
+    files = set(result["files"])
+    assert {f"metrics-js{n}.png" for n in range(1, 5)} <= files and "metrics-fid.png" in files
+    assert not any("_real" in f for f in files)   # floors are drawn in their metric's figure
+    assert "samples-img.gif" in files and "samples-text.gif" not in files
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert "the newest &lt;line&gt;" in page and "an old line" not in page
+    json.dumps(result, allow_nan=False)   # --json output is strict JSON
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]
+    assert summary[0]["metrics"]["js1"]["last"] == 0.2 + 1 / 10 and summary[0]["metrics"]["js1_real"]["last"] == 0.01
+    assert summary[1]["metrics"]["fid"]["last"] is None
+
+
 def test_labels_fall_back_to_folder_names(tmp_path):
     same = [make_run(tmp_path / n, toy_options(), []) for n in ("a", "b")]
     assert report.labels([report.load_run(p) for p in same]) == ["a", "b"]

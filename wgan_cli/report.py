@@ -418,6 +418,8 @@ def _md_row(cells) -> str:
 
 
 def _num(v) -> str:
+    if v is None:
+        return "n/a"   # a non-finite value, nulled for JSON
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -697,6 +699,17 @@ def write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
+def _json_safe(value):
+    """Strict JSON for machines: a non-finite number (a metric of a collapsed generator) becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "run"
 
@@ -733,11 +746,12 @@ def write_report(runs: list[Run], out_dir: str | Path, table2: dict | None = Non
         name = f"metrics-{_safe(m)}.png"
         put(name, metric_figure(runs, labs, m))
         metric_files[m] = name
+    rows, table2 = _json_safe(rows), _json_safe(table2)
     put("summary.md", summary_markdown(rows))
-    put("summary.json", json.dumps({"runs": rows}, indent=2) + "\n")
+    put("summary.json", json.dumps({"runs": rows}, indent=2, allow_nan=False) + "\n")
     if table2 is not None:
         put("table2.md", table2_markdown(table2))
-        put("table2.json", json.dumps(table2, indent=2) + "\n")
+        put("table2.json", json.dumps(table2, indent=2, allow_nan=False) + "\n")
     gifs, used = {}, set()
     for run, lab in zip(runs, labs):
         gif = samples_gif(sample_files(run, ".png"))
