@@ -2,6 +2,7 @@ import os
 
 import pytest
 import torch
+from torch import nn
 
 # Tests run on the CPU with fixed seeds; fix the thread count so results do not depend on the machine.
 torch.set_num_threads(int(os.environ.get("WGAN_TEST_THREADS", "1")))
@@ -12,3 +13,73 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def events():
     """A list to use as a sink (`events.append`), for asserting what the engine emitted."""
     return []
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny nets: one thread. Two threads on a shared 2-core machine spin at every barrier of the penalty's
+    double backward (100x slower here), whatever WGAN_TEST_THREADS asks for."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class FakeInception(nn.Module):
+    """uint8 (N, C, H, W) -> (features (N, 32), logits (N, 50) or None): a fixed random projection of 8x8 pixels
+    (small dimensions keep the FID linear algebra instant)."""
+
+    def __init__(self, with_logits=True):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.proj = torch.randn(3 * 64, 32, generator=g) / 8
+        self.fc = torch.randn(32, 50, generator=g) * 3 if with_logits else None
+
+    def forward(self, images):
+        x = images.float().expand(-1, 3, -1, -1) / 255
+        x = nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)
+        f = torch.tanh(x @ self.proj)
+        return f, (f @ self.fc if self.fc is not None else None)
+
+
+@pytest.fixture
+def fake_net(tmp_path, monkeypatch):
+    """A stand-in for the Inception network and its weights (same interface), so scoring runs in seconds;
+    `fake_net["logits"] = False` makes the weights pool3-only (no IS). The real network: test_inception.py."""
+    from wgan_cli.metrics import weights
+
+    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
+    state = {"logits": True}
+
+    def resolve(path=None, *, want_logits=False, download=True):
+        return weights.Weights({}, state["logits"], "fake", "fake0001")
+
+    monkeypatch.setattr(weights, "resolve_weights", resolve)
+    monkeypatch.setattr(weights, "load_network", lambda w, device="cpu": FakeInception(w.has_logits))
+    return state
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """No Inception weights anywhere: empty wgan cache and torch hub, no fid-helper, offline."""
+    from wgan_cli.metrics import weights
+
+    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("WGAN_OFFLINE", "1")
+    monkeypatch.delenv("WGAN_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(weights, "fid_helper_path", lambda: None)
+    return tmp_path
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Patch the training loop of the run skeleton: record the engine a command built and the loop's settings,
+    train nothing."""
+    seen = {}
+
+    def fake_fit(engine, **kwargs):
+        seen.update(engine=engine, **kwargs)
+
+    monkeypatch.setattr("wgan_cli.runs.fit", fake_fit)
+    return seen

@@ -6,16 +6,21 @@ import pytest
 import torch
 
 from wgan_cli import checkpoint
-from wgan_cli.config import ToyOptions, TrainConfig, resolve_train, TOY_PRESET
+from wgan_cli.config import TOY_PRESET, RunOptions, ToyOptions, TrainConfig, resolve_train
 from wgan_cli.engine import Callback, fit
-from wgan_cli.errors import DivergedError, Interrupted
-from wgan_cli.events import Evaluated, RunFinished, Saved, StepDone
+from wgan_cli.errors import CheckpointError, DivergedError, Interrupted
+from wgan_cli.events import Artifact, Evaluated, RunFinished, Saved, StepDone
 from wgan_cli.penalties import interpolate, slopes
-from wgan_cli.toy import build_engine, evaluate, sample_points, train_toy
+from wgan_cli.runs import train_run
+from wgan_cli.toy import ToyTask, evaluate, toy_engine
 
 
 def tiny(**kw):
     return resolve_train(TrainConfig(**kw), TOY_PRESET)
+
+
+def train_toy(opts: ToyOptions, cfg: TrainConfig, out, sinks=(), **run) -> dict:
+    return train_run(ToyTask(opts), cfg, RunOptions(out=str(out), device="cpu", **run), sinks)
 
 
 def test_resolve_defaults_per_method():
@@ -30,8 +35,8 @@ def test_resolve_defaults_per_method():
 
 def test_critic_against_fixed_generator_settles_near_unit_gradient_norm():
     cfg = tiny(gp_weight=10.0, iters=150, batch_size=128, lr=1e-3, seed=0)
-    opts = ToyOptions(dataset="8gaussians", dim=64, fixed_generator=True, device="cpu")
-    engine = build_engine(opts, cfg, "cpu")
+    opts = ToyOptions(dataset="8gaussians", dim=64, fixed_generator=True)
+    engine = toy_engine(opts, cfg, "cpu")
     fit(engine, log_every=50)
     g = torch.Generator().manual_seed(5)
     real, _ = engine.data.sample(512, g)
@@ -42,12 +47,11 @@ def test_critic_against_fixed_generator_settles_near_unit_gradient_norm():
 
 
 def test_toy_generator_moves_onto_the_modes(tmp_path, events):
-    opts = ToyOptions(dataset="8gaussians", dim=128, out=str(tmp_path), device="cpu", log_every=50,
-                      plot_every=10_000, save_every=10_000, n_eval=500)
+    opts = ToyOptions(dataset="8gaussians", dim=128, plot_every=10_000, n_eval=500)
     cfg = TrainConfig(iters=400, batch_size=128, lr=5e-4, seed=0)
-    engine = build_engine(opts, resolve_train(cfg, TOY_PRESET), "cpu")
+    engine = toy_engine(opts, resolve_train(cfg, TOY_PRESET), "cpu")
     before = evaluate(engine, 500)
-    result = train_toy(opts, cfg, sinks=[events.append])
+    result = train_toy(opts, cfg, tmp_path, sinks=[events.append], log_every=50, save_every=10_000)
     assert result["modes_covered"] == 8
     assert result["median_dist"] < before["median_dist"] / 3, (before, result)
     assert result["w1"] < before["w1"] / 2
@@ -57,12 +61,12 @@ def test_toy_generator_moves_onto_the_modes(tmp_path, events):
     rows = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert sum('"event": "step"' in r for r in rows) == 8
     assert any(isinstance(e, Evaluated) for e in events) and isinstance(events[-1], RunFinished)
+    assert [e.path for e in events if isinstance(e, Artifact)] == [str(tmp_path / "figures" / "final.png")]
 
 
 def run(tmp_path, iters, name="run", dataset="25gaussians"):
-    opts = ToyOptions(dataset=dataset, dim=32, out=str(tmp_path / name), device="cpu", log_every=5,
-                      plot_every=10_000, save_every=10_000, n_eval=64)
-    train_toy(opts, TrainConfig(iters=iters, batch_size=32, seed=3))
+    opts = ToyOptions(dataset=dataset, dim=32, plot_every=10_000, n_eval=64)
+    train_toy(opts, TrainConfig(iters=iters, batch_size=32, seed=3), tmp_path / name, log_every=5, save_every=10_000)
     return checkpoint.load(tmp_path / name / f"ckpt-{iters:07d}.safetensors")[0]
 
 
@@ -79,7 +83,7 @@ def test_interrupt_saves_and_raises(tmp_path, events):
     from wgan_cli.runs import RunDir, checkpoint_callback
 
     cfg = tiny(iters=50, batch_size=16)
-    engine = build_engine(ToyOptions(dim=16, device="cpu"), cfg, "cpu")
+    engine = toy_engine(ToyOptions(dim=16), cfg, "cpu")
     run_dir = RunDir(tmp_path).create()
     cb = checkpoint_callback(run_dir, task="toy", model={"arch": "toy-mlp"}, train={}, every=1000)
     with pytest.raises(Interrupted) as e:
@@ -114,22 +118,33 @@ def test_divergence_stops_with_clear_error_and_saves_nothing(tmp_path):
     assert run_dir.checkpoints() == []
 
 
-def test_stats_are_averages_over_the_window(events):
-    engine = build_engine(ToyOptions(dim=16, device="cpu"), tiny(iters=10, batch_size=16), "cpu")
-    fit(engine, sinks=[events.append], log_every=5)
-    steps = [e for e in events if isinstance(e, StepDone)]
-    assert [e.step for e in steps] == [5, 10]
-    assert set(steps[0].stats) == {"loss_d", "w_dist", "gp", "loss_g"}
-    assert all(v == v for v in steps[0].stats.values())
+def test_stats_are_averages_over_the_window():
+    """A logged value is the mean over the window's iterations; reading the statistics changes nothing."""
+    every_step, windowed = [], []
+    engines = []
+    for log_every, sink in ((1, every_step), (5, windowed)):
+        engine = toy_engine(ToyOptions(dim=16), tiny(iters=10, batch_size=16), "cpu")
+        fit(engine, sinks=[sink.append], log_every=log_every)
+        engines.append(engine)
+    per_step = [e.stats for e in every_step if isinstance(e, StepDone)]
+    windows = [e for e in windowed if isinstance(e, StepDone)]
+    assert [e.step for e in windows] == [5, 10] and len(per_step) == 10
+    for w, window in enumerate(windows):
+        for key in ("loss_d", "w_dist", "gp", "loss_g"):
+            mean = sum(s[key] for s in per_step[5 * w: 5 * w + 5]) / 5
+            assert window.stats[key] == pytest.approx(mean, rel=1e-5, abs=1e-7), (key, w)
+    a, b = (e.state_tensors() for e in engines)
+    assert all(torch.equal(a[k], b[k]) for k in a)   # logging every step vs every 5th: the same training
 
 
 def test_callbacks_run_on_cadence_and_at_end():
-    engine = build_engine(ToyOptions(dim=8, device="cpu"), tiny(iters=7, batch_size=8), "cpu")
+    engine = toy_engine(ToyOptions(dim=8), tiny(iters=7, batch_size=8), "cpu")
     seen = []
     fit(engine, callbacks=[Callback(lambda e, final: seen.append((e.step, final)) or [], every=3)], log_every=100)
     assert seen == [(3, False), (6, False), (7, True)]
 
 
-def test_sampled_points_have_the_data_shape():
-    engine = build_engine(ToyOptions(dim=8, device="cpu"), tiny(iters=1), "cpu")
-    assert sample_points(engine.G, 10, "cpu").shape == (10, 2)
+def test_resuming_with_another_dataset_is_refused(tmp_path):
+    run(tmp_path, 4, "r", dataset="8gaussians")
+    with pytest.raises(CheckpointError, match="dataset: 8gaussians vs 25gaussians"):
+        run(tmp_path, 8, "r", dataset="25gaussians")

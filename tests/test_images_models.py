@@ -3,12 +3,13 @@ import math
 import pytest
 import torch
 
-from test_images_data import one_thread  # noqa: F401 (an autouse fixture)
-
 from wgan_cli import models
 from wgan_cli.config import ImageArch
+from wgan_cli.engine import has_batchnorm
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import conv
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SPECS = [
     dict(arch="dcgan", dim=4, size=28, channels=1),                              # gan_mnist.py
@@ -35,7 +36,7 @@ def test_generator_shape_and_critic_scores(spec):
     B = 3
     z = torch.randn(B, G.z_dim)
     y = torch.tensor([0, 1, 2]) if spec.get("n_classes") else None
-    x = G(z, y) if y is not None else G(z)
+    x = G(z, y)
     assert x.shape == (B, spec["channels"], spec["size"], spec["size"])
     lo, hi = (0, 1) if G.output == "sigmoid" else (-1, 1)
     assert x.min() >= lo and x.max() <= hi
@@ -61,8 +62,6 @@ def test_resnet_parameter_counts_match_appendix_f():
 
 
 def test_critic_has_no_batchnorm_by_default():
-    from wgan_cli.engine import has_batchnorm
-
     for spec in SPECS:
         _, D = models.build(spec)
         assert not has_batchnorm(D), spec
@@ -80,8 +79,8 @@ def test_tflib_conv_init_std():
 
 
 def test_arch_enum_and_registry_agree():
-    image_archs = {name for name in models.ARCHS if name not in ("toy-mlp", "text-resnet")}
-    assert image_archs == {a.value for a in ImageArch}
+    assert set(models.IMAGE_ARCHS) == {a.value for a in ImageArch}
+    assert {models.ARCHS[name].task for name in ("toy-mlp", "text-resnet")} == {"toy", "text"}
 
 
 def test_unknown_arch_and_bad_size_refused():
@@ -89,5 +88,44 @@ def test_unknown_arch_and_bad_size_refused():
         models.build({"arch": "vgg"})
     with pytest.raises(UsageError, match="power of 2"):
         models.build(dict(arch="resnet", dim=4, size=48, channels=3))
-    with pytest.raises(UsageError, match="conditional"):
-        models.build(dict(arch="dcgan", dim=4, size=32, channels=3, n_classes=10))
+
+
+def test_default_image_sizes_follow_the_record():
+    # dcgan and resnet take the dataset's own size where they are defined at it
+    assert models.image_size("dcgan", None, 28) == 28 and models.image_size("dcgan", None, 64) == 64
+    assert models.image_size("resnet", None, 28) == 32 and models.image_size("resnet64", None, 32) == 64
+    # the paper trains the 101-layer ResNet and the MLP generator at 64 px, whatever the dataset
+    assert models.image_size("resnet101", None, 32) == models.image_size("mlp", None, 28) == 64
+    assert models.image_size("mlp", 28, 32) == 28
+    with pytest.raises(UsageError, match="works at 64, 128 pixels"):
+        models.image_size("resnet64", 32, 32)
+    assert models.output_range("dcgan", 28) == "sigmoid" and models.output_range("dcgan", 32) == "tanh"
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    (dict(conditional=True), "--conditional needs conditional BN"),
+    (dict(variant="tanh", name="resnet"), "--variant tanh is not available for --arch resnet"),
+    (dict(critic_norm="batchnorm", penalty="gp"), "BatchNorm in the critic cannot be used with --penalty gp"),
+    (dict(critic_norm="groupnorm"), "unknown critic normalisation"),
+])
+def test_each_architecture_check_refuses_once_with_its_reason(kwargs, words):
+    name = kwargs.pop("name", "dcgan")
+    with pytest.raises(UsageError, match=words):
+        models.check(name, **kwargs)
+    models.check("resnet", conditional=True, critic_norm="batchnorm", penalty="clip")   # allowed together
+
+
+def test_draw_is_reproducible_restores_the_mode_and_labels_conditional_models():
+    G, _ = models.build(dict(arch="resnet", dim=8, size=32, channels=3, n_classes=10))
+    G.train()
+    a, ya = models.draw(G, 5, torch.Generator().manual_seed(0), chunk=2)
+    b, yb = models.draw(G, 5, torch.Generator().manual_seed(0), chunk=5)
+    assert G.training                                    # the previous mode is back
+    assert torch.allclose(a, b, atol=1e-5) and torch.equal(ya, yb) and a.shape == (5, 3, 32, 32)   # chunking: rounding only
+    assert ya.min() >= 0 and ya.max() < 10
+    fixed, yf = models.draw(G, 5, torch.Generator().manual_seed(0), labels=torch.full((5,), 3))
+    assert yf.tolist() == [3] * 5 and not torch.allclose(fixed, a)
+    with models.eval_mode(G):   # eval mode: BatchNorm uses running statistics, so a sample is its own
+        one = G(torch.randn(1, 128, generator=torch.Generator().manual_seed(9)), torch.tensor([3]))
+    alone, _ = models.draw(G, 1, torch.Generator().manual_seed(9), labels=torch.tensor([3]))
+    assert torch.allclose(alone, one, atol=1e-5)

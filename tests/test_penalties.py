@@ -2,7 +2,8 @@ import torch
 from torch import nn
 
 from wgan_cli.objectives import OBJECTIVES
-from wgan_cli.penalties import PENALTIES, GradientPenalty, OneSidedPenalty, WeightClip, per_sample_grad_norm, slopes
+from wgan_cli.penalties import (CONSTRAINTS, PENALTIES, clip_weights, gradient_penalty, interpolate,
+                                one_sided_penalty, per_sample_grad_norm, slopes)
 
 
 class Linear(nn.Module):
@@ -20,15 +21,15 @@ class Linear(nn.Module):
 def test_gp_of_linear_critic_is_exact():
     D = Linear((2,), 5.0)
     real, fake = torch.randn(64, 2), torch.randn(64, 2)
-    gp = GradientPenalty()(D, real, fake, torch.Generator().manual_seed(1))
+    gp = gradient_penalty(D, real, fake, torch.Generator().manual_seed(1))
     assert abs(gp.item() - 16.0) < 1e-4   # (5 - 1)^2
 
 
 def test_one_sided_penalty_ignores_small_slopes():
     real, fake = torch.randn(32, 2), torch.randn(32, 2)
-    assert OneSidedPenalty()(Linear((2,), 0.5), real, fake).item() < 1e-8
-    assert abs(OneSidedPenalty()(Linear((2,), 3.0), real, fake).item() - 4.0) < 1e-4
-    assert abs(GradientPenalty()(Linear((2,), 0.5), real, fake).item() - 0.25) < 1e-4
+    assert one_sided_penalty(Linear((2,), 0.5), real, fake).item() < 1e-8
+    assert abs(one_sided_penalty(Linear((2,), 3.0), real, fake).item() - 4.0) < 1e-4
+    assert abs(gradient_penalty(Linear((2,), 0.5), real, fake).item() - 0.25) < 1e-4
 
 
 def test_per_sample_norm_over_all_non_batch_axes():
@@ -45,7 +46,7 @@ def test_gp_exact_for_image_and_text_shaped_linear_critics():
     for shape in [(3, 8, 8), (32, 20)]:
         D = Linear(shape, 5.0)
         real, fake = torch.randn(16, *shape), torch.randn(16, *shape)
-        assert abs(GradientPenalty()(D, real, fake).item() - 16.0) < 1e-3
+        assert abs(gradient_penalty(D, real, fake).item() - 16.0) < 1e-3
 
 
 def test_slopes_differentiable_and_finite_at_zero_gradient():
@@ -57,8 +58,6 @@ def test_slopes_differentiable_and_finite_at_zero_gradient():
 
 
 def test_alpha_is_per_sample():
-    from wgan_cli.penalties import interpolate
-
     real, fake = torch.zeros(1000, 3, 4, 4), torch.ones(1000, 3, 4, 4)
     x = interpolate(real, fake, torch.Generator().manual_seed(0))
     per_sample = x.flatten(1)
@@ -66,11 +65,14 @@ def test_alpha_is_per_sample():
     assert 0.4 < per_sample[:, 0].mean() < 0.6 and per_sample[:, 0].std() > 0.25  # U[0, 1]
 
 
-def test_weight_clip_bounds_every_parameter():
+def test_weight_clip_bounds_every_parameter_and_adds_no_penalty():
     D = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
-    WeightClip(0.01).after_critic_step(D)
+    inside = D[0].weight.detach().clamp(-0.01, 0.01)
+    clip_weights(D, 0.01)
     assert max(p.abs().max().item() for p in D.parameters()) <= 0.01 + 1e-9
-    assert WeightClip(0.01)(D, torch.zeros(4, 2), torch.zeros(4, 2)).item() == 0
+    assert torch.equal(D[0].weight.detach(), inside)   # values within the bound are untouched
+    assert PENALTIES["clip"](D, torch.randn(4, 2), torch.randn(4, 2)).item() == 0
+    assert CONSTRAINTS == {"clip": clip_weights}
 
 
 def test_objectives():

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_images_data import one_thread  # noqa: F401 (an autouse fixture)
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint, models
 from wgan_cli.cli import app
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_ckpt(path, spec, ema=False, kind="generator", task="image"):

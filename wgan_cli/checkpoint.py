@@ -6,28 +6,27 @@ Metadata (header key "wgan", a JSON string):
   vocabulary), versions, and digest: SHA-256 over every tensor's name, dtype, shape and bytes (safetensors
   itself has no checksum).
 
-Writes are atomic: temp file in the same folder, flush + fsync, os.replace, fsync the folder.
+Writes are atomic (files.atomic_path). `load_generator` rebuilds G from a checkpoint's metadata alone, for
+`sample`, `score` and `textgen --ckpt`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import struct
-import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
-from wgan_cli import __version__
-from wgan_cli.errors import CheckpointError, OutputError
+from wgan_cli import __version__, files, models
+from wgan_cli.errors import CheckpointError
 
 FORMAT = "wgan-checkpoint"
 VERSION = 1
 KINDS = ("train-state", "generator")
 TASKS = ("toy", "image", "text")
-MAX_HEADER_BYTES = 100 * 1024 * 1024
 PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".tar", ".bin", ".joblib"}
 
 
@@ -51,10 +50,7 @@ def digest(tensors: dict[str, torch.Tensor]) -> str:
 def save(path: str | Path, tensors: dict[str, torch.Tensor], *, kind: str, task: str, model: dict,
          train: dict | None = None, step: int = 0, extra: dict | None = None) -> Path:
     """Write atomically; refuse non-finite weights (a NaN checkpoint is worse than none)."""
-    from safetensors.torch import save_file
-
     assert kind in KINDS and task in TASKS, (kind, task)
-    path = Path(path)
     # own every tensor (safetensors refuses shared storage) and move it to the CPU
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     for name, t in tensors.items():
@@ -67,38 +63,7 @@ def save(path: str | Path, tensors: dict[str, torch.Tensor], *, kind: str, task:
         "versions": {"wgan": __version__, "torch": torch.__version__},
         "digest": digest(tensors),
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-    except OSError as e:
-        raise OutputError(f"cannot write checkpoint {path}: {e.strerror}", "choose a writable --out") from None
-    try:
-        save_file(tensors, tmp, metadata={"wgan": json.dumps(meta)})
-        with open(tmp, "rb+") as f:
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as e:
-        raise OutputError(f"cannot write checkpoint {path}: {e.strerror}", "check free space and permissions") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return files.write_safetensors(path, tensors, {"wgan": json.dumps(meta)}, "check free space and permissions")
 
 
 def read_meta(path: str | Path) -> dict:
@@ -108,29 +73,20 @@ def read_meta(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file", "give the path of a .safetensors checkpoint")
     size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"{path}: file is truncated ({size} bytes)", "the checkpoint is damaged; use an earlier one")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES or n + 8 > size:
-            raise CheckpointError(f"{path}: not a safetensors file, or truncated (header of {n} bytes in a "
-                                  f"{size}-byte file)", "use a .safetensors checkpoint written by wgan")
-        try:
-            header = json.loads(f.read(n))
-            meta = json.loads(header["__metadata__"]["wgan"])
-        except (ValueError, KeyError, TypeError):
-            raise CheckpointError(f"{path}: a safetensors file, but not a wgan checkpoint (no wgan metadata)",
-                                  "use a checkpoint written by wgan") from None
+    header = files.read_header(path)
+    if header is None:
+        raise CheckpointError(f"{path}: not a safetensors file, or truncated ({size} bytes)",
+                              "use a .safetensors checkpoint written by wgan")
+    try:
+        meta = json.loads(header["__metadata__"]["wgan"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{path}: a safetensors file, but not a wgan checkpoint (no wgan metadata)",
+                              "use a checkpoint written by wgan") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a wgan checkpoint", "use a checkpoint written by wgan")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')} is not supported "
                               f"(this wgan reads version {VERSION})", "upgrade wgan")
-    data_end = max((e["data_offsets"][1] for k, e in header.items() if k != "__metadata__"), default=0)
-    if 8 + n + data_end > size:
-        raise CheckpointError(f"{path}: file is truncated ({size} bytes, header promises {8 + n + data_end})",
-                              "the checkpoint is damaged; use an earlier one")
     return meta
 
 
@@ -155,9 +111,6 @@ def _task_hint(task: str) -> str:
 def load(path: str | Path, *, kind=None, task=None, command: str = "this command",
          device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
     """Validate the header, load the tensors, verify the digest. Returns (tensors, metadata)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = Path(path)
     meta = read_meta(path)
     check(meta, path, kind=kind, task=task, command=command)
@@ -177,3 +130,22 @@ def generator_tensors(tensors: dict[str, torch.Tensor], ema: bool = False) -> di
     """G's weights from a train-state or generator checkpoint (`G_ema.` when asked and present)."""
     prefix = "G_ema." if ema else "G."
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_generator(path: str | Path, *, ema: bool = False, device="cpu", task=("toy", "image"),
+                   command: str = "wgan sample") -> tuple[torch.nn.Module, dict]:
+    """Rebuild G from a train-state or generator checkpoint; weights land on `device` (CPU works for any)."""
+    tensors, meta = load(path, task=task, command=command)
+    if meta["model"].get("fixed_generator"):
+        raise CheckpointError(f"{path}: a fixed-generator (Figure 1a) run has no trained generator to sample",
+                              "sample a checkpoint of a normal `wgan toy` run")
+    G, _ = models.build(meta["model"])
+    weights = generator_tensors(tensors, ema=ema)
+    if ema and not weights:
+        raise CheckpointError(f"{path}: no EMA generator was kept in this run", "drop --ema, or train with --ema-decay")
+    try:
+        G.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model in its metadata ({str(e).splitlines()[0]})",
+                              "the checkpoint is damaged or from an incompatible wgan version") from None
+    return G.to(device).eval(), meta

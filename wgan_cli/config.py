@@ -1,7 +1,13 @@
-"""Frozen option records and the Enums the CLI shows.
+"""Frozen option records, the Enums the CLI shows, and the paper's presets.
 
-Every command goes options -> config -> engine. A field left as None means "the method's default"
-(Appendix E of the paper); `resolve_train` fills it, so options.json always records concrete values.
+Every training command goes options -> config -> task -> engine. Three records describe a run:
+  TrainConfig   the algorithm (objective, penalty, optimiser, batch sizes, iterations, seed, precision);
+  RunOptions    where and how it runs (run directory, device, resume, logging and saving cadence);
+  ToyOptions / ImageOptions / TextOptions   what the command trains on and with which model.
+A field left as None means "the preset's value, else the method's default" (Appendix E of the paper);
+`resolve_train` fills TrainConfig, so options.json always records concrete values.
+
+A preset has one shape everywhere: {"train": {TrainConfig fields}, SECTION: {that command's option fields}}.
 """
 
 from __future__ import annotations
@@ -11,40 +17,36 @@ import enum
 from dataclasses import dataclass
 
 
-class Objective(str, enum.Enum):
+# StrEnum: members are the strings themselves, so they pass into the records and JSON unchanged.
+class Objective(enum.StrEnum):
     wgan = "wgan"
     gan = "gan"      # non-saturating DCGAN loss
     lsgan = "lsgan"
 
 
-class Penalty(str, enum.Enum):
+class Penalty(enum.StrEnum):
     gp = "gp"        # two-sided gradient penalty (the paper)
     lp = "lp"        # one-sided penalty (Appendix C)
     clip = "clip"    # weight clipping (original WGAN)
     none = "none"
 
 
-class Device(str, enum.Enum):
+class Device(enum.StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
     mps = "mps"
 
 
-class Precision(str, enum.Enum):
+class Precision(enum.StrEnum):
     fp32 = "fp32"
     tf32 = "tf32"
     bf16 = "bf16"
 
 
-class LrDecay(str, enum.Enum):
+class LrDecay(enum.StrEnum):
     none = "none"
     linear = "linear"
-
-
-class Optimizer(str, enum.Enum):
-    adam = "adam"
-    rmsprop = "rmsprop"
 
 
 @dataclass(frozen=True)
@@ -55,17 +57,17 @@ class TrainConfig:
     penalty: str | None = None
     gp_weight: float | None = None          # lambda
     n_critic: int | None = None
-    optimizer: str | None = None
+    optimizer: str | None = None            # adam | rmsprop
     lr: float | None = None
     betas: tuple[float, float] | None = None
     clip_value: float = 0.01
     batch_size: int | None = None           # critic batch (real and fake each); default 64
     gen_batch_size: int | None = None       # generator step batch (Appendix F uses 2x); default batch_size
     iters: int | None = None                # generator iterations; default 1000
-    lr_decay: str = "none"
+    lr_decay: str | None = None             # none | linear
     seed: int = 0
     ema_decay: float | None = None          # keep an EMA generator when set
-    conditional: bool = False               # AC-WGAN-GP (Table 3)
+    conditional: bool | None = None         # AC-WGAN-GP (Table 3)
     ac_weight_real: float = 1.0
     ac_weight_fake: float = 0.1
     precision: str = "fp32"
@@ -75,14 +77,6 @@ class TrainConfig:
         if d["betas"] is not None:
             d["betas"] = list(d["betas"])
         return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
-        if d.get("betas") is not None:
-            d["betas"] = tuple(d["betas"])
-        return cls(**d)
 
 
 def method_defaults(objective: str, penalty: str) -> dict:
@@ -99,18 +93,19 @@ def method_defaults(objective: str, penalty: str) -> dict:
 
 
 OPTIM_KEYS = ("optimizer", "lr", "betas", "n_critic", "gp_weight")
+GENERAL_DEFAULTS = dict(batch_size=64, iters=1000, lr_decay="none", conditional=False)
 
 
 def resolve_train(cfg: TrainConfig, preset: dict | None = None) -> TrainConfig:
-    """Fill every None field: explicit option > task preset > method default.
+    """Fill every None field: explicit option > preset["train"] > method default.
 
     A preset's optimiser settings (the paper's per-experiment Adam values) apply only to the WGAN methods
     trained with Adam; the baselines (clipping, DCGAN, LSGAN) keep their own.
     """
     penalty = cfg.penalty or ("gp" if cfg.objective == Objective.wgan else "none")
-    defaults = {"batch_size": 64, "iters": 1000, **method_defaults(cfg.objective, penalty)}
+    defaults = {**GENERAL_DEFAULTS, **method_defaults(cfg.objective, penalty)}
     adam_wgan = cfg.objective == Objective.wgan and penalty != Penalty.clip
-    for key, value in (preset or {}).items():
+    for key, value in (preset or {}).get("train", {}).items():
         if key in OPTIM_KEYS and not adam_wgan:
             continue
         defaults[key] = value
@@ -125,19 +120,33 @@ def resolve_train(cfg: TrainConfig, preset: dict | None = None) -> TrainConfig:
     return out
 
 
-class ToyDataset(str, enum.Enum):
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a training command runs and how often it reports; shared by toy, train and textgen."""
+
+    out: str = "runs/train"
+    device: str = "auto"
+    resume: str = "auto"       # auto | never | PATH of a checkpoint
+    log_every: int = 100
+    save_every: int = 1000
+
+
+# ---- `wgan toy` ----------------------------------------------------------------------------------------------
+
+
+class ToyDataset(enum.StrEnum):
     eight = "8gaussians"
     twentyfive = "25gaussians"
     swissroll = "swissroll"
 
 
-class ToyFigure(str, enum.Enum):
+class ToyFigure(enum.StrEnum):
     value_surface = "value-surface"   # Figure 1a
     gradnorm = "gradnorm"             # Figure 1b
 
 
 # gan_toy.py: lambda 0.1 (not 10), batch 256, Adam 1e-4 (0.5, 0.9), n_critic 5. Clipping keeps RMSProp 5e-5.
-TOY_PRESET = dict(gp_weight=0.1, batch_size=256, lr=1e-4, betas=(0.5, 0.9), n_critic=5, iters=2000)
+TOY_PRESET = {"train": dict(gp_weight=0.1, batch_size=256, lr=1e-4, betas=(0.5, 0.9), n_critic=5, iters=2000)}
 
 
 @dataclass(frozen=True)
@@ -145,20 +154,15 @@ class ToyOptions:
     dataset: str = "8gaussians"
     dim: int = 512
     depth: int = 3
-    out: str = "runs/toy"
-    device: str = "auto"
-    resume: str = "auto"
     fixed_generator: bool = False
-    log_every: int = 100
     plot_every: int = 500
-    save_every: int = 1000
     n_eval: int = 1000
 
 
 # ---- `wgan train`: image GANs --------------------------------------------------------------------------------
 
 
-class ImageArch(str, enum.Enum):
+class ImageArch(enum.StrEnum):
     dcgan = "dcgan"           # gan_mnist.py nets at 28x28, gan_cifar.py / gan_64x64.py DCGAN at 32+
     resnet = "resnet"         # gan_cifar_resnet.py (Appendix F)
     resnet64 = "resnet64"     # gan_64x64.py Good G/D
@@ -166,13 +170,13 @@ class ImageArch(str, enum.Enum):
     mlp = "mlp"               # Figure 2: 4 x 512 ReLU MLP generator
 
 
-class CriticNorm(str, enum.Enum):
+class CriticNorm(enum.StrEnum):
     none = "none"
     layernorm = "layernorm"
     batchnorm = "batchnorm"   # only for the baselines without a gradient penalty
 
 
-class Variant(str, enum.Enum):
+class Variant(enum.StrEnum):
     """Figure 2's architecture variants of the DCGAN nets."""
 
     default = "default"
@@ -184,21 +188,17 @@ class Variant(str, enum.Enum):
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """What `wgan train` needs besides TrainConfig. None means 'the preset's value, else the default'."""
+    """What `wgan train` needs besides TrainConfig and RunOptions. None means 'the preset's value, else the
+    architecture's default'."""
 
     dataset: str | None = None
-    data_dir: str = "data"
+    data_dir: str | None = None   # None: $WGAN_DATA_DIR, else ./data
     arch: str | None = None
     dim: int | None = None
     size: int | None = None
     variant: str = "default"
     critic_norm: str | None = None
     dequantize: bool | None = None
-    out: str = "runs/train"
-    device: str = "auto"
-    resume: str = "auto"
-    log_every: int = 100
-    save_every: int = 1000
     sample_every: int = 1000
     eval_every: int = 1000
     n_val: int = 1000          # validation images per Wasserstein estimate
@@ -211,7 +211,9 @@ class ImageOptions:
     preset: str | None = None
 
 
-# The paper's image runs. "train" goes through resolve_train; "image" fills ImageOptions fields left as None.
+IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")
+
+# The paper's image runs.
 IMAGE_PRESETS = {
     # gan_mnist.py: DIM 64, batch 50, Adam 1e-4 (0.5, 0.9), 200k iterations, data in [0, 1]
     "mnist-dcgan": dict(train=dict(batch_size=50, n_critic=5, gp_weight=10.0, lr=1e-4, betas=(0.5, 0.9),
@@ -237,32 +239,17 @@ IMAGE_PRESETS = {
                                      dequantize=False)),
 }
 
-IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")
-DEFAULT_DIM = {"dcgan": 64, "resnet": 128, "resnet64": 64, "resnet101": 64, "mlp": 64}
-DEFAULT_CRITIC_NORM = {"resnet64": "layernorm", "resnet101": "layernorm"}
 
-
-def resolve_image(opts: ImageOptions, preset: dict | None = None) -> ImageOptions:
-    """Fill None fields: explicit option > preset > architecture default."""
-    filled = {**IMAGE_DEFAULTS, **((preset or {}).get("image", {}))}
-    out = dataclasses.replace(opts, **{k: v for k, v in filled.items() if getattr(opts, k) is None})
-    if out.dim is None:
-        out = dataclasses.replace(out, dim=DEFAULT_DIM[out.arch])
-    if out.critic_norm is None:
-        out = dataclasses.replace(out, critic_norm=DEFAULT_CRITIC_NORM.get(out.arch, "none"))
-    if out.dequantize is None:   # gan_cifar_resnet.py dequantises; the other official scripts do not
-        out = dataclasses.replace(out, dequantize=out.arch == "resnet")
-    return out
-
+# ---- `wgan textgen` ------------------------------------------------------------------------------------------
 
 # gan_language.py: batch 64, n_critic 10, lambda 10, Adam 1e-4 (0.5, 0.9), 200,000 generator iterations.
-TEXT_PRESET = dict(gp_weight=10.0, batch_size=64, lr=1e-4, betas=(0.5, 0.9), n_critic=10, iters=200_000)
+TEXT_PRESET = {"train": dict(gp_weight=10.0, batch_size=64, lr=1e-4, betas=(0.5, 0.9), n_critic=10,
+                             iters=200_000)}
 
 
 @dataclass(frozen=True)
 class TextOptions:
     corpus: str = ""                  # a file, a folder of files, or "billion-word"
-    out: str = "runs/textgen"
     output: str | None = None         # -o: also write the final generator checkpoint here
     seq_len: int = 32
     vocab_size: int = 2048            # unk + the 2047 most frequent characters
@@ -270,9 +257,6 @@ class TextOptions:
     split_sentences: bool = False
     heldout: int = 5000               # held-out lines for evaluation (at most a tenth of the corpus)
     dim: int = 512
-    device: str = "auto"
-    resume: str = "auto"
-    log_every: int = 100
-    save_every: int = 1000
     eval_every: int = 1000            # JS divergences and a samples/iter-N.txt file
     n_eval: int = 640                 # samples per evaluation, as the paper
+    data_dir: str | None = None       # where billion-word is downloaded; None: $WGAN_DATA_DIR, else ./data

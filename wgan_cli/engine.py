@@ -13,6 +13,7 @@ under torchrun).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
@@ -25,7 +26,7 @@ from wgan_cli.config import TrainConfig
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
 from wgan_cli.events import RunFinished, RunStarted, StepDone
 from wgan_cli.objectives import OBJECTIVES
-from wgan_cli.penalties import PENALTIES, critic_score
+from wgan_cli.penalties import CONSTRAINTS, PENALTIES, PER_SAMPLE, batchnorm_refusal, critic_score
 
 STAT_NAMES_D = ("loss_d", "w_dist", "gp")
 STAT_NAMES_G = ("loss_g",)
@@ -101,10 +102,10 @@ class Engine:
         self.G = G.to(self.device, memory_format=self.memory_format) if channels_last else G.to(self.device)
         self.D = D.to(self.device, memory_format=self.memory_format) if channels_last else D.to(self.device)
         self.data = data
-        if cfg.penalty in ("gp", "lp") and has_batchnorm(D):
-            raise UsageError("BatchNorm in the critic is incompatible with a per-sample gradient penalty",
-                             "use --critic-norm layernorm or none (the paper's choice), or --penalty clip")
-        self.penalty = PENALTIES[cfg.penalty](cfg.clip_value)
+        if cfg.penalty in PER_SAMPLE and has_batchnorm(D):
+            raise batchnorm_refusal(cfg.penalty)
+        self.penalty = PENALTIES[cfg.penalty]
+        self.constraint = CONSTRAINTS.get(cfg.penalty)
         self.objective = OBJECTIVES[cfg.objective]()
         self.train_generator = any(p.requires_grad for p in self.G.parameters())
         self.opt_d = make_optimizer(self.D.parameters(), cfg, self.device)
@@ -133,7 +134,7 @@ class Engine:
     def generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self.fake_labels(n)
         z = self.noise(n)
-        return (self.G(z, y) if y is not None else self.G(z)), y
+        return self.G(z, y), y
 
     def _ctx(self):
         return torch.autocast(**self.autocast) if self.autocast else torch.autocast(self.device.type, enabled=False)
@@ -160,13 +161,14 @@ class Engine:
                 logits_real = out_real[1] if isinstance(out_real, tuple) else None
             gp = self.penalty(self.D, real, fake, self.gen)
         loss = self.objective.critic(d_real, d_fake)
-        loss_d = loss + cfg.gp_weight * gp if self.penalty.needs_interpolates else loss
+        loss_d = loss + cfg.gp_weight * gp
         if cfg.conditional:
             loss_d = loss_d + cfg.ac_weight_real * F.cross_entropy(logits_real.float(), y_real)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
-        self.penalty.after_critic_step(self.D)
+        if self.constraint is not None:
+            self.constraint(self.D, cfg.clip_value)
         w_dist = d_real.detach().float().mean() - d_fake.detach().float().mean()
         self._sums[:3] += torch.stack([loss_d.detach().float(), w_dist, gp.detach().float()])
         self._counts[0] += 1
@@ -325,7 +327,7 @@ def fit(engine: Engine, *, sinks: Iterable[Callable] = (), callbacks: Iterable[C
         if step % log_every == 0 or step == total or signum:
             stats = engine.read_stats()
             now = time.perf_counter()
-            if not all(map(_finite, stats.values())):
+            if not all(map(math.isfinite, stats.values())):
                 raise DivergedError(
                     f"training diverged: non-finite loss between iterations {last_good} and {step} ({stats})",
                     "lower --lr, raise --lambda, or resume from the last checkpoint in the run directory")
@@ -346,6 +348,3 @@ def fit(engine: Engine, *, sinks: Iterable[Callable] = (), callbacks: Iterable[C
                     emit(event)
     emit(RunFinished(step=engine.step, elapsed=time.perf_counter() - t_start))
 
-
-def _finite(x: float) -> bool:
-    return x == x and abs(x) != float("inf")

@@ -1,8 +1,9 @@
-"""Critic regularisers. Each returns a scalar tensor and never calls .backward() itself.
+"""Critic regularisers: penalties, which return a scalar tensor the engine adds to the critic loss (times
+lambda) and never call .backward() themselves, and constraints, which act on the weights after each critic step.
 
-A penalty is called as `penalty(D, real, fake, gen)`; `gen` is the engine's torch.Generator (alpha is drawn
-from it so that runs are reproducible). Weight clipping is a constraint rather than a term: it contributes
-zero to the loss and acts in `after_critic_step`.
+A penalty is called as `penalty(D, real, fake, gen)`; `gen` is the engine's torch.Generator (alpha is drawn from
+it so that runs are reproducible). Weight clipping (the original WGAN) is a constraint, not a penalty: under
+`--penalty clip` the penalty term is zero and `clip_weights` runs after every critic step.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from wgan_cli.errors import UsageError
+
 EPS = 1e-12  # inside the sqrt: the second backward never sees d sqrt(0)
+PER_SAMPLE = ("gp", "lp")   # penalties on per-sample gradients, which BatchNorm in the critic would break
 
 
 def critic_score(out) -> torch.Tensor:
@@ -38,52 +42,42 @@ def slopes(D: nn.Module, x_hat: torch.Tensor) -> torch.Tensor:
     return per_sample_grad_norm(grad.float())
 
 
-class NoPenalty:
-    needs_interpolates = False
-
-    def __call__(self, D, real, fake, gen=None) -> torch.Tensor:
-        return torch.zeros((), device=real.device)
-
-    def after_critic_step(self, D: nn.Module) -> None:
-        pass
-
-
-class GradientPenalty(NoPenalty):
+def gradient_penalty(D, real, fake, gen=None) -> torch.Tensor:
     """mean((||grad D(x_hat)|| - 1)^2), Eq. 3 of the paper (unweighted: the engine multiplies by lambda)."""
-
-    needs_interpolates = True
-
-    def penalty_from_slopes(self, s: torch.Tensor) -> torch.Tensor:
-        return (s - 1).square().mean()
-
-    def __call__(self, D, real, fake, gen=None) -> torch.Tensor:
-        return self.penalty_from_slopes(slopes(D, interpolate(real.detach(), fake.detach(), gen)))
+    return (slopes(D, interpolate(real.detach(), fake.detach(), gen)) - 1).square().mean()
 
 
-class OneSidedPenalty(GradientPenalty):
+def one_sided_penalty(D, real, fake, gen=None) -> torch.Tensor:
     """mean(max(0, ||grad D(x_hat)|| - 1)^2), Appendix C."""
-
-    def penalty_from_slopes(self, s: torch.Tensor) -> torch.Tensor:
-        return torch.relu(s - 1).square().mean()
+    return torch.relu(slopes(D, interpolate(real.detach(), fake.detach(), gen)) - 1).square().mean()
 
 
-class WeightClip(NoPenalty):
-    """Original WGAN: clip every critic parameter to [-c, c] after each critic step."""
+def no_penalty(D, real, fake, gen=None) -> torch.Tensor:
+    return torch.zeros((), device=real.device)
 
-    def __init__(self, clip_value: float = 0.01):
-        self.clip_value = clip_value
 
-    @torch.no_grad()
-    def after_critic_step(self, D: nn.Module) -> None:
-        params = [p for p in D.parameters()]
-        if params:
-            torch._foreach_clamp_min_(params, -self.clip_value)
-            torch._foreach_clamp_max_(params, self.clip_value)
+@torch.no_grad()
+def clip_weights(D: nn.Module, clip_value: float) -> None:
+    """Original WGAN: clip every critic parameter to [-c, c] (after each critic step)."""
+    params = list(D.parameters())
+    if params:
+        torch._foreach_clamp_min_(params, -clip_value)
+        torch._foreach_clamp_max_(params, clip_value)
 
 
 PENALTIES = {
-    "gp": lambda clip_value: GradientPenalty(),
-    "lp": lambda clip_value: OneSidedPenalty(),
-    "clip": lambda clip_value: WeightClip(clip_value),
-    "none": lambda clip_value: NoPenalty(),
+    "gp": gradient_penalty,
+    "lp": one_sided_penalty,
+    "clip": no_penalty,   # weight clipping constrains the weights instead (CONSTRAINTS)
+    "none": no_penalty,
 }
+CONSTRAINTS = {"clip": clip_weights}
+
+
+def batchnorm_refusal(penalty: str) -> UsageError:
+    return UsageError(
+        f"BatchNorm in the critic cannot be used with --penalty {penalty}: it makes each sample's critic output "
+        "depend on the rest of the batch, so the per-sample gradient penalty no longer constrains the critic's "
+        "gradient at that sample (Section 4 of the paper)",
+        "use --critic-norm layernorm (the paper's drop-in replacement) or none; BatchNorm in the critic is only "
+        "for the baselines (--penalty clip or none)")

@@ -1,4 +1,10 @@
-"""Run directories, shared by every training command (`toy`, `train`, `textgen`).
+"""The run skeleton shared by every training command (`toy`, `train`, `textgen`), and run directories.
+
+`train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: resolve the options,
+read the data (before anything is created on disk), open the run directory, build the engine, resume, record
+the options, log to metrics.jsonl, wire the checkpoints and the task's callbacks, run the loop and return the
+task's summary. A Task (toy.py, train.py, textgen.py) says only what differs: what it builds, its callbacks and
+its summary.
 
 A run directory holds:
   options.json                     the resolved options of the command (appended to on resume: options.N.json)
@@ -17,10 +23,17 @@ import re
 import signal
 from pathlib import Path
 
-from wgan_cli import checkpoint
-from wgan_cli.engine import Callback, Engine
+from dataclasses import asdict
+from typing import Callable, Iterable
+
+import torch
+
+from wgan_cli import checkpoint, files
+from wgan_cli.config import RunOptions, TrainConfig
+from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import CheckpointError, OutputError, UsageError
 from wgan_cli.events import Note, Saved
+from wgan_cli.ui import JsonlSink, LastValues
 
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
 
@@ -64,12 +77,14 @@ class RunDir:
         while target.exists():   # a resumed run keeps the first options and adds its own
             n += 1
             target = self.path / f"options.{n}.json"
-        target.write_text(json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
-        return target
+        return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict) -> list:
-    """Load the state to resume from into `engine`; returns Note events to show."""
+def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None) -> list:
+    """Load the state to resume from into `engine`; returns Note events to show.
+
+    The checkpoint must hold the same model spec, and the same values of `same` in its "extra" metadata (what
+    identifies the data, e.g. the character map of a text run)."""
     notes = []
     if mode == "never":
         if run.checkpoints():
@@ -92,6 +107,12 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict) ->
             raise CheckpointError(f"{path}: holds a different model ({meta['model'].get('arch')}, "
                                   f"{_diff(meta['model'], model)}) than the options ask for",
                                   "use a new --out directory, or the original options")
+        extra = meta.get("extra", {})
+        changed = {k: v for k, v in (same or {}).items() if extra.get(k) != v}
+        if changed:
+            raise CheckpointError(f"{path}: trained on different data than the options give "
+                                  f"({_diff({k: extra.get(k) for k in changed}, changed)})",
+                                  "resume with the original options, or use a new --out directory")
         engine.load_state_tensors(tensors, meta["step"])
         notes.append(Note(f"resumed from {path} at iteration {meta['step']}"))
         return notes
@@ -99,8 +120,20 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict) ->
 
 
 def _diff(a: dict, b: dict) -> str:
+    """`key: checkpoint's vs the options'` for each differing key; long lists by their length."""
+    def shown(v):
+        return f"{len(v)} entries" if isinstance(v, list) and len(v) > 8 else v
+
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return ", ".join(f"{k}: {a.get(k)} vs {b.get(k)}" for k in keys) or "same keys"
+    return ", ".join(f"{k}: {shown(a.get(k))} vs {shown(b.get(k))}" for k in keys) or "same keys"
+
+
+def generator_state(G: torch.nn.Module, G_ema: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a generator-only checkpoint: G (and its EMA copy under `G_ema.`)."""
+    state = {"G." + k: v for k, v in G.state_dict().items()}
+    if G_ema is not None:
+        state.update({"G_ema." + k: v for k, v in G_ema.state_dict().items()})
+    return state
 
 
 def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, extra: dict | None = None,
@@ -114,11 +147,8 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
         path = checkpoint.save(run.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
                                model=model, train=train, step=step, extra=extra)
         yield Saved(step, str(path), "train-state")
-        gen = {"G." + k: v for k, v in engine.G.state_dict().items()}
-        if engine.G_ema is not None:
-            gen.update({"G_ema." + k: v for k, v in engine.G_ema.state_dict().items()})
-        checkpoint.save(run.generator_path, gen, kind="generator", task=task, model=model, train=train,
-                        step=step, extra=extra)
+        checkpoint.save(run.generator_path, generator_state(engine.G, engine.G_ema), kind="generator", task=task,
+                        model=model, train=train, step=step, extra=extra)
         for old in run.checkpoints()[keep:]:
             old.unlink(missing_ok=True)
 
@@ -151,3 +181,101 @@ class StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
+
+
+# ---- the run skeleton ---------------------------------------------------------------------------------------
+
+
+class Task:
+    """What one training command adds to the run skeleton; `train_run` calls these in order:
+    resolve -> prepare -> (run directory) -> build -> notes -> resume -> record -> callbacks -> start ->
+    fit -> finish -> summary."""
+
+    name = ""       # the checkpoint's task: toy | image | text
+    command = ""    # the CLI command, recorded in options.json
+    section = ""    # the options.json key of the command's own options
+
+    def __init__(self, opts):
+        self.opts = opts
+
+    def resolve(self, cfg: TrainConfig) -> TrainConfig:
+        """Fill presets and defaults (self.opts too) and check what needs no data; idempotent."""
+        return cfg
+
+    def record(self, cfg: TrainConfig, run: RunOptions) -> dict:
+        """options.json (and `--dry-run`): every resolved option."""
+        return {"command": self.command, self.section: asdict(self.opts), "train": cfg.to_json(), "run": asdict(run)}
+
+    def prepare(self, cfg: TrainConfig, device: torch.device) -> None:
+        """Read the data and check what needs it, before the run directory is created."""
+
+    def build(self, cfg: TrainConfig, device: torch.device) -> Engine:
+        raise NotImplementedError
+
+    @property
+    def spec(self) -> dict:
+        """The model spec stored in every checkpoint (rebuilds G and D)."""
+        raise NotImplementedError
+
+    @property
+    def extra(self) -> dict:
+        """What else a checkpoint stores; its `same` keys must match on resume."""
+        return {}
+
+    same: tuple[str, ...] = ()
+    description = ""
+
+    def notes(self) -> Iterable[Note]:
+        return ()
+
+    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
+        return []
+
+    def start(self, engine: Engine) -> Iterable:
+        """Events before the first iteration (e.g. an evaluation of the untrained model)."""
+        return ()
+
+    def finish(self, engine: Engine) -> Iterable:
+        """Events after the last iteration (e.g. writing an extra output)."""
+        return ()
+
+    def summary(self, engine: Engine, last: LastValues) -> dict:
+        return {"step": engine.step, **last.stats, **last.metrics}
+
+
+def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
+              should_stop: Callable[[], int] = lambda: 0) -> dict:
+    """Train (or resume) one run in `run.out`; returns the task's summary."""
+    cfg = task.resolve(cfg)
+    device = pick_device(run.device)
+    configure_backends(cfg.precision, device)
+    task.prepare(cfg, device)
+    run_dir = RunDir(run.out).create()
+    engine = task.build(cfg, device)
+    last = LastValues()
+    jsonl = JsonlSink(run_dir.metrics_path)
+    sinks = [*sinks, jsonl, last]
+
+    def emit(event):
+        for sink in sinks:
+            sink(event)
+
+    try:
+        for note in task.notes():
+            emit(note)
+        same = {k: task.extra[k] for k in task.same}
+        for note in resume(engine, run_dir, run.resume, task=task.name, model=task.spec, same=same):
+            emit(note)
+        run_dir.write_options({**task.record(cfg, run), "device": str(device)})
+        callbacks = [checkpoint_callback(run_dir, task=task.name, model=task.spec, train=cfg.to_json(),
+                                         extra=task.extra, every=run.save_every),
+                     *task.callbacks(engine, run_dir, cfg, run)]
+        for event in task.start(engine):
+            emit(event)
+        fit(engine, sinks=sinks, callbacks=callbacks, log_every=run.log_every, should_stop=should_stop,
+            description=task.description)
+        for event in task.finish(engine):
+            emit(event)
+        return task.summary(engine, last)
+    finally:
+        jsonl.close()

@@ -1,26 +1,26 @@
 """`wgan textgen`: the character-level language GAN of Section 5.5 (gan_language.py) on the shared engine.
 
-Training reads a corpus, builds the character map (stored in every checkpoint), trains the 1-D ResNets and
-evaluates the JS divergence of the n-gram distributions of argmax samples against held-out lines. Generation
-rebuilds the generator and its character map from a checkpoint alone.
+TextTask (training, on the run skeleton of runs.train_run) reads a corpus, builds the character map (stored in
+every checkpoint), trains the 1-D ResNets and evaluates the JS divergence of the n-gram distributions of argmax
+samples against held-out lines. Generation rebuilds the generator and its character map from a checkpoint alone.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from wgan_cli import checkpoint, models
-from wgan_cli.config import TEXT_PRESET, TextOptions, TrainConfig, resolve_train
+from wgan_cli import checkpoint, models, outputs
+from wgan_cli.config import TEXT_PRESET, RunOptions, TextOptions, TrainConfig, resolve_train
 from wgan_cli.data.text import PAD, CharMap, TextSampler, fetch_billion_word, read_lines
-from wgan_cli.engine import Callback, Engine, fit, pick_device
-from wgan_cli.errors import CheckpointError, DataError, OutputError, UsageError
-from wgan_cli.events import Evaluated, Note, Saved
+from wgan_cli.engine import Callback, Engine
+from wgan_cli.errors import CheckpointError, DataError, UsageError
+from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.ngrams import distributions, js_report
-from wgan_cli.runs import RunDir, checkpoint_callback, resume
+from wgan_cli.runs import RunDir, Task, generator_state
+from wgan_cli.ui import LastValues
 
 SPLIT_SEED = 0      # the held-out split does not depend on --seed: runs with different seeds share it
 EVAL_SEED = 1234    # fixed noise for the evaluation samples: comparable over training, never the training RNG
@@ -41,7 +41,7 @@ def load_corpus(opts: TextOptions) -> Corpus:
     if not opts.corpus:
         raise UsageError("no corpus given", "train with --corpus FILE_OR_FOLDER (or billion-word), "
                                             "or generate with --ckpt CKPT")
-    path = fetch_billion_word() if opts.corpus == "billion-word" else Path(opts.corpus)
+    path = fetch_billion_word(opts.data_dir) if opts.corpus == "billion-word" else Path(opts.corpus)
     lines = read_lines(path, max_lines=opts.max_lines, split_sentences=opts.split_sentences)
     if len(lines) < 2:
         raise DataError(f"{path}: only {len(lines)} line; training needs a held-out line and training lines",
@@ -64,17 +64,10 @@ def text_extra(charmap: CharMap, opts: TextOptions, source: str) -> dict:
 
 
 # ---- sampling and evaluation -------------------------------------------------------------------------------
-@torch.no_grad()
-def sample_indices(G, n: int, gen: torch.Generator, device, chunk: int = 1024) -> torch.Tensor:
+def sample_indices(G, n: int, gen: torch.Generator) -> torch.Tensor:
     """n argmax-decoded sequences (n, T) int64 on the CPU; no sampling from the softmax, as the paper."""
-    was_training = G.training
-    G.eval()
-    out = []
-    for start in range(0, n, chunk):
-        z = torch.randn(min(chunk, n - start), G.z_dim, device=device, generator=gen)
-        out.append(G(z).argmax(-1).cpu())
-    G.train(was_training)
-    return torch.cat(out)
+    probs, _ = models.draw(G, n, gen, chunk=1024)
+    return probs.argmax(-1).cpu()
 
 
 class TextEvaluator:
@@ -94,18 +87,8 @@ class TextEvaluator:
         return js_report(self.train[rows], self.reference, self.base, suffix="_real")
 
     def __call__(self, G) -> tuple[dict, torch.Tensor]:
-        g = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
-        idx = sample_indices(G, self.n_eval, g, self.device)
+        idx = sample_indices(G, self.n_eval, torch.Generator(device=self.device).manual_seed(EVAL_SEED))
         return js_report(idx, self.reference, self.base), idx
-
-
-def write_lines(path: Path, lines: list[str]) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(s + "\n" for s in lines), encoding="utf-8")
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror}", "choose a writable path") from None
-    return path
 
 
 def check_ckpt_output(path: Path) -> None:
@@ -113,110 +96,92 @@ def check_ckpt_output(path: Path) -> None:
     checkpoint.refuse_pickle(path)
     if path.suffix.lower() != ".safetensors":
         raise UsageError(f"-o {path}: checkpoints are .safetensors files", "e.g. -o lm.safetensors")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {path.parent}: {e.strerror}", "choose a writable -o path") from None
+    outputs.make_parent(path)
 
 
 # ---- training ----------------------------------------------------------------------------------------------
-def build_engine(opts: TextOptions, cfg: TrainConfig, corpus: Corpus, device) -> Engine:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        G, D = models.build(model_spec(opts, corpus.charmap))
-    return Engine(G, D, TextSampler(corpus.train, len(corpus.charmap), device), cfg, device)
+class TextTask(Task):
+    """`wgan textgen --corpus`: the language GAN on a corpus."""
 
+    name = "text"
+    command = section = "textgen"
+    same = ("vocab",)
 
-def check_vocabulary(run: RunDir, charmap: CharMap, mode: str) -> None:
-    """A run directory's checkpoints must speak the corpus's vocabulary (the corpus may have changed)."""
-    if mode == "never":
-        return
-    for path in (run.checkpoints() if mode == "auto" else [Path(mode)]):
-        try:
-            meta = checkpoint.read_meta(path)
-        except CheckpointError:
-            continue   # resume() skips it with a warning
-        vocab = meta.get("extra", {}).get("vocab")
-        if meta.get("task") == "text" and vocab is not None and vocab != charmap.to_json():
-            raise CheckpointError(f"{path}: trained with a different character map than this corpus gives "
-                                  f"({len(vocab)} vs {len(charmap)} entries)",
-                                  "resume with the original --corpus and options, or use a new --out directory")
-        return
+    def resolve(self, cfg: TrainConfig) -> TrainConfig:
+        self.cfg = resolve_train(cfg, TEXT_PRESET)
+        return self.cfg
 
+    def record(self, cfg: TrainConfig, run: RunOptions) -> dict:
+        out = super().record(cfg, run)
+        if hasattr(self, "corpus"):
+            out.update(corpus_lines={"train": len(self.corpus.train), "heldout": len(self.corpus.heldout)},
+                       vocab_size=len(self.corpus.charmap))
+        return out
 
-def train_textgen(opts: TextOptions, cfg: TrainConfig, sinks=(), should_stop=lambda: 0) -> dict:
-    """Train (or resume) one language GAN in `opts.out`. Returns the final evaluation (js1..js4, js*_real)."""
-    cfg = resolve_train(cfg, TEXT_PRESET)
-    if opts.output:
-        check_ckpt_output(Path(opts.output))
-    device = pick_device(opts.device)
-    corpus = load_corpus(opts)
-    if len(corpus.train) < cfg.batch_size:
-        raise DataError(f"{corpus.source}: {len(corpus.train)} training lines, fewer than one batch "
-                        f"({cfg.batch_size})", "use a smaller --batch-size or a larger corpus")
-    run = RunDir(opts.out).create()
-    check_vocabulary(run, corpus.charmap, opts.resume)
-    engine = build_engine(opts, cfg, corpus, device)
-    spec = model_spec(opts, corpus.charmap)
-    extra = text_extra(corpus.charmap, opts, corpus.source)
-    evaluator = TextEvaluator(corpus, opts.n_eval, device)
-    from wgan_cli.ui import JsonlSink
+    def prepare(self, cfg: TrainConfig, device) -> None:
+        if self.opts.output:
+            check_ckpt_output(Path(self.opts.output))
+        self.corpus = corpus = load_corpus(self.opts)
+        if len(corpus.train) < cfg.batch_size:
+            raise DataError(f"{corpus.source}: {len(corpus.train)} training lines, fewer than one batch "
+                            f"({cfg.batch_size})", "use a smaller --batch-size or a larger corpus")
+        self.evaluator = TextEvaluator(corpus, self.opts.n_eval, device)
 
-    jsonl = JsonlSink(run.metrics_path)
-    sinks = [*sinks, jsonl]
+    @property
+    def spec(self) -> dict:
+        return model_spec(self.opts, self.corpus.charmap)
 
-    def emit(event):
-        for s in sinks:
-            s(event)
+    @property
+    def extra(self) -> dict:
+        return text_extra(self.corpus.charmap, self.opts, self.corpus.source)
 
-    try:
-        for note in resume(engine, run, opts.resume, task="text", model=spec):
-            emit(note)
-        run.write_options({"command": "textgen", "textgen": dataclasses.asdict(opts), "train": cfg.to_json(),
-                           "device": str(device), "corpus_lines": {"train": len(corpus.train),
-                                                                   "heldout": len(corpus.heldout)},
-                           "vocab_size": len(corpus.charmap)})
-        emit(Note(f"corpus {corpus.source}: {len(corpus.train)} training lines, {len(corpus.heldout)} held out, "
-                  f"{len(corpus.charmap)} characters"))
-        result: dict = {}
+    @property
+    def description(self) -> str:
+        return f"textgen dim {self.opts.dim}"
 
-        def evaluate(engine: Engine, final: bool):
-            metrics, idx = evaluator(engine.G)
-            result.update(metrics)
-            path = write_lines(run.path / "samples" / f"iter-{engine.step:07d}.txt", corpus.charmap.decode(idx))
-            yield Evaluated(engine.step, metrics)
-            yield Note(f"samples {path}")
+    def build(self, cfg: TrainConfig, device) -> Engine:
+        G, D = models.build_seeded(self.spec, cfg.seed)
+        sampler = TextSampler(self.corpus.train, len(self.corpus.charmap), device)
+        return Engine(G, D, sampler, cfg, device)
 
-        baseline = evaluator.baseline()   # cheap; returned always, logged once (at the start of a fresh run)
-        result.update(baseline)
-        if engine.step == 0:   # a fresh run: the floor and the untrained generator's numbers
-            for event in evaluate(engine, False):
-                emit(Evaluated(0, {**event.metrics, **baseline}) if isinstance(event, Evaluated) else event)
-        callbacks = [
-            checkpoint_callback(run, task="text", model=spec, train=cfg.to_json(), extra=extra,
-                                every=opts.save_every),
-            Callback(evaluate, every=opts.eval_every),
-        ]
-        fit(engine, sinks=sinks, callbacks=callbacks, log_every=opts.log_every, should_stop=should_stop,
-            description=f"textgen dim {opts.dim}")
-        if "js1" not in result:
-            result.update(evaluator(engine.G)[0])   # finished in an earlier run: evaluate what is there
-        if opts.output:
-            gen = {"G." + k: v for k, v in engine.G.state_dict().items()}
-            path = checkpoint.save(opts.output, gen, kind="generator", task="text", model=spec,
-                                   train=cfg.to_json(), step=engine.step, extra=extra)
-            emit(Saved(engine.step, str(path), "generator"))
-        return result
-    finally:
-        jsonl.close()
+    def notes(self):
+        c = self.corpus
+        yield Note(f"corpus {c.source}: {len(c.train)} training lines, {len(c.heldout)} held out, "
+                   f"{len(c.charmap)} characters")
+
+    def evaluate(self, engine: Engine, final: bool = False):
+        metrics, idx = self.evaluator(engine.G)
+        path = outputs.write_lines(self.run.path / "samples" / f"iter-{engine.step:07d}.txt",
+                                   self.corpus.charmap.decode(idx))
+        yield Evaluated(engine.step, metrics)
+        yield Artifact(engine.step, str(path), "text")
+
+    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
+        self.run = run
+        return [Callback(self.evaluate, every=self.opts.eval_every)]
+
+    def start(self, engine: Engine):
+        if engine.step == 0:   # a fresh run: the floor and the untrained generator's numbers, logged once
+            baseline = self.evaluator.baseline()
+            for event in self.evaluate(engine):
+                yield Evaluated(0, {**event.metrics, **baseline}) if isinstance(event, Evaluated) else event
+
+    def finish(self, engine: Engine):
+        if self.opts.output:
+            path = checkpoint.save(self.opts.output, generator_state(engine.G), kind="generator", task=self.name,
+                                   model=self.spec, train=self.cfg.to_json(), step=engine.step, extra=self.extra)
+            yield Saved(engine.step, str(path), "generator")
+
+    def summary(self, engine: Engine, last: LastValues) -> dict:
+        """js1..js4 of the final generator (evaluated now when the run had finished earlier) and the floor."""
+        metrics = {k: v for k, v in last.metrics.items() if k.startswith("js") and not k.endswith("_real")}
+        return {**self.evaluator.baseline(), **(metrics or self.evaluator(engine.G)[0])}
 
 
 # ---- generation --------------------------------------------------------------------------------------------
 def load_text_generator(ckpt: Path, device) -> tuple[torch.nn.Module, CharMap, dict]:
     """G and its character map from a text checkpoint (train-state or generator); weights mapped to `device`."""
-    from wgan_cli.sample import load_generator
-
-    G, meta = load_generator(ckpt, device=device, task="text", command="wgan textgen --ckpt")
+    G, meta = checkpoint.load_generator(ckpt, device=device, task="text", command="wgan textgen --ckpt")
     vocab = meta.get("extra", {}).get("vocab")
     if not vocab or len(vocab) != meta["model"].get("vocab_size"):
         raise CheckpointError(f"{ckpt}: the checkpoint holds no character map matching its model",
@@ -237,7 +202,7 @@ def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = Non
         ref_idx = charmap.encode(read_lines(eval_file), seq_len)
         reference = distributions(ref_idx, len(charmap))
     gen = torch.Generator(device=device).manual_seed(seed)
-    idx = sample_indices(G, max(n, n_eval) if reference else n, gen, device)
+    idx = sample_indices(G, max(n, n_eval) if reference else n, gen)
     lines = charmap.decode(idx[:n])
     if reference is None:
         return lines, None

@@ -1,4 +1,8 @@
-"""`wgan toy`: the paper's 2-D experiments (gan_toy.py and Figure 1) on the shared engine."""
+"""`wgan toy`: the paper's 2-D experiments (gan_toy.py and Figure 1) on the shared engine.
+
+ToyTask is what a toy run adds to the run skeleton (runs.train_run); `figure_value_surfaces` (Figure 1a) and
+`figure_gradnorms` (Figure 1b) train several critics and draw one figure each.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,22 @@ from pathlib import Path
 import torch
 
 from wgan_cli import models, plots
-from wgan_cli.config import TOY_PRESET, ToyOptions, TrainConfig, resolve_train
+from wgan_cli.config import TOY_PRESET, RunOptions, ToyOptions, TrainConfig, resolve_train
 from wgan_cli.data.toy import make_toy_data
 from wgan_cli.engine import Callback, Engine, fit, pick_device
-from wgan_cli.events import Evaluated, Note
+from wgan_cli.events import Artifact, Evaluated
 from wgan_cli.metrics.points import mode_coverage, wasserstein1
 from wgan_cli.models.toy import NoisyCopyGenerator
-from wgan_cli.runs import RunDir, checkpoint_callback, resume
+from wgan_cli.runs import RunDir, Task
+from wgan_cli.ui import LastValues
 
 DATASETS = ["8gaussians", "25gaussians", "swissroll"]
 
 
-def model_spec(opts: ToyOptions) -> dict:
-    return {"arch": "toy-mlp", "dim": opts.dim, "depth": opts.depth, "z_dim": 2, "data_dim": 2}
-
-
-def build_engine(opts: ToyOptions, cfg: TrainConfig, device) -> Engine:
+def toy_engine(opts: ToyOptions, cfg: TrainConfig, device) -> Engine:
+    """The toy MLPs on a 2-D data set; with `fixed_generator`, Figure 1a's P_r + N(0, 1) instead of a G."""
     data = make_toy_data(opts.dataset, device=device, seed=cfg.seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        G, D = models.build(model_spec(opts))
+    G, D = models.build_seeded(model_spec(opts), cfg.seed)
     if opts.fixed_generator:
         G = NoisyCopyGenerator(data)
     engine = Engine(G, D, data, cfg, device)
@@ -36,13 +36,22 @@ def build_engine(opts: ToyOptions, cfg: TrainConfig, device) -> Engine:
     return engine
 
 
-@torch.no_grad()
-def evaluate(engine: Engine, n: int, seed: int = 1234) -> dict:
-    """W1 (exact, optimal assignment) between n generated and n real points; mode coverage where modes exist.
-    Drawn from its own generator so that evaluating never changes the training run."""
+def model_spec(opts: ToyOptions) -> dict:
+    spec = {"arch": "toy-mlp", "dim": opts.dim, "depth": opts.depth, "z_dim": 2, "data_dim": 2}
+    return {**spec, "fixed_generator": True} if opts.fixed_generator else spec
+
+
+def real_and_fake(engine: Engine, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n fresh real points and n generated ones, from their own generators: looking never changes the run."""
     g = torch.Generator(device=engine.device).manual_seed(seed)
     real, _ = type(engine.data)(device=engine.device, seed=seed + 1).sample(n, g)
-    fake = sample_points(engine.G, n, engine.device, g)
+    fake, _ = models.draw(engine.G, n, g, chunk=n)
+    return real, fake
+
+
+def evaluate(engine: Engine, n: int, seed: int = 1234) -> dict:
+    """W1 (exact, optimal assignment) between n generated and n real points; mode coverage where modes exist."""
+    real, fake = real_and_fake(engine, n, seed)
     out = {"w1": wasserstein1(fake, real)}
     centers = getattr(engine.data, "centers", None)
     if centers is not None:
@@ -51,65 +60,54 @@ def evaluate(engine: Engine, n: int, seed: int = 1234) -> dict:
     return out
 
 
-@torch.no_grad()
-def sample_points(G, n: int, device, gen: torch.Generator | None = None) -> torch.Tensor:
-    G.eval()
-    z = torch.randn(n, G.z_dim, device=device, generator=gen)
-    out = G(z)
-    G.train()
-    return out
+class ToyTask(Task):
+    """`wgan toy`: one run on a 2-D data set (gan_toy.py)."""
 
+    name = command = section = "toy"
+    same = ("dataset",)
 
-def train_toy(opts: ToyOptions, cfg: TrainConfig, sinks=(), should_stop=lambda: 0) -> dict:
-    """Train (or resume) one toy run in `opts.out`. Returns the final evaluation."""
-    cfg = resolve_train(cfg, TOY_PRESET)
-    device = pick_device(opts.device)
-    run = RunDir(opts.out).create()
-    engine = build_engine(opts, cfg, device)
-    spec = model_spec(opts)
-    if opts.fixed_generator:
-        spec = {**spec, "fixed_generator": True}
-    from wgan_cli.ui import JsonlSink
+    def resolve(self, cfg: TrainConfig) -> TrainConfig:
+        self.cfg = resolve_train(cfg, TOY_PRESET)
+        return self.cfg
 
-    jsonl = JsonlSink(run.metrics_path)
-    sinks = [*sinks, jsonl]
-    try:
-        for note in resume(engine, run, opts.resume, task="toy", model=spec):
-            for s in sinks:
-                s(note)
-        run.write_options({"command": "toy", "toy": dataclasses.asdict(opts), "train": cfg.to_json(),
-                           "device": str(device)})
-        result: dict = {}
+    def build(self, cfg: TrainConfig, device) -> Engine:
+        return toy_engine(self.opts, cfg, device)
+
+    @property
+    def spec(self) -> dict:
+        return model_spec(self.opts)
+
+    @property
+    def extra(self) -> dict:
+        return {"dataset": self.opts.dataset}
+
+    @property
+    def description(self) -> str:
+        return f"toy {self.opts.dataset} {self.cfg.penalty}"
+
+    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
+        opts = self.opts
 
         def figure(engine: Engine, final: bool):
-            g = torch.Generator(device=device).manual_seed(0)
-            real, _ = type(engine.data)(device=device, seed=1).sample(opts.n_eval, g)
-            fake = sample_points(engine.G, opts.n_eval, device, g)
+            real, fake = real_and_fake(engine, opts.n_eval, seed=0)
             name = "final.png" if final else f"iter-{engine.step:07d}.png"
             title = f"{opts.dataset}, {cfg.penalty}, iteration {engine.step}"
-            path = plots.save_toy_figure(run.path / "figures" / name, engine.D, real, fake, device, title)
-            yield Note(f"figure {path}")
+            path = plots.save_toy_figure(run.path / "figures" / name, engine.D, real, fake, engine.device, title)
+            yield Artifact(engine.step, str(path), "figure")
 
         def final_eval(engine: Engine, final: bool):
-            if opts.fixed_generator:   # nothing to evaluate: the generator is the data plus noise
-                return
-            metrics = evaluate(engine, opts.n_eval)
-            result.update(metrics)
-            yield Evaluated(engine.step, metrics)
+            yield Evaluated(engine.step, evaluate(engine, opts.n_eval))
 
-        callbacks = [
-            checkpoint_callback(run, task="toy", model=spec, train=cfg.to_json(),
-                                extra={"dataset": opts.dataset}, every=opts.save_every),
-            Callback(figure, every=opts.plot_every),
-            Callback(final_eval, every=0),
-        ]
-        fit(engine, sinks=sinks, callbacks=callbacks, log_every=opts.log_every, should_stop=should_stop,
-            description=f"toy {opts.dataset} {cfg.penalty}")
-        if not result and not opts.fixed_generator:   # finished in an earlier run: evaluate what is there
-            result.update(evaluate(engine, opts.n_eval))
-        return result
-    finally:
-        jsonl.close()
+        callbacks = [Callback(figure, every=opts.plot_every)]
+        if not opts.fixed_generator:   # nothing to evaluate: the generator is the data plus noise
+            callbacks.append(Callback(final_eval, every=0))
+        return callbacks
+
+    def summary(self, engine: Engine, last: LastValues) -> dict:
+        """The final evaluation (made now when the run had finished in an earlier process)."""
+        if self.opts.fixed_generator:
+            return {}
+        return last.metrics or evaluate(engine, self.opts.n_eval)
 
 
 # ---- Figure 1a: value surfaces of critics trained against a fixed generator --------------------------------
@@ -122,8 +120,7 @@ def figure_value_surfaces(out: str | Path, cfg: TrainConfig, iters: int = 500, d
     for label, penalty in methods.items():
         for name in datasets:
             c = resolve_train(dataclasses.replace(cfg, penalty=penalty, iters=iters), TOY_PRESET)
-            opts = ToyOptions(dataset=name, fixed_generator=True, device=str(device))
-            engine = build_engine(opts, c, device)
+            engine = toy_engine(ToyOptions(dataset=name, fixed_generator=True), c, device)
             fit(engine, sinks=sinks, log_every=max(iters // 4, 1), description=f"figure 1a {name} {penalty}")
             g = torch.Generator(device=device).manual_seed(0)
             real, _ = engine.data.sample(500, g)
@@ -164,12 +161,11 @@ def figure_gradnorms(out: str | Path, cfg: TrainConfig, iters: int = 200, depth:
     settings.append(("gradient penalty", dict(penalty="gp")))
     for label, change in settings:
         c = resolve_train(dataclasses.replace(cfg, iters=iters, **change), TOY_PRESET)
-        opts = ToyOptions(dataset="swissroll", depth=depth, device=str(device))
-        engine = build_engine(opts, c, device)
+        engine = toy_engine(ToyOptions(dataset="swissroll", depth=depth), c, device)
         fit(engine, sinks=sinks, log_every=max(iters // 4, 1), description=f"figure 1b {label}")
         g = torch.Generator(device=device).manual_seed(0)
         real, _ = engine.data.sample(c.batch_size, g)
-        fake = sample_points(engine.G, c.batch_size, device, g)
+        fake, _ = models.draw(engine.G, c.batch_size, g, chunk=c.batch_size)
         curves[label] = layer_grad_norms(engine.D, real, fake)
     path = plots.save_gradnorm_figure(out, curves, f"Figure 1b: {depth}-layer critic on swiss roll, "
                                                    f"{iters} generator iterations")

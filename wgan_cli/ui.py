@@ -2,7 +2,8 @@
 
 - RichSink: live progress (step, critic loss, Wasserstein estimate, penalty, it/s, ETA) when stderr is a terminal;
 - PlainSink: one line per logging interval otherwise (CI logs, `nohup`, pipes);
-- JsonlSink: metrics.jsonl, always; one JSON object per event, flushed at once so a crash loses nothing.
+- JsonlSink: metrics.jsonl, always; one JSON object per event, flushed at once so a crash loses nothing;
+- LastValues: keeps the newest statistics and evaluation metrics, for a command's summary.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import time
 from pathlib import Path
 from typing import IO
 
-from wgan_cli.events import Evaluated, Note, RunFinished, RunStarted, Saved, StepDone
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from wgan_cli.events import Artifact, Evaluated, Note, RunFinished, RunStarted, Saved, StepDone
 
 STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
 
@@ -54,6 +58,8 @@ class PlainSink:
             self._print(f"[{event.step}] eval {format_stats(event.metrics)}")
         elif isinstance(event, Saved):
             self._print(f"[{event.step}] saved {event.kind} {event.path}")
+        elif isinstance(event, Artifact):
+            self._print(f"[{event.step}] {event.kind} {event.path}")
         elif isinstance(event, Note):
             self._print(("warning: " if event.level == "warning" else "") + event.text)
         elif isinstance(event, RunFinished):
@@ -67,16 +73,12 @@ class RichSink:
     """A live progress bar with the latest stats; other events print above it."""
 
     def __init__(self, console=None):
-        from rich.console import Console
-
         self.console = console or Console(stderr=True)
         self.progress = None
         self.task = None
         self.last_eval: dict = {}
 
     def _start(self, event: RunStarted) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[stats]}"), TextColumn("[cyan]{task.fields[speed]}"),
@@ -98,6 +100,8 @@ class RichSink:
             self.console.print(f"[{event.step}] eval {format_stats(event.metrics)}")
         elif isinstance(event, Saved):
             self.console.print(f"[dim][{event.step}] saved {event.kind} {event.path}")
+        elif isinstance(event, Artifact):
+            self.console.print(f"[dim][{event.step}] {event.kind} {event.path}")
         elif isinstance(event, Note):
             style = "yellow" if event.level == "warning" else "dim"
             self.console.print(f"[{style}]{event.text}")
@@ -112,7 +116,7 @@ class RichSink:
 
 
 class JsonlSink:
-    """metrics.jsonl: {"event": "step"|"eval"|"saved", "step": N, "time": unix seconds, ...}."""
+    """metrics.jsonl: {"event": "start"|"step"|"eval"|"saved"|"artifact", "step": N, "time": unix seconds, ...}."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -126,6 +130,8 @@ class JsonlSink:
             row = {"event": "eval", "step": event.step, **event.metrics}
         elif isinstance(event, Saved):
             row = {"event": "saved", "step": event.step, "kind": event.kind, "path": event.path}
+        elif isinstance(event, Artifact):
+            row = {"event": "artifact", "step": event.step, "kind": event.kind, "path": event.path}
         elif isinstance(event, RunStarted):
             row = {"event": "start", "step": event.step, "total": event.total}
         else:
@@ -136,6 +142,21 @@ class JsonlSink:
 
     def close(self) -> None:
         self.file.close()
+
+
+class LastValues:
+    """A sink keeping the newest statistics (StepDone) and every metric's newest value (Evaluated)."""
+
+    def __init__(self):
+        self.step = 0
+        self.stats: dict = {}
+        self.metrics: dict = {}
+
+    def __call__(self, event) -> None:
+        if isinstance(event, StepDone):
+            self.step, self.stats = event.step, dict(event.stats)
+        elif isinstance(event, Evaluated):
+            self.metrics.update(event.metrics)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -158,3 +179,21 @@ def terminal_sinks(quiet: bool = False, plain: bool | None = None) -> list:
     if plain is None:
         plain = not sys.stderr.isatty()
     return [PlainSink()] if plain else [RichSink()]
+
+
+def plain_progress(stream=None, every_s: float = 5.0):
+    """`wgan score`'s progress: lines on stderr, at most one every `every_s` seconds, and one at the end of each
+    pass. Returns a callable (done, total, label)."""
+    stream = stream or sys.stderr
+    state = {"t": 0.0, "start": {}}
+
+    def show(done: int, total: int, label: str) -> None:
+        now = time.perf_counter()
+        start = state["start"].setdefault(label, now)
+        if done == 0 or (done < total and now - state["t"] < every_s):
+            return
+        state["t"] = now
+        rate = done / max(now - start, 1e-9)
+        print(f"{label}: {done}/{total} images ({rate:.1f} img/s)", file=stream, flush=True)
+
+    return show

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wgan_cli.data.images import data_root
 from wgan_cli.errors import DataError
 
 PAD = "`"
@@ -109,10 +110,6 @@ class CharMap:
     def __len__(self) -> int:
         return len(self.chars)
 
-    @property
-    def pad_index(self) -> int:
-        return self.chars.index(PAD) if PAD in self.chars else 0
-
     def encode(self, lines: list[str], seq_len: int) -> torch.Tensor:
         """Lines -> (N, seq_len) int64 indices; characters outside the map become unk (0)."""
         codes = to_codes(lines, seq_len)
@@ -187,10 +184,11 @@ def billion_word_dir(cache: Path) -> Path:
 
 
 def fetch_billion_word(cache: str | Path | None = None, url: str = BILLION_WORD_URL, timeout: float = 20) -> Path:
-    """The One Billion Word training files (news.en-000NN-of-00100), downloaded once into the cache.
+    """The One Billion Word training files (news.en-000NN-of-00100), downloaded once into the data directory
+    (`cache`, else $WGAN_DATA_DIR, else ./data, as for the image data sets).
 
     Returns the folder of training files, which `read_lines` reads in name order as the official code does."""
-    cache = Path(cache or os.environ.get("WGAN_DATA") or Path.home() / ".cache" / "wgan")
+    cache = data_root(cache)
     folder = billion_word_dir(cache)
     if folder.is_dir() and any(folder.glob("news.en-*")):
         return folder

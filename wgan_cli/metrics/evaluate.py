@@ -1,15 +1,16 @@
 """In-training evaluation: FID / IS / KID of the current generator every N iterations, as an engine Callback.
 
-    cb = eval_callback(every=5000, n=10_000, metrics="fid,is", ref="fashion-mnist:train", device=engine.device,
-                       generate_uint8=lambda n, gen: to_uint8(G_ema(torch.randn(n, z_dim, generator=gen, ...))),
-                       on_best=lambda step, metrics: save_best(step))
+    cb, notes = eval_callback(every=5000, n=10_000, metrics="fid,is", ref="fashion-mnist:train",
+                              device=engine.device, generator=lambda: engine.G, output="tanh",
+                              on_best=lambda step, metrics: save_best(step))
     fit(engine, callbacks=[..., cb])
 
 Each evaluation draws the same noise (a fixed seed, its own torch.Generator: the engine's RNG and therefore
 bit-exact resume are untouched), yields `Evaluated(step, {"fid": ..., "is": ..., "is_std": ...})`, and calls
 `on_best(step, metrics)` whenever FID improves; events that on_best returns (e.g. Saved) are passed on.
-The weights are resolved and the reference is checked when the callback is made (before training starts);
-the network is loaded and the reference statistics computed (or read from the cache) at the first evaluation.
+The weights are resolved and the reference is checked when the callback is made (before training starts), and
+`notes` says then which requested metrics the weights cannot give (IS needs the logits layer); the network is
+loaded and the reference statistics computed (or read from the cache) at the first evaluation.
 """
 
 from __future__ import annotations
@@ -22,47 +23,43 @@ import torch
 from wgan_cli.engine import Callback
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
-from wgan_cli.metrics import inception
-from wgan_cli.metrics.scores import METRICS, MetricOptions, RefStats
+from wgan_cli.metrics import weights as inception_weights
+from wgan_cli.metrics.features import extract, generator_source
+from wgan_cli.metrics.references import parse_ref, resolve_ref
+from wgan_cli.metrics.scores import METRICS, MetricOptions, RefStats, choose_metrics, parse_metrics
 
-GenerateUint8 = Callable[[int, torch.Generator], torch.Tensor]   # (n, gen) -> uint8 (n, C, H, W)
 OnBest = Callable[[int, dict], Iterable | None]
 
 
 def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is", ref: str | RefStats | None,
-                  device: torch.device | str, generate_uint8: GenerateUint8, on_best: OnBest | None = None,
-                  batch_size: int = 100, seed: int = 0, splits: int = 10, weights: str | None = None,
-                  best_fid: float = math.inf) -> Callback:
-    from wgan_cli import score as score_mod
-
-    names = score_mod.parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics)) or ["fid", "is"]
+                  device: torch.device | str, generator: Callable[[], torch.nn.Module], output: str = "tanh",
+                  on_best: OnBest | None = None, batch_size: int = 100, seed: int = 0, splits: int = 10,
+                  weights: str | None = None, best_fid: float = math.inf,
+                  data_dir: str | None = None) -> tuple[Callback, list[Note]]:
+    """`generator()` returns the generator to score at that moment (the EMA copy where one is kept)."""
+    names = parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics)) or ["fid", "is"]
     if ref is None and any(METRICS[m].needs_ref for m in names):
         raise UsageError("--eval-metrics fid/kid need a reference", "pass the training set as the reference")
     if n < 2 or (("is" in names) and n < splits):
         raise UsageError(f"--eval-n {n} is too small", f"use at least {max(2, splits)} (10000 is usual)")
     device = torch.device(device)
-    spec = score_mod.parse_ref(ref) if isinstance(ref, str) else None
-    found = inception.resolve_weights(weights, want_logits="is" in names)
-    names, unavailable = score_mod.choose_metrics(names, ref is not None, found.has_logits)
+    spec = parse_ref(ref) if isinstance(ref, str) else None
+    found = inception_weights.resolve_weights(weights, want_logits="is" in names)
+    names, unavailable = choose_metrics(names, ref is not None, found.has_logits)
     opts = MetricOptions(splits=splits, seed=seed)
-    state = {"net": None, "ref": ref if isinstance(ref, RefStats) else None, "best": best_fid, "warned": False}
+    state = {"net": None, "ref": ref if isinstance(ref, RefStats) else None, "best": best_fid}
 
     def evaluate(engine, final: bool):
         if state["net"] is None:
-            state["net"] = inception.load_network(found, device)
+            state["net"] = inception_weights.load_network(found, device)
         notes: list = []
         if spec is not None and state["ref"] is None:
-            state["ref"] = score_mod.resolve_ref(spec, state["net"], found, batch_size, device, notes=notes)
-        if unavailable and not state["warned"]:
-            notes += [f"eval: {k.upper()} {why}" for k, why in unavailable.items()]
-            state["warned"] = True
+            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, notes=notes, data_dir=data_dir)
         for text in notes:
             yield Note(text, "warning")
-        gen = torch.Generator(device=device).manual_seed(seed)
-        source = score_mod.ImageSource(
-            n, lambda bs: (generate_uint8(min(bs, n - i), gen) for i in range(0, n, bs)),
-            f"generator at iteration {engine.step}", background=False)
-        feats = score_mod.extract(state["net"], source, batch_size, device)
+        source = generator_source(generator(), n, seed, device, output, f"generator at iteration {engine.step}",
+                                  balanced=False)
+        feats = extract(state["net"], source, batch_size, device)
         values: dict = {}
         for name in names:
             values.update(METRICS[name].fn(feats, state["ref"], opts))
@@ -72,4 +69,5 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
             if on_best is not None:
                 yield from on_best(engine.step, values) or ()
 
-    return Callback(evaluate, every=every)
+    warnings = [Note(f"eval: {k.upper()} {why}", "warning") for k, why in unavailable.items()]
+    return Callback(evaluate, every=every), warnings

@@ -7,7 +7,7 @@ import torch
 
 def wasserstein1(a: torch.Tensor, b: torch.Tensor) -> float:
     """Exact W1 between two equal-size empirical distributions: the mean distance of the optimal matching."""
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment   # deferred: SciPy costs a second at start-up
 
     if a.shape != b.shape:
         raise ValueError(f"point sets differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")

@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from wgan_cli.errors import UsageError
+
 
 @dataclass
 class Features:
@@ -159,11 +161,30 @@ class Metric:
     fn: Callable[[Features, RefStats | None, MetricOptions], dict]
     needs_ref: bool
     needs_logits: bool
-    min_images: int
 
 
 METRICS = {
-    "is": Metric(metric_is, needs_ref=False, needs_logits=True, min_images=2),
-    "fid": Metric(metric_fid, needs_ref=True, needs_logits=False, min_images=2),
-    "kid": Metric(metric_kid, needs_ref=True, needs_logits=False, min_images=2),
+    "is": Metric(metric_is, needs_ref=False, needs_logits=True),
+    "fid": Metric(metric_fid, needs_ref=True, needs_logits=False),
+    "kid": Metric(metric_kid, needs_ref=True, needs_logits=False),
 }
+
+
+def parse_metrics(text: str | None) -> list[str] | None:
+    """'fid,is' -> ["fid", "is"]; None (or "all") means every metric the weights and the reference allow."""
+    if text is None or text.strip() in ("", "all"):
+        return None
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise UsageError(f"unknown metric {unknown[0]!r}", f"choose from: {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def choose_metrics(requested: list[str] | None, has_ref: bool, has_logits: bool,
+                   logits_hint: str = "") -> tuple[list[str], dict]:
+    """The metrics to compute, and {name: why} for those the weights cannot give (IS needs the logits layer)."""
+    wanted = requested if requested is not None else [m for m in METRICS if has_ref or not METRICS[m].needs_ref]
+    unavailable = {m: "unavailable: the Inception weights found have no logits layer (pool3 only)" + logits_hint
+                   for m in wanted if METRICS[m].needs_logits and not has_logits}
+    return [m for m in wanted if m not in unavailable], unavailable

@@ -149,7 +149,7 @@ class MnistGenerator(nn.Module):
         self.up2 = deconv(2 * dim, dim)
         self.up3 = deconv(dim, channels)
 
-    def forward(self, z):  # (B, z_dim) -> (B, C, 28, 28) in [0, 1]
+    def forward(self, z, y=None):  # (B, z_dim) -> (B, C, 28, 28) in [0, 1]
         x = F.relu(self.fc(z)).view(-1, 4 * self.dim, 4, 4)
         x = F.relu(self.up1(x))[:, :, :7, :7]   # 8x8 cropped to 7x7
         x = F.relu(self.up2(x))                  # 14x14
@@ -216,7 +216,7 @@ class DcganGenerator(nn.Module):
         blocks.append(deconv(widths[-1], channels))
         self.net = nn.Sequential(*blocks)
 
-    def forward(self, z):  # (B, z_dim) -> (B, C, S, S) in [-1, 1]
+    def forward(self, z, y=None):  # (B, z_dim) -> (B, C, S, S) in [-1, 1]
         x = self.act(self.fc_norm(self.fc(z)).view(-1, *self.shape))
         return torch.tanh(self.net(x))
 
@@ -236,7 +236,7 @@ class MlpGenerator(nn.Module):
         layers.append(linear(cin, channels * size * size))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z):
+    def forward(self, z, y=None):  # (B, z_dim) -> (B, C, S, S) in [-1, 1]
         return torch.tanh(self.net(z)).view(-1, *self.shape)
 
 
@@ -435,7 +435,7 @@ class Resnet101Generator(nn.Module):
         self.out = conv(widths[-1], channels, 3, he=False)
         self.width0 = widths[0]
 
-    def forward(self, z):
+    def forward(self, z, y=None):  # (B, z_dim) -> (B, C, S, S) in [-1, 1]
         x = self.blocks(self.fc(z).view(-1, self.width0, 4, 4))
         return torch.tanh(self.out(x) / 5.0)
 
@@ -468,24 +468,10 @@ class Resnet101Critic(nn.Module):
 VARIANTS = ("default", "no-norm", "tanh", "gated", "constant-filters")
 
 
-def _check_critic_norm(critic_norm: str) -> None:
-    if critic_norm not in ("none", "layernorm", "batchnorm"):
-        raise UsageError(f"unknown critic normalisation {critic_norm!r}", "use none or layernorm")
-
-
-def _no_conditional(arch: str, n_classes: int) -> None:
-    if n_classes:
-        raise UsageError(f"--conditional is not available for --arch {arch}", "use --arch resnet or resnet64")
-
-
 def dcgan(*, dim: int = 64, size: int = 28, channels: int = 1, z_dim: int = 128, critic_norm: str = "none",
-          variant: str = "default", n_classes: int = 0):
+          variant: str = "default"):
     """28x28 (1 channel): the gan_mnist.py nets; 32/64/128: the gan_cifar.py / gan_64x64.py DCGAN, with the
     Figure 2 variants (no-norm, tanh, gated, constant-filters)."""
-    _check_critic_norm(critic_norm)
-    _no_conditional("dcgan", n_classes)
-    if variant not in VARIANTS:
-        raise UsageError(f"unknown variant {variant!r}", f"choose one of: {', '.join(VARIANTS)}")
     if size == 28:
         if variant != "default":
             raise UsageError("the Figure 2 variants need 32 pixels or more", "add --size 32 or 64")
@@ -502,7 +488,6 @@ def dcgan(*, dim: int = 64, size: int = 28, channels: int = 1, z_dim: int = 128,
 def resnet(*, dim: int = 128, size: int = 32, channels: int = 3, z_dim: int = 128, critic_norm: str = "none",
            n_classes: int = 0):
     """Appendix F (gan_cifar_resnet.py): G about 1.20M, D about 1.05M parameters at dim 128, 32x32."""
-    _check_critic_norm(critic_norm)
     return (ResnetGenerator(dim, size, channels, z_dim, n_classes),
             ResnetCritic(dim, size, channels, critic_norm, n_classes))
 
@@ -510,23 +495,18 @@ def resnet(*, dim: int = 128, size: int = 32, channels: int = 3, z_dim: int = 12
 def resnet64(*, dim: int = 64, size: int = 64, channels: int = 3, z_dim: int = 128, critic_norm: str = "layernorm",
              n_classes: int = 0):
     """gan_64x64.py GoodGenerator / GoodDiscriminator."""
-    _check_critic_norm(critic_norm)
     return (GoodGenerator(dim, size, channels, z_dim, n_classes),
             GoodCritic(dim, size, channels, critic_norm, n_classes))
 
 
 def resnet101(*, dim: int = 64, size: int = 64, channels: int = 3, z_dim: int = 128, critic_norm: str = "layernorm",
-              per_res: int = 6, n_classes: int = 0):
+              per_res: int = 6):
     """gan_64x64.py ResnetGenerator / ResnetDiscriminator: bottleneck blocks, residuals scaled by 0.3."""
-    _check_critic_norm(critic_norm)
-    _no_conditional("resnet101", n_classes)
     return (Resnet101Generator(dim, size, channels, z_dim, per_res),
             Resnet101Critic(dim, size, channels, critic_norm, per_res))
 
 
 def mlp(*, dim: int = 64, size: int = 64, channels: int = 3, z_dim: int = 128, critic_norm: str = "none",
-        fc_dim: int = 512, n_classes: int = 0):
+        fc_dim: int = 512):
     """Figure 2: 4 x 512 ReLU MLP generator against the DCGAN critic."""
-    _check_critic_norm(critic_norm)
-    _no_conditional("mlp", n_classes)
     return MlpGenerator(size, channels, z_dim, fc_dim), DcganCritic(dim, size, channels, critic_norm)

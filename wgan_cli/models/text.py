@@ -30,7 +30,7 @@ class Generator(nn.Module):
 
     def __init__(self, vocab_size: int, seq_len: int = 32, dim: int = 512, z_dim: int = 128, n_blocks: int = 5):
         super().__init__()
-        self.z_dim, self.seq_len, self.dim, self.vocab_size = z_dim, seq_len, dim, vocab_size
+        self.z_dim, self.seq_len, self.dim, self.vocab_size, self.n_classes = z_dim, seq_len, dim, vocab_size, 0
         self.fc = nn.Linear(z_dim, seq_len * dim)
         self.blocks = nn.Sequential(*[ResBlock(dim) for _ in range(n_blocks)])
         self.out = nn.Conv1d(dim, vocab_size, 1)
@@ -39,7 +39,7 @@ class Generator(nn.Module):
         h = self.fc(z).view(-1, self.dim, self.seq_len)   # channels first, as the official reshape
         return self.out(self.blocks(h)).transpose(1, 2)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, z_dim) -> (B, T, V), rows sum to 1
+    def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:  # (B, z_dim) -> (B, T, V), rows sum to 1
         return torch.softmax(self.logits(z), dim=-1)
 
 

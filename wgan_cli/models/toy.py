@@ -18,10 +18,10 @@ def mlp(in_dim: int, dim: int, depth: int, out_dim: int) -> nn.Sequential:
 class ToyGenerator(nn.Module):
     def __init__(self, dim: int = 512, depth: int = 3, z_dim: int = 2, out_dim: int = 2):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.n_classes = z_dim, 0
         self.net = mlp(z_dim, dim, depth, out_dim)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, z_dim) -> (B, 2)
+    def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:  # (B, z_dim) -> (B, 2)
         return self.net(z)
 
 
@@ -43,10 +43,10 @@ class NoisyCopyGenerator(nn.Module):
 
     def __init__(self, data, sigma: float = 1.0, z_dim: int = 2):
         super().__init__()
-        self.data, self.sigma, self.z_dim = data, sigma, z_dim
+        self.data, self.sigma, self.z_dim, self.n_classes = data, sigma, z_dim, 0
         self.gen = None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, 2) -> (B, 2)
+    def forward(self, z: torch.Tensor, y=None) -> torch.Tensor:  # (B, 2) -> (B, 2)
         real, _ = self.data.sample(z.shape[0], self.gen)
         return real + self.sigma * z
 

@@ -1,0 +1,49 @@
+"""Pixels: the one conversion from generator output to uint8 images, real images to the generator's range, and
+resizing a stored data set to the size a network needs.
+
+`to_uint8` / `to_uint8_nhwc` follow the official code: int((g+1)*255.99/2) for tanh generators, int(g*255.99)
+for the sigmoid output of the MNIST nets; `wgan train`'s sample grids, `wgan sample` and `wgan score` use them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_uint8(x: torch.Tensor, output: str = "tanh") -> torch.Tensor:
+    """Generator output -> uint8 exactly as a saved image, same layout and device:
+    tanh int((g+1)*255.99/2), sigmoid int(g*255.99)."""
+    scaled = (x.detach().float() + 1) * (255.99 / 2) if output == "tanh" else x.detach().float() * 255.99
+    return scaled.clamp(0, 255).to(torch.uint8)   # the cast truncates, as int() does
+
+
+def to_uint8_nhwc(x: torch.Tensor, output: str = "tanh") -> np.ndarray:
+    """(B, C, H, W) generator output -> (B, H, W, C) uint8 numpy, for PNG and npz files."""
+    return to_uint8(x, output).cpu().permute(0, 2, 3, 1).numpy()
+
+
+def scale_real(x: torch.Tensor, output: str, dequantize: bool, gen: torch.Generator | None) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> the generator's range. Dequantised as gan_cifar_resnet.py: 2*(x/256 - .5) + U(0, 1/128);
+    otherwise gan_cifar.py's 2*(x/255 - .5); [0, 1] for the sigmoid MNIST nets."""
+    x = x.float()
+    if dequantize:
+        u = torch.rand(x.shape, device=x.device, generator=gen)
+        x = (x + u) / 256.0   # x/256 + U(0, 1/256)
+    else:
+        x = x / 255.0
+    return x if output == "sigmoid" else 2.0 * x - 1.0
+
+
+def resize_uint8(images: np.ndarray, size: int) -> torch.Tensor:
+    """(N, C, h, w) uint8 -> (N, C, size, size) uint8 (bilinear, antialiased), in chunks to bound memory."""
+    x = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))   # IDX buffers are read-only
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    out = torch.empty((len(x), x.shape[1], size, size), dtype=torch.uint8)
+    for i in range(0, len(x), 4096):
+        chunk = F.interpolate(x[i: i + 4096].float(), size=(size, size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        out[i: i + 4096] = chunk.round().clamp(0, 255).to(torch.uint8)
+    return out

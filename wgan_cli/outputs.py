@@ -1,0 +1,91 @@
+"""The files the commands write for people and other tools: image grids, one PNG per sample, .npz arrays, toy
+points (.csv / .npy), text lines. Every writer goes through files.atomic_path: a failure (a full disk, a
+read-only folder) leaves no truncated file behind and the previous file, if any, intact, and is reported as an
+OutputError naming the path (exit code 7).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from wgan_cli.errors import OutputError
+from wgan_cli.files import atomic_path, write_text
+
+HINT = "choose a writable -o path (and check free space)"
+
+
+def make_parent(out: str | Path) -> Path:
+    """Create the folder an output goes to (checked before any work is done); an OutputError if it cannot be."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out.parent}: {e.strerror}", "choose a writable -o path") from None
+    return out
+
+
+def grid_shape(n: int, nrow: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of a grid of n images: `nrow` per row, or as square as possible."""
+    cols = nrow or math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def tile(images: np.ndarray, nrow: int | None = None) -> np.ndarray:
+    """(N, H, W, C) uint8 -> one (rows*H, cols*W, C) canvas without gaps (as tflib's save_images); unused cells
+    are black."""
+    n, h, w, c = images.shape
+    rows, cols = grid_shape(n, nrow)
+    canvas = np.zeros((rows * h, cols * w, c), dtype=np.uint8)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        canvas[r * h:(r + 1) * h, k * w:(k + 1) * w] = images[i]
+    return canvas
+
+
+def write_png(image: np.ndarray, out: str | Path) -> Path:
+    """(H, W, C) uint8 with C in {1, 3} -> a PNG file."""
+    img = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+    with atomic_path(out, HINT) as tmp:
+        img.save(tmp, format="PNG")
+    return Path(out)
+
+
+def write_grid(images: np.ndarray, out: str | Path, nrow: int | None = None) -> Path:
+    """(N, H, W, C) uint8 -> one PNG grid."""
+    return write_png(tile(images, nrow), out)
+
+
+def write_pngs(images: np.ndarray, folder: str | Path) -> Path:
+    """One PNG per sample: 000000.png, 000001.png, ..."""
+    folder = Path(folder)
+    for i, img in enumerate(images):
+        write_png(img, folder / f"{i:06d}.png")
+    return folder
+
+
+def write_npz(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:
+    """uint8 (N, H, W, C) under "images" (and int64 "labels" for a conditional model), for `wgan score`."""
+    arrays = {"images": images} if labels is None else {"images": images, "labels": labels.astype(np.int64)}
+    with atomic_path(out, HINT) as tmp, open(tmp, "wb") as f:   # a file object: np.savez adds no suffix
+        np.savez(f, **arrays)
+    return Path(out)
+
+
+def write_points(points: np.ndarray, out: str | Path) -> Path:
+    """(N, 2) points -> .npy (float32) or .csv with an x,y header."""
+    out = Path(out)
+    with atomic_path(out, HINT) as tmp, open(tmp, "wb") as f:
+        if out.suffix.lower() == ".npy":
+            np.save(f, points.astype(np.float32))
+        else:
+            np.savetxt(f, points, delimiter=",", header="x,y", comments="", fmt="%.6f")
+    return out
+
+
+def write_lines(out: str | Path, lines: list[str]) -> Path:
+    """UTF-8 text, one line per entry."""
+    return write_text(out, "".join(s + "\n" for s in lines), HINT)
