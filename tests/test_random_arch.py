@@ -7,9 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from wgan_cli import models
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import LayerNorm2d
-from wgan_cli.models.random_arch import TABLE1, SmoothElu, random_dcgan, sample_architecture
+from wgan_cli.models.random_arch import (TABLE1, SmoothElu, critic_norm_for, random_dcgan, random_spec,
+                                         sample_architecture)
 
 ACTIVATION_TYPES = {"relu": nn.ReLU, "lrelu": nn.LeakyReLU, "softplus": SmoothElu, "tanh": nn.Tanh}
 WEIGHT_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
@@ -65,7 +67,7 @@ def test_sampler_refuses_a_non_integer_seed():
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_built_nets_follow_the_sampled_architecture(seed):
     arch = sample_architecture(seed)
-    G, D = random_dcgan(**arch, critic_norm_kind="layernorm")
+    G, D = random_dcgan(**arch)   # a normalised critic defaults to LayerNorm
     # depth = weight layers on the path (Linear + convolutions)
     assert count(G, WEIGHT_LAYERS) == arch["g_depth"]
     assert count(D, WEIGHT_LAYERS) == arch["d_depth"]
@@ -129,11 +131,30 @@ def test_extra_layers_spread_evenly_over_the_resolutions():
 
 def test_batchnorm_critic_for_the_standard_gan():
     _, D = random_dcgan(g_nonlinearity="relu", d_nonlinearity="tanh", g_depth=4, d_depth=8, g_batchnorm=False,
-                        d_normalise=True, g_dim=2, d_dim=2, critic_norm_kind="batchnorm")
+                        d_normalise=True, g_dim=2, d_dim=2, critic_norm="batchnorm")
     assert count(D, nn.BatchNorm2d) == 6 and count(D, LayerNorm2d) == 0
     _, D = random_dcgan(g_nonlinearity="relu", d_nonlinearity="tanh", g_depth=4, d_depth=8, g_batchnorm=False,
-                        d_normalise=False, g_dim=2, d_dim=2, critic_norm_kind="batchnorm")
-    assert count(D, NORMS) == 0   # the kind applies only when d_normalise is true
+                        d_normalise=False, g_dim=2, d_dim=2)
+    assert count(D, NORMS) == 0
+
+
+def test_critic_norm_follows_the_penalty_and_the_spec_rebuilds_the_nets():
+    assert [critic_norm_for(True, p) for p in ("gp", "lp", "none", "clip")] == ["layernorm", "layernorm",
+                                                                                "batchnorm", "batchnorm"]
+    assert critic_norm_for(False, "gp") == critic_norm_for(False, "none") == "none"
+    spec = random_spec(8, size=32, channels=1, z_dim=16, penalty="none")
+    assert json.loads(json.dumps(spec)) == spec   # plain JSON values: a checkpoint header stores it
+    assert spec == {"arch": "random", **sample_architecture(8), "size": 32, "channels": 1, "z_dim": 16,
+                    "critic_norm": "batchnorm"}
+    torch.manual_seed(0)
+    G, D = models.build(spec)   # through the registry, from the spec alone
+    torch.manual_seed(0)
+    G2, _ = random_dcgan(**{k: v for k, v in spec.items() if k != "arch"})
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), G2.state_dict().values()))
+    assert count(D, nn.BatchNorm2d) == spec["d_depth"] - 2
+    x = G(torch.randn(2, 16), None)   # every generator takes (z, y=None)
+    assert x.shape == (2, 1, 32, 32) and D(x).shape == (2,)
+    assert models.ARCHS["random"].sizes == (32,) and not models.ARCHS["random"].conditional
 
 
 def test_smooth_elu_values():
@@ -153,6 +174,88 @@ def test_refusals():
     with pytest.raises(UsageError, match="d_depth 3"):
         random_dcgan(**{**arch, "d_depth": 3})
     with pytest.raises(UsageError, match="groupnorm"):
-        random_dcgan(**arch, critic_norm_kind="groupnorm")
+        random_dcgan(**arch, critic_norm="groupnorm")
+    with pytest.raises(UsageError, match="without normalisation"):
+        random_dcgan(**{**arch, "d_normalise": False}, critic_norm="layernorm")
     with pytest.raises(UsageError, match="conditional"):
         random_dcgan(**arch, n_classes=10)
+
+
+# ---- through `wgan train`, `wgan sample` -------------------------------------------------------------------
+def train_random(tmp_path, *args):
+    from standins import write_mnist
+    from typer.testing import CliRunner
+
+    from wgan_cli.cli import app
+
+    write_mnist(tmp_path)
+    return CliRunner().invoke(app, ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--arch", "random",
+                                    *args, "--batch-size", "4", "--n-val", "4", "--out", str(tmp_path / "run"),
+                                    "--device", "cpu", "--quiet"])
+
+
+def test_train_random_architecture_end_to_end(tmp_path):
+    """Architecture 8 (a normalised critic) with the standard GAN: two iterations; options.json and the
+    checkpoints hold the drawn architecture, and `wgan sample` rebuilds the generator from either checkpoint."""
+    from typer.testing import CliRunner
+
+    from wgan_cli import checkpoint
+    from wgan_cli.cli import app
+
+    r = train_random(tmp_path, "--arch-seed", "8", "--objective", "gan", "--iters", "2", "--sample-every", "1",
+                     "--eval-every", "2")
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "run"
+    options = json.loads((run / "options.json").read_text())
+    expected = random_spec(8, size=32, channels=1, z_dim=128, penalty="none")
+    assert options["image"]["arch_seed"] == 8 and options["model"] == expected
+    assert expected["critic_norm"] == "batchnorm" and options["image"]["critic_norm"] == "batchnorm"
+    assert options["image"]["dim"] is None and options["size"] == 32
+    # Appendix B for the standard GAN, and the weight decay of a normalised critic
+    train = options["train"]
+    assert (train["optimizer"], train["lr"], train["betas"], train["n_critic"]) == ("adam", 2e-4, [0.5, 0.999], 1)
+    assert train["weight_decay_d"] == 1e-3
+    for name in ("generator.safetensors", "ckpt-0000002.safetensors"):
+        meta = checkpoint.read_meta(run / name)
+        assert meta["model"] == expected and meta["extra"]["arch_seed"] == 8
+        G, _ = checkpoint.load_generator(run / name)
+        assert sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules()) == 3
+        out = tmp_path / f"{name}.png"
+        s = CliRunner().invoke(app, ["sample", str(run / name), "-n", "4", "-o", str(out)])
+        assert s.exit_code == 0 and out.is_file(), s.output
+    assert len(list((run / "samples").glob("iter-*.png"))) == 2
+
+
+@pytest.mark.parametrize("seed,objective,norm,decay", [
+    (8, "wgan", LayerNorm2d, 1e-3),       # d_normalise: LayerNorm under the gradient penalty
+    (8, "gan", nn.BatchNorm2d, 1e-3),     # ... BatchNorm for the standard GAN
+    (0, "wgan", None, 0.0),               # no normalisation in D: no weight decay
+])
+def test_random_architecture_critic_and_optimisers(tmp_path, captured, seed, objective, norm, decay):
+    r = train_random(tmp_path, "--arch-seed", str(seed), "--objective", objective)
+    assert r.exit_code == 0, r.output
+    engine = captured["engine"]
+    drawn = sample_architecture(seed)
+    assert drawn["d_normalise"] == (norm is not None)
+    norms = [m for m in engine.D.modules() if isinstance(m, NORMS)]
+    assert len(norms) == (drawn["d_depth"] - 2 if norm else 0) and all(type(m) is norm for m in norms)
+    assert [g["weight_decay"] for g in engine.opt_d.param_groups] == [decay]
+    assert [g["weight_decay"] for g in engine.opt_g.param_groups] == [0.0]   # the generator never decays
+    assert count(engine.G, WEIGHT_LAYERS) == drawn["g_depth"] and count(engine.D, WEIGHT_LAYERS) == drawn["d_depth"]
+    expected = (2e-4, (0.5, 0.999)) if objective == "gan" else (1e-4, (0.0, 0.9))
+    assert (engine.cfg.lr, engine.cfg.betas) == expected
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--arch-seed", "3", "--arch", "dcgan"], "needs --arch random"),
+    (["--dim", "16"], "--dim does not apply"),
+    (["--arch-seed", "8", "--critic-norm", "none"], "normalises D"),
+    (["--arch-seed", "0", "--critic-norm", "layernorm"], "no normalisation in D"),
+    (["--conditional"], "--conditional"),
+    (["--size", "64"], "works at 32 pixels"),
+])
+def test_random_architecture_refusals(tmp_path, args, words):
+    r = train_random(tmp_path, *args)
+    assert r.exit_code == 2, r.output
+    assert words in r.output
+    assert not (tmp_path / "run").exists()   # refused before the run directory is made

@@ -205,17 +205,18 @@ def sample(
 @handle_errors
 def train(
     dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None, arch: ArchOpt = None,
-    dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
+    arch_seed: ArchSeedOpt = None, dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
     critic_norm: CriticNormOpt = None, conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
-    betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
+    optimizer: OptimizerOpt = None, betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
     gen_batch_size: GenBatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     ema_decay: EmaDecayOpt = None, dequantize: DequantizeOpt = None, precision: PrecisionOpt = Precision.fp32,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, out: TrainOutOpt = Path("runs/train"),
     resume: ResumeOpt = "auto", log_every: LogEveryOpt = 100, save_every: SaveEveryOpt = 1000,
     sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000, n_val: NValOpt = 1000,
     eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
-    workers: WorkersOpt = 4, strict: StrictOpt = False, download: DownloadOpt = True, dry_run: DryRunOpt = False,
+    train_images: TrainImagesOpt = None, workers: WorkersOpt = 4, strict: StrictOpt = False,
+    download: DownloadOpt = True, dry_run: DryRunOpt = False,
     quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train an image GAN (WGAN-GP and the paper's baselines) and write a run directory.
@@ -229,18 +230,21 @@ def train(
       wgan train --dataset fashion-mnist --arch dcgan --iters 2000 --out runs/fmnist
 
       wgan train --dataset folder:~/pictures --arch resnet64 --out runs/pictures
+
+      wgan train --dataset cifar10 --arch random --arch-seed 7 --objective gan --out runs/random/7-gan
     """
     from wgan_cli.train import ImageTask
 
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
-                      betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size, iters=iters,
-                      clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision, lr_decay=lr_decay,
-                      conditional=conditional)
+                      optimizer=optimizer, betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size,
+                      iters=iters, clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision,
+                      lr_decay=lr_decay, conditional=conditional)
     run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every)
-    opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, dim=dim, size=size,
-                        variant=variant, critic_norm=critic_norm, dequantize=dequantize, sample_every=sample_every,
-                        eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,
-                        eval_ref=eval_ref, workers=workers, strict=strict, download=download, preset=preset)
+    opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, arch_seed=arch_seed,
+                        dim=dim, size=size, train_images=train_images, variant=variant, critic_norm=critic_norm,
+                        dequantize=dequantize, sample_every=sample_every, eval_every=eval_every, n_val=n_val,
+                        eval_metrics=eval_metrics, eval_n=eval_n, eval_ref=eval_ref, workers=workers, strict=strict,
+                        download=download, preset=preset)
     train_command(ImageTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
 
 

@@ -60,14 +60,16 @@ def has_batchnorm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: TrainConfig, device: torch.device, weight_decay: float = 0.0
+                   ) -> torch.optim.Optimizer:
+    """`weight_decay`: L2 weight decay added to the gradients (the critic's, cfg.weight_decay_d; Appendix B)."""
     params = list(params)
     # fused kernels on CUDA, multi-tensor (foreach) elsewhere: one launch per parameter group, not per tensor
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, **fast)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=weight_decay, **fast)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=weight_decay, foreach=True)
     raise UsageError(f"unknown optimizer {cfg.optimizer!r}", "use adam or rmsprop")
 
 
@@ -108,7 +110,7 @@ class Engine:
         self.constraint = CONSTRAINTS.get(cfg.penalty)
         self.objective = OBJECTIVES[cfg.objective]()
         self.train_generator = any(p.requires_grad for p in self.G.parameters())
-        self.opt_d = make_optimizer(self.D.parameters(), cfg, self.device)
+        self.opt_d = make_optimizer(self.D.parameters(), cfg, self.device, weight_decay=cfg.weight_decay_d or 0.0)
         self.opt_g = make_optimizer(self.G.parameters(), cfg, self.device) if self.train_generator else None
         self.G_ema = None
         if cfg.ema_decay is not None:

@@ -10,7 +10,11 @@ torch's global RNG is neither read nor changed), as plain JSON values:
     d_normalise                      True | False   (LayerNorm in D under a gradient penalty, BatchNorm for GAN)
     g_dim, d_dim                     32 | 64 | 128  (the base filter count, DIM of gan_cifar.py)
 
-`random_dcgan(**architecture)` builds the pair.
+`random_dcgan(**architecture)` builds the pair; `random_spec(seed, ...)` is the model spec `wgan train --arch
+random --arch-seed K` stores in options.json and in every checkpoint: the eight draws above plus size, channels,
+z_dim and `critic_norm`, the normalisation D really uses (`critic_norm_for`: LayerNorm under a per-sample
+penalty, BatchNorm otherwise, "none" when d_normalise is false). `sample` and `score` rebuild the nets from that
+spec alone, never by drawing again.
 
 How depth is realised. Depth counts the weight layers (convolutions and linear layers) on the path from input
 to output, the usual meaning of "an N-layer net" (Figure 1b's 12-layer MLPs count their Linear layers too).
@@ -38,6 +42,7 @@ from torch import nn
 
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import LayerNorm2d, conv, deconv, linear, n_stages
+from wgan_cli.penalties import PER_SAMPLE
 
 # Table 1 of the paper, in its order. The sampler draws the keys in this order (a fixed contract: changing
 # it changes which architecture a seed names).
@@ -56,6 +61,7 @@ TABLE1 = {
 }
 CRITIC_NORM_KINDS = ("layernorm", "batchnorm")
 EXTRA_KERNEL = 3   # the stride-1 convolutions that add depth
+WEIGHT_DECAY_D = 1e-3   # Appendix B: weight decay in a normalised critic
 
 
 def sample_architecture(seed: int) -> dict:
@@ -64,6 +70,21 @@ def sample_architecture(seed: int) -> dict:
         raise UsageError(f"--arch-seed must be an integer, not {seed!r}", "e.g. --arch-seed 7")
     rng = random.Random(seed)   # seeding with an int is stable across Python versions; torch is not touched
     return {key: rng.choice(choices) for key, choices in TABLE1.items()}
+
+
+def critic_norm_for(d_normalise: bool, penalty: str) -> str:
+    """The normalisation a normalised critic gets: LayerNorm under a per-sample penalty (gp, lp), where BatchNorm
+    would make each sample's score depend on the batch; BatchNorm otherwise (the standard GAN, clipping)."""
+    if not d_normalise:
+        return "none"
+    return "layernorm" if penalty in PER_SAMPLE else "batchnorm"
+
+
+def random_spec(seed: int, *, size: int = 32, channels: int = 3, z_dim: int = 128, penalty: str = "gp") -> dict:
+    """The model spec of architecture `seed` (plain JSON values): rebuilds (G, D) through models.build."""
+    drawn = sample_architecture(seed)
+    return {"arch": "random", **drawn, "size": size, "channels": channels, "z_dim": z_dim,
+            "critic_norm": critic_norm_for(drawn["d_normalise"], penalty)}
 
 
 class SmoothElu(nn.Module):
@@ -129,7 +150,7 @@ class RandomGenerator(nn.Module):
                 layers.append(deconv(w, channels))   # the output layer: tanh only
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z):  # (B, z_dim) -> (B, C, S, S) in [-1, 1]
+    def forward(self, z, y=None):  # (B, z_dim) -> (B, C, S, S) in [-1, 1]; unconditional: y is ignored
         x = self.fc_act(self.fc_norm(self.fc(z))).view(-1, *self.shape)
         return torch.tanh(self.net(x))
 
@@ -161,17 +182,23 @@ class RandomCritic(nn.Module):
 
 def random_dcgan(*, size: int = 32, channels: int = 3, z_dim: int = 128, g_nonlinearity: str,
                  d_nonlinearity: str, g_depth: int, d_depth: int, g_batchnorm: bool, d_normalise: bool,
-                 g_dim: int, d_dim: int, critic_norm_kind: str = "layernorm",
+                 g_dim: int, d_dim: int, critic_norm: str | None = None,
                  n_classes: int = 0) -> tuple[nn.Module, nn.Module]:
     """(G, D) of one Table 1 architecture (e.g. `random_dcgan(**sample_architecture(7))`).
 
-    `critic_norm_kind` is the normalisation D uses when `d_normalise` is true: "layernorm" under a gradient
-    penalty (BatchNorm would make each sample's score depend on the batch), "batchnorm" for the standard GAN."""
+    `critic_norm` is the normalisation D uses: "layernorm" or "batchnorm" when `d_normalise` is true (default
+    layernorm: BatchNorm under a gradient penalty would make each sample's score depend on the batch), "none"
+    when it is false."""
     if n_classes:
         raise UsageError("--conditional is not available for random architectures", "use --arch resnet")
-    if critic_norm_kind not in CRITIC_NORM_KINDS:
-        raise UsageError(f"unknown critic normalisation {critic_norm_kind!r}",
+    if critic_norm is None:
+        critic_norm = "layernorm" if d_normalise else "none"
+    if d_normalise and critic_norm not in CRITIC_NORM_KINDS:
+        raise UsageError(f"unknown critic normalisation {critic_norm!r} for a normalised critic",
                          f"choose one of: {', '.join(CRITIC_NORM_KINDS)}")
+    if not d_normalise and critic_norm != "none":
+        raise UsageError(f"critic_norm {critic_norm!r} given for an architecture without normalisation in D",
+                         "critic_norm is 'none' when d_normalise is false")
     least = n_stages(size) + 1   # the DCGAN skeleton: one linear layer and one resampling conv per stage
     for name, depth in (("g_depth", g_depth), ("d_depth", d_depth)):
         if depth < least:
@@ -180,5 +207,5 @@ def random_dcgan(*, size: int = 32, channels: int = 3, z_dim: int = 128, g_nonli
     G = RandomGenerator(size=size, channels=channels, z_dim=z_dim, nonlinearity_kind=g_nonlinearity,
                         depth=g_depth, batchnorm=bool(g_batchnorm), dim=g_dim)
     D = RandomCritic(size=size, channels=channels, nonlinearity_kind=d_nonlinearity, depth=d_depth,
-                     normalise=bool(d_normalise), norm_kind=critic_norm_kind, dim=d_dim)
+                     normalise=bool(d_normalise), norm_kind=critic_norm, dim=d_dim)
     return G, D
