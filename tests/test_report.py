@@ -1,18 +1,27 @@
-"""Reports over run directories: tiny real toy and image runs, and hand-written logs with known numbers."""
+"""Reports over run directories: tiny real toy and image runs, hand-written logs with known numbers, and the
+`wgan report` command."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
-from test_images_data import write_mnist
+from standins import write_mnist
+from typer.testing import CliRunner
 
 from wgan_cli import report
-from wgan_cli.config import ImageOptions, ToyOptions, TrainConfig
+from wgan_cli.cli import app
+from wgan_cli.config import ImageOptions, RunOptions, ToyOptions, TrainConfig
 from wgan_cli.errors import DataError, UsageError
-from wgan_cli.toy import train_toy
-from wgan_cli.train import train_images
+from wgan_cli.runs import train_run
+from wgan_cli.toy import ToyTask
+from wgan_cli.train import ImageTask
+
+runner = CliRunner()
+
+
+def train_toy(path: Path, cfg: TrainConfig, dim: int = 8, n_eval: int = 64) -> None:
+    train_run(ToyTask(ToyOptions(dim=dim, n_eval=n_eval)), cfg, RunOptions(out=str(path), device="cpu", log_every=1))
 
 
 # ---- tiny real runs (built once for the module) -----------------------------------------------------------
@@ -25,13 +34,12 @@ def real_runs(tmp_path_factory) -> dict[str, Path]:
     torch.set_num_threads(1)
     try:
         for penalty in ("gp", "clip"):
-            train_toy(ToyOptions(dim=8, out=str(root / f"toy-{penalty}"), device="cpu", log_every=1, n_eval=64),
-                      TrainConfig(penalty=penalty, iters=4, batch_size=32))
+            train_toy(root / f"toy-{penalty}", TrainConfig(penalty=penalty, iters=4, batch_size=32))
         write_mnist(root)
-        train_images(ImageOptions(dataset="mnist", data_dir=str(root), arch="dcgan", dim=2, out=str(root / "img"),
-                                  device="cpu", log_every=1, save_every=100, sample_every=1, eval_every=2, n_val=4,
-                                  workers=0, download=False),
-                     TrainConfig(batch_size=8, n_critic=1, iters=4))
+        opts = ImageOptions(dataset="mnist", data_dir=str(root), arch="dcgan", dim=2, sample_every=1, eval_every=2,
+                            n_val=4, workers=0, download=False)
+        train_run(ImageTask(opts), TrainConfig(batch_size=8, n_critic=1, iters=4),
+                  RunOptions(out=str(root / "img"), device="cpu", log_every=1, save_every=100))
     finally:
         torch.set_num_threads(threads)
     return {name: root / name for name in ("toy-gp", "toy-clip", "img")}
@@ -53,7 +61,7 @@ def test_report_writes_every_file(real_runs, written):
     eval_keys = {k for p in real_runs.values() for r in rows_of(p) if r["event"] == "eval" for k in r} - {
         "event", "step", "time"}
     expected = {"curves-iterations.png", "curves-seconds.png", "summary.md", "summary.json", "index.html",
-                "samples-img.gif", *(f"metrics-{k}.png" for k in eval_keys)}
+                "samples-img.gif", "train-vs-validation.png", *(f"metrics-{k}.png" for k in eval_keys)}
     assert "w1" in eval_keys and "val_w_dist" in eval_keys
     assert set(result["files"]) == expected
     assert {p.name for p in out.iterdir()} == expected   # nothing else: no temporary files left behind
@@ -162,11 +170,9 @@ def test_wall_clock_leaves_out_time_stopped_and_redone_rows(tmp_path):
     assert row["minutes"] == pytest.approx(11.0 / 60) and row["status"] == "finished"
 
 
-def test_real_resumed_run_joins_its_segments(tmp_path):
-    torch.set_num_threads(1)
-    opts = ToyOptions(dim=4, out=str(tmp_path / "r"), device="cpu", log_every=1, n_eval=16)
-    train_toy(opts, TrainConfig(iters=2, batch_size=16))
-    train_toy(opts, TrainConfig(iters=4, batch_size=16))
+def test_real_resumed_run_joins_its_segments(tmp_path, one_thread):
+    train_toy(tmp_path / "r", TrainConfig(iters=2, batch_size=16), dim=4, n_eval=16)
+    train_toy(tmp_path / "r", TrainConfig(iters=4, batch_size=16), dim=4, n_eval=16)
     run = report.load_run(tmp_path / "r")
     assert (tmp_path / "r" / "options.2.json").is_file()
     assert run.segments == 2 and run.iterations == 4 and run.options["train"]["iters"] == 4
@@ -371,13 +377,85 @@ def test_table2_counts_a_repeated_method_once(table2_runs, tmp_path):
     assert counts(t2) == [(1, 0, 1, 2)]
 
 
-def test_files_are_replaced_whole_and_readable(tmp_path):
-    target = tmp_path / "summary.md"
-    target.write_text("old")
-    old_umask = os.umask(0o022)
-    try:
-        report.write_atomic(target, b"new")
-    finally:
-        os.umask(old_umask)
-    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o644
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]
+def test_table2_counts_a_run_without_a_value_as_a_failure(table2_runs, tmp_path):
+    """A run that diverged (or is still running) logged no final metric: it did not succeed."""
+    rows = [{"event": "start", "step": 0, "total": 10, "time": 0.0},
+            {"event": "step", "step": 5, "w_dist": 1.0, "time": 1.0}]
+    diverged = make_run(tmp_path / "a7-gp", image_options("wgan", "gp", arch_seed=7), rows)
+    t2 = report.table2([*table2_runs, report.load_run(diverged)], "is", [1.0, 8.0])
+    assert t2["architectures"] == 5 and t2["missing"] == ["a7-gp"]
+    assert counts(t2) == [(1, 1, 3, 0), (1, 0, 0, 4)]   # architecture 7: only GAN (IS 9) succeeds
+    assert "Counted as failures" in report.table2_markdown(t2) and "a7-gp" in report.table2_markdown(t2)
+
+
+def test_table2_direction_follows_the_metric(table2_runs):
+    assert report.table2(table2_runs, "is", [3.0])["higher_is_better"] is True
+    fid = report.table2(table2_runs, "fid", [35, 50, 70])
+    assert fid["higher_is_better"] is False
+    assert counts(fid) == counts(report.table2(table2_runs, "fid", [35, 50, 70], higher_is_better=False))
+    assert "below the threshold" in report.table2_markdown(fid)
+
+
+def test_artifacts_logged_relative_to_where_the_run_was_started(tmp_path):
+    """metrics.jsonl names files as the training command saw them ("runs/x/samples/a.png", relative to its
+    working folder); the report finds them from anywhere."""
+    from PIL import Image
+
+    opts = {"command": "train", "image": {"dataset": "cifar10"}, "run": {"out": "runs/x"},
+            "train": {"objective": "wgan", "penalty": "gp", "iters": 2}}
+    run = make_run(tmp_path / "x", opts, [{"event": "artifact", "step": 1, "kind": "samples",
+                                             "path": "runs/x/grids/a.png", "time": 1.0}])
+    (run / "grids").mkdir()
+    Image.new("RGB", (8, 8)).save(run / "grids" / "a.png")
+    assert report.sample_files(report.load_run(run)) == [(1, (run / "grids" / "a.png").resolve())]
+
+
+# ---- the command ----------------------------------------------------------------------------------------
+def test_report_command_writes_and_names_every_file(real_runs, tmp_path):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["report", *map(str, real_runs.values()), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    written = sorted(line.removeprefix("wrote ") for line in r.output.splitlines())
+    assert written == sorted(str(p) for p in out.iterdir())
+    assert (out / "index.html").is_file() and (out / "samples-img.gif").is_file()
+    r = runner.invoke(app, ["report", str(real_runs["toy-gp"]), "-o", str(out / "json"), "--json"])
+    result = json.loads(r.output)
+    assert result["runs"][0]["run"] == "toy-gp" and "index.html" in result["files"]
+
+
+def test_report_command_prints_table2(table2_runs, tmp_path):
+    paths = [str(run.path) for run in table2_runs]
+    r = runner.invoke(app, ["report", *paths, "-o", str(tmp_path / "out"), "--table2", "is", "--thresholds", "1",
+                            "3", "5.5", "8"])
+    assert r.exit_code == 0, r.output
+    assert "| 1 | 0 | 1 | 3 | 0 |" in r.output and "| 3 | 1 | 1 | 1 | 1 |" in r.output
+    assert "| 5.5 | 0 | 0 | 1 | 3 |" in r.output and "| 8 | 0 | 0 | 0 | 4 |" in r.output
+    assert "gp) ended better than the one-sided one (lp) on 2 of 3 architectures" in r.output
+    r = runner.invoke(app, ["report", *paths, "-o", str(tmp_path / "fid"), "--table2", "fid", "--thresholds",
+                            "35,50,70", "--json"])
+    t2 = json.loads(r.output)["table2"]
+    assert counts(t2) == [(0, 1, 0, 3), (1, 0, 1, 2), (0, 1, 2, 1)] and not t2["higher_is_better"]
+    assert (tmp_path / "fid" / "table2.md").is_file()
+
+
+@pytest.mark.parametrize("args,code,words", [
+    (["{empty}"], 2, "is not a run directory"),
+    (["{empty}/nowhere"], 2, "no such folder"),
+    (["{half}"], 3, "no metrics.jsonl"),
+    (["{run}", "--thresholds", "1"], 2, "--thresholds needs --table2"),
+    (["{run}", "--table2", "is"], 2, "--table2 needs --thresholds"),
+    (["{run}", "--table2", "kid", "--thresholds", "1"], 2, "no GAN or WGAN-GP/LP run logged 'kid'"),
+])
+def test_report_command_refusals(tmp_path, args, code, words):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "options.json").write_text(json.dumps(toy_options()))
+    run = make_run(tmp_path / "run", image_options("gan", "none", arch_seed=1),
+                   [{"event": "eval", "step": 1, "is": 2.0, "time": 1.0}])
+    args = [a.format(empty=tmp_path / "empty", half=tmp_path / "half", run=run) for a in args]
+    r = runner.invoke(app, ["report", *args, "-o", str(tmp_path / "out")])
+    assert r.exit_code == code, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: ")
+    assert words in lines[0]
+    assert not (tmp_path / "out").exists()

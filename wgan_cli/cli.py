@@ -344,6 +344,33 @@ def textgen(
     train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=output)
 
 
+@app.command()
+@handle_errors
+def report(
+    runs: ReportRunsArg, out: ReportOutOpt = Path("report"), table2: Table2Opt = None,
+    thresholds: ThresholdsOpt = None, below: BelowOpt = None, as_json: JsonOpt = False, debug: DebugOpt = False,
+):
+    """Compare runs: curves against iterations and wall-clock time, metrics, a summary table, sample GIFs and
+    one self-contained index.html; with --table2, the paper's Table 2 over a sweep of random architectures.
+
+    Examples:
+
+      wgan report runs/toy-gp runs/toy-clip -o reports/toy
+
+      wgan report runs/random-architectures/* -o reports/table2 --table2 is --thresholds 1 3 5 7 9
+    """
+    from wgan_cli.report import make_report, table2_markdown
+
+    result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below)
+    if as_json:
+        typer.echo(json.dumps(result, allow_nan=False))
+        return
+    if result["table2"] is not None:
+        typer.echo(table2_markdown(result["table2"]))
+    for name in result["files"]:
+        typer.echo(f"wrote {out / name}")
+
+
 def main() -> None:
     app()
 

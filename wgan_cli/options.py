@@ -189,3 +189,17 @@ TextDimOpt = Annotated[int, typer.Option(help="Channels of the generator and cri
 TextEvalEveryOpt = Annotated[int, typer.Option(help="Evaluate (JS divergences) and write samples/iter-N.txt every "
                                                     "N iterations.", min=1)]
 
+# ---- wgan report ---------------------------------------------------------------------------------------------
+ReportRunsArg = Annotated[list[str], typer.Argument(
+    help="Run directories (the --out folders of toy, train, textgen; finished or still running), e.g. SWEEP/*.",
+    show_default=False)]
+ReportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (created if needed).")]
+Table2Opt = Annotated[Optional[str], typer.Option(
+    "--table2", help="Also count Table 2 (Section 5.1) on this final metric (is, fid, kid ...): per threshold, "
+    "the architectures where only GAN, only WGAN-GP, both or neither succeeded; and Appendix C's gp vs lp "
+    "count.", show_default=False)]
+ThresholdsOpt = Annotated[Optional[str], typer.Option(
+    help="Table 2's thresholds: --thresholds 1 3 5 7 9 (or 1,3,5,7,9).", show_default=False)]
+BelowOpt = Annotated[Optional[bool], typer.Option(
+    "--below/--above", help="Success is a final metric below (FID, KID) or above (IS) the threshold. "
+    "\\[default: the metric's own direction]", show_default=False)]
