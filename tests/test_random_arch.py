@@ -246,6 +246,14 @@ def test_random_architecture_critic_and_optimisers(tmp_path, captured, seed, obj
     assert (engine.cfg.lr, engine.cfg.betas) == expected
 
 
+def test_a_preset_with_random_architectures_keeps_the_drawn_widths(tmp_path, captured):
+    r = train_random(tmp_path, "--preset", "mnist-dcgan", "--arch-seed", "8", "--size", "32")
+    assert r.exit_code == 0, r.output
+    options = json.loads((tmp_path / "run" / "options.json").read_text())
+    assert options["model"] == random_spec(8, size=32, channels=1, penalty="gp")
+    assert options["train"]["batch_size"] == 4 and options["train"]["betas"] == [0.5, 0.9]   # the preset's Adam
+
+
 @pytest.mark.parametrize("args,words", [
     (["--arch-seed", "3", "--arch", "dcgan"], "needs --arch random"),
     (["--dim", "16"], "--dim does not apply"),

@@ -33,6 +33,8 @@ Z_DIM = 128
 def resolve_image(opts: ImageOptions, preset: dict | None) -> ImageOptions:
     """Fill None fields: explicit option > preset > architecture default."""
     filled = {**IMAGE_DEFAULTS, **((preset or {}).get("image", {}))}
+    if (opts.arch or filled["arch"]) == "random":   # a preset's widths and critic norm are for its own nets
+        filled = {k: v for k, v in filled.items() if k not in ("dim", "critic_norm")}
     opts = dataclasses.replace(opts, **{k: v for k, v in filled.items() if getattr(opts, k) is None})
     arch = models.get(opts.arch, "image")
     if opts.arch == "random":   # Table 1 draws the widths; the critic's normalisation waits for the penalty
