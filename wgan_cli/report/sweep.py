@@ -115,7 +115,7 @@ def table2_markdown(t2: dict) -> str:
                       f"ties {c['ties']})."]
     notes = {"missing": f"Counted as failures (no finite final {t2['metric']}: diverged, or still running)",
              "ignored": "Ignored (neither GAN nor WGAN-GP/LP)", "duplicates": "Repeated runs left out"}
-    for what, text in notes.items():
-        if t2[what]:
-            lines.append(f"{text}: {', '.join(t2[what])}.")
+    named = [f"{text}: {', '.join(t2[what])}." for what, text in notes.items() if t2[what]]
+    if named:
+        lines += ["", *named]
     return "\n".join(lines) + "\n"
