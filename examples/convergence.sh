@@ -41,6 +41,6 @@ for method in wgan-clip wgan-gp-rmsprop wgan-gp-adam dcgan; do
     wgan train --dataset "$DATASET" --size 32 --arch dcgan --dim "$DIM" --batch-size "$BATCH" --iters "$ITERS" \
         ${METHODS[$method]} --eval-every "$EVAL_EVERY" --eval-metrics "$EVAL_METRICS" --eval-n "$EVAL_N" \
         --eval-ref "$EVAL_REF" --sample-every $(((ITERS + 19) / 20)) --save-every "$EVAL_EVERY" \
-        --log-every $(((ITERS + 99) / 100)) --out "$out" --plain "$@"
+        --log-every $((EVAL_EVERY >= 20 ? EVAL_EVERY / 20 : 1)) --out "$out" --plain "$@"
 done
 wgan report "$ROOT"/wgan-clip "$ROOT"/wgan-gp-rmsprop "$ROOT"/wgan-gp-adam "$ROOT"/dcgan -o "$ROOT-report"

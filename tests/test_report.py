@@ -160,14 +160,33 @@ def test_wall_clock_leaves_out_time_stopped_and_redone_rows(tmp_path):
     run = report.load_run(path)
     assert run.segments == 2
     assert run.seconds == pytest.approx(6.0 + 5.0)
+    assert run.training_seconds == pytest.approx(11.0 - 0.5 - 1.0)   # the save and the evaluation left out
     steps, seconds, values = run.series("w_dist", "step")
     assert steps == [1, 2, 3, 4] and values == [1.0, 2.0, 3.0, 4.0]
-    assert seconds == pytest.approx([2.0, 4.0, 9.0, 10.0])
+    assert seconds == pytest.approx([2.0, 4.0, 8.5, 9.5])
+    assert [r["active_seconds"] for r in run.event_rows("step")] == pytest.approx([2.0, 4.0, 9.0, 10.0])
     assert run.iterations == 4
     assert run.options["train"] == {"objective": "wgan", "penalty": "gp", "lr": 1e-4, "iters": 4}
     assert run.options["toy"]["dim"] == 8   # options.2.json merges over options.json, key by key
     row = report.summary([run])[0]
     assert row["minutes"] == pytest.approx(11.0 / 60) and row["status"] == "finished"
+    assert row["training_minutes"] == pytest.approx(9.5 / 60)
+
+
+def test_training_time_leaves_out_evaluations_and_checkpoints(tmp_path):
+    """Figure 3's wall-clock axis: a run scored often must not look slower for it. Callback rows logged at the
+    iteration of the row before them mark callback time; a grid at an iteration with no step row does not."""
+    rows = [{"event": "start", "step": 0, "total": 4, "time": 0.0},
+            {"event": "eval", "step": 0, "js1": 0.5, "time": 30.0},         # evaluation of the untrained model
+            {"event": "step", "step": 2, "w_dist": 1.0, "time": 32.0},
+            {"event": "saved", "step": 2, "kind": "train-state", "path": "c", "time": 33.0},
+            {"event": "eval", "step": 2, "fid": 10.0, "time": 100.0},       # 67 s of scoring
+            {"event": "artifact", "step": 3, "kind": "samples", "path": "s.png", "time": 102.0},   # after step 3
+            {"event": "step", "step": 4, "w_dist": 2.0, "time": 104.0}]
+    run = report.load_run(make_run(tmp_path / "r", toy_options(), rows))
+    assert run.seconds == 104.0 and run.training_seconds == pytest.approx(104.0 - 30 - 1 - 67)
+    assert run.series("fid", "eval")[1] == pytest.approx([2.0])
+    assert run.series("w_dist", "step")[1] == pytest.approx([2.0, 6.0])
 
 
 def test_real_resumed_run_joins_its_segments(tmp_path, one_thread):

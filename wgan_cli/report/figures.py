@@ -24,12 +24,13 @@ def _colors(n: int) -> list:
 
 
 def _time_unit(runs: list[Run]) -> tuple[float, str]:
-    longest = max((r.seconds for r in runs), default=0.0)
+    """Training time's unit and axis label (evaluations, checkpoints and sample grids are left out)."""
+    longest = max((r.training_seconds for r in runs), default=0.0)
     if longest >= 3 * 3600:
-        return 3600.0, "wall-clock hours"
+        return 3600.0, "wall-clock hours of training"
     if longest >= 180:
-        return 60.0, "wall-clock minutes"
-    return 1.0, "wall-clock seconds"
+        return 60.0, "wall-clock minutes of training"
+    return 1.0, "wall-clock seconds of training"
 
 
 def _draw(ax, runs, labs, colors, key, event, x_axis, unit):

@@ -108,17 +108,19 @@ def index_html(runs, labs, rows, t2, written: dict, metric_files: dict, gifs: di
     `written` maps the report's file names to their bytes (figures are inlined from there)."""
     parts = [f"<!doctype html><html><head><meta charset=\"utf-8\"><title>wgan report</title><style>{CSS}</style>"
              "</head><body>", "<h1>wgan report</h1>",
-             f"<p>{len(runs)} runs; written {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}. Wall-clock time "
-             "counts active training only (time stopped between resumed segments is left out).</p>",
+             f"<p>{len(runs)} runs; written {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}. Minutes count "
+             "active time (time stopped between resumed segments is left out); training minutes and the "
+             "wall-clock axes also leave out checkpoints, evaluations and sample grids.</p>",
              "<h2>Runs</h2>",
              _table(["label", "folder", "command", "segments"],
                     [[lab, str(r.path), r.command, r.segments] for r, lab in zip(runs, labs)])]
     metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
-    head = ["run", "label", "method", "architecture", "dataset", "iterations", "minutes", "status"]
+    head = ["run", "label", "method", "architecture", "dataset", "iterations", "minutes", "training minutes",
+            "status"]
     body = []
     for r in rows:
         cells = [r["run"], r["label"], r["method"], r["architecture"], r["dataset"], r["iterations"],
-                 round(r["minutes"], 2), r["status"]]
+                 round(r["minutes"], 2), round(r["training_minutes"], 2), r["status"]]
         for m in metrics:
             v = r["metrics"].get(m)
             cells += [v["last"], v["best"]] if v else ["", ""]

@@ -15,7 +15,9 @@ from pathlib import Path
 from wgan_cli.errors import DataError, UsageError
 
 OPTIONS_RE = re.compile(r"^options(?:\.(\d+))?\.json$")
-ROW_KEYS = {"event", "step", "time", "seconds", "total", "kind", "path"}   # bookkeeping, not statistics
+# bookkeeping, not statistics
+ROW_KEYS = {"event", "step", "time", "seconds", "active_seconds", "total", "kind", "path"}
+CALLBACK_EVENTS = {"saved", "eval", "artifact"}   # rows written by callbacks between training iterations
 STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
 HIGHER_IS_BETTER = {"is", "modes_covered", "min_mode_share"}   # every other metric: lower is better
 NOT_SUMMARISED = re.compile(r"(_std|^kid_subset_size)$")   # spreads and sizes that accompany a metric
@@ -27,13 +29,15 @@ NOT_SUMMARISED = re.compile(r"(_std|^kid_subset_size)$")   # spreads and sizes t
 @dataclass
 class Run:
     """One run directory, read. `rows` are the metrics.jsonl rows that still describe the run (see load_run),
-    each with "seconds": the active wall-clock seconds at that row."""
+    each with "active_seconds" (the active wall-clock seconds at that row) and "seconds" (the same less the
+    time spent in checkpoints, evaluations and sample grids: training time)."""
 
     path: Path
     options: dict
     rows: list
-    seconds: float    # active wall-clock seconds in all
-    segments: int     # 1 + the number of times the run was resumed
+    seconds: float            # active wall-clock seconds in all
+    segments: int             # 1 + the number of times the run was resumed
+    training_seconds: float   # `seconds` less the time spent in callbacks
 
     @property
     def name(self) -> str:
@@ -74,13 +78,18 @@ def load_run(path: str | Path) -> Run:
     segments) merged over it in order, and the rows of metrics.jsonl (a line cut short by a crash or by a
     run still writing is skipped).
 
-    Wall-clock seconds: every `start` row opens a segment (a process that trained the run); a segment lasts
-    from its `start` row's time to the time of its last row. A row's "seconds" is the length of all earlier
-    segments plus the time since its own segment's start, so the time a run spent stopped between segments
+    Active wall-clock time: every `start` row opens a segment (a process that trained the run); a segment lasts
+    from its `start` row's time to the time of its last row, so the time a run spent stopped between segments
     (and each process's start-up before its first row) is not counted. Rows logged before the first `start`
     row (older logs) open the first segment. When a segment resumes at iteration N, rows of earlier segments
     past N are dropped (those iterations were lost and redone), but the time spent on them still counts: it
-    was spent.
+    was spent. `Run.seconds` is all of it.
+
+    Training time, a row's "seconds" (Figure 3's wall-clock axis): the active time at that row less the time
+    spent in the callbacks (checkpoints, evaluations, sample grids), which would otherwise make a method that is
+    scored more often look slower. A callback row (saved, eval, artifact) logged at the same iteration as the row
+    before it marks the time between the two as callback time; so the time of the first callback at an
+    iteration that no step row was logged at stays in (--log-every dividing --eval-every leaves none).
     """
     path = Path(path)
     _check_run_dir(path)
@@ -88,7 +97,9 @@ def load_run(path: str | Path) -> Run:
     rows = _read_rows(path / "metrics.jsonl")
     kept: list[dict] = []
     closed = 0.0                       # seconds in the segments before the current one
+    callbacks = 0.0                    # seconds spent in callbacks so far
     seg_start = last = None            # unix times: the current segment's start and its latest row
+    previous = None                    # (step, time) of the previous timed row of this segment
     segments = 0
     for row in rows:
         t = float(row["time"]) if _is_number(row.get("time")) else last   # untimed: where it stands
@@ -98,16 +109,22 @@ def load_run(path: str | Path) -> Run:
             kept = [r for r in kept if r.get("step", 0) <= row.get("step", 0)]   # redone after the resume
             segments += 1
             seg_start = last = t
+            previous = None
         elif segments == 0:            # rows before any start row (older logs) open the first segment
             segments = 1
         if t is not None and seg_start is None:
             seg_start = last = t
         if t is not None:
+            if (row.get("event") in CALLBACK_EVENTS and previous is not None and previous[0] == row.get("step", 0)
+                    and t > previous[1]):
+                callbacks += t - previous[1]
+            previous = (row.get("step", 0), t)
             last = max(last, t)
         since = t - seg_start if t is not None else 0.0
-        kept.append({**row, "seconds": closed + max(since, 0.0)})   # max: a clock set back never runs time back
+        active = closed + max(since, 0.0)   # max: a clock set back never runs time back
+        kept.append({**row, "active_seconds": active, "seconds": max(active - callbacks, 0.0)})
     seconds = closed + (last - seg_start if seg_start is not None else 0.0)
-    return Run(path, options, kept, seconds, segments)
+    return Run(path, options, kept, seconds, segments, max(seconds - callbacks, 0.0))
 
 
 def _check_run_dir(path: Path) -> None:

@@ -11,7 +11,8 @@ from wgan_cli.report.runs import (HIGHER_IS_BETTER, NOT_SUMMARISED, Run, archite
 
 
 def summary(runs: list[Run]) -> list[dict]:
-    """One row per run: run, label, method, architecture, dataset, iterations, minutes, status, and for each
+    """One row per run: run, label, method, architecture, dataset, iterations, minutes (active wall-clock time),
+    training_minutes (the same without checkpoints, evaluations and sample grids), status, and for each
     evaluation metric {last, last_step, best, best_step, better}; the last value of each training statistic."""
     out = []
     for run, label in zip(runs, labels(runs)):
@@ -34,6 +35,7 @@ def summary(runs: list[Run]) -> list[dict]:
         out.append({"run": run.name, "label": label, "path": str(run.path), "command": run.command,
                     "method": method(run), "architecture": architecture_name(run), "dataset": dataset(run),
                     "iterations": run.iterations, "target_iterations": target, "minutes": run.seconds / 60,
+                    "training_minutes": run.training_seconds / 60,
                     "segments": run.segments, "status": "finished" if done else "incomplete",
                     "metrics": metrics, "stats": stats})
     return out
@@ -41,13 +43,14 @@ def summary(runs: list[Run]) -> list[dict]:
 
 def summary_markdown(rows: list[dict]) -> str:
     metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
-    head = ["run", "label", "method", "architecture", "iterations", "minutes"]
+    head = ["run", "label", "method", "architecture", "iterations", "minutes", "training minutes"]
     for m in metrics:
         head += [f"{m} last", f"{m} best"]
     lines = [md_row(head), md_row(["---"] * len(head))]
     for r in rows:
         its = f"{r['iterations']}" + (f" / {r['target_iterations']}" if r["status"] != "finished" else "")
-        cells = [r["run"], r["label"], r["method"], r["architecture"], its, f"{r['minutes']:.2f}"]
+        cells = [r["run"], r["label"], r["method"], r["architecture"], its, f"{r['minutes']:.2f}",
+                 f"{r['training_minutes']:.2f}"]
         for m in metrics:
             v = r["metrics"].get(m)
             cells += [fmt_num(v["last"]), fmt_num(v["best"])] if v else ["", ""]
