@@ -3,8 +3,9 @@
 # drawn against generator iterations and against wall-clock time by `wgan report`.
 #
 #   examples/convergence.sh cifar10                   # the paper's setting: IS every 1000 iterations, 200k
-#   ITERS=800 DIM=16 BATCH=32 EVAL_EVERY=200 EVAL_METRICS=fid EVAL_N=500 EVAL_REF=ref.safetensors \
-#       examples/convergence.sh fashion-mnist         # docs/experiments.md's small CPU run
+#   OMP_NUM_THREADS=1 ITERS=600 DIM=16 BATCH=32 EVAL_EVERY=200 EVAL_METRICS=fid EVAL_N=500 \
+#       EVAL_REF=runs/fmnist-test-2000.safetensors examples/convergence.sh fashion-mnist --n-val 256 --device cpu
+#                                                     # docs/experiments.md's small CPU run
 #
 # The four methods (Section 5.2):
 #   wgan-clip        WGAN with weight clipping (c = 0.01), RMSProp 5e-5, BatchNorm in the critic (gan_cifar.py)

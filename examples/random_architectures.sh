@@ -4,8 +4,9 @@
 # each at the end, then count where each method succeeded with `wgan report --table2`.
 #
 #   examples/random_architectures.sh                       # the paper's sweep: 200 architectures, 100k iterations
-#   ARCHS=10 ITERS=100 BATCH=8 DATASET=fashion-mnist METRIC=fid EVAL_N=1000 EVAL_REF=ref.safetensors \
-#       THRESHOLDS="150 200 250" examples/random_architectures.sh      # docs/experiments.md's small CPU run
+#   OMP_NUM_THREADS=1 ARCHS=10 ITERS=60 BATCH=8 DATASET=fashion-mnist METHODS="gp gan" METRIC=fid EVAL_N=1000 \
+#       EVAL_REF=runs/fmnist-test-2000.safetensors THRESHOLDS="250 300 350 400" \
+#       examples/random_architectures.sh --n-val 64 --device cpu     # docs/experiments.md's small CPU run
 #
 # Each run gets Appendix B's settings from its method: GAN Adam (2e-4, 0.5, 0.999), WGAN-GP Adam (1e-4, 0, 0.9);
 # a normalised critic (BatchNorm for GAN, LayerNorm under a penalty) gets a weight decay of 1e-3. The paper
