@@ -2,7 +2,8 @@
 # Section 5.5 / Table 4: the character-level language GAN on the One Billion Word benchmark, as gan_language.py
 # (32 characters, 1-D ResNets of width 512, n_critic 10, lambda 10, batch 64, Adam 1e-4 (0.5, 0.9), 200k iterations).
 #
-# `--corpus billion-word` downloads the benchmark (1.7 GB) once into $WGAN_DATA (default ~/.cache/wgan) and reads
+# `--corpus billion-word` downloads the benchmark (1.7 GB) once into the data directory (--data-dir, else
+# $WGAN_DATA_DIR, else ./data) and reads
 # training-monolingual.tokenized.shuffled/news.en-* one sentence per line, the first 10,000,000 lines, as the
 # official code. Offline: download
 #   http://www.statmt.org/lm-benchmark/1-billion-word-language-modeling-benchmark-r13output.tar.gz

@@ -36,7 +36,7 @@ def main():
             result[penalty] = (metrics["w1"], time.time() - t0)
             print(f"{dataset:12s} {penalty:5s} W1 {metrics['w1']:.4f}  ({time.time() - t0:.0f} s)", flush=True)
         rows.append((dataset, result))
-    lines = [f"| dataset | W1, gradient penalty | W1, weight clipping | GP better |", "|---|---|---|---|"]
+    lines = ["| dataset | W1, gradient penalty | W1, weight clipping | GP better |", "|---|---|---|---|"]
     for dataset, r in rows:
         lines.append(f"| {dataset} | {r['gp'][0]:.4f} | {r['clip'][0]:.4f} | {'yes' if r['gp'][0] < r['clip'][0] else 'no'} |")
     table = "\n".join(lines)

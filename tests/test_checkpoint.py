@@ -1,6 +1,5 @@
 """The checkpoint format: round trip, atomic and checked loads, refusals with clear errors."""
 
-import json
 import struct
 
 import pytest
@@ -12,9 +11,16 @@ from wgan_cli.cli import app
 from wgan_cli.errors import CheckpointError
 
 
+SPEC = {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2, "data_dim": 2}
+
+
 def save_small(path, kind="generator", task="toy"):
-    tensors = {"G.net.0.weight": torch.randn(4, 2), "G.net.0.bias": torch.zeros(4), "step": torch.tensor(3)}
-    return checkpoint.save(path, tensors, kind=kind, task=task, model={"arch": "toy-mlp"}, step=3), tensors
+    """A real (tiny) toy generator: the loader checks the tensors against the model its metadata builds."""
+    from wgan_cli import models
+
+    G, _ = models.build_seeded(SPEC, 0)
+    tensors = {"G." + k: v for k, v in G.state_dict().items()}
+    return checkpoint.save(path, tensors, kind=kind, task=task, model=SPEC, step=3), tensors
 
 
 def test_round_trip_and_metadata(tmp_path):
@@ -58,8 +64,17 @@ def test_foreign_safetensors_file_is_refused(tmp_path):
         checkpoint.load(tmp_path / "other.safetensors")
 
 
+def save_text(path):
+    from wgan_cli import models
+
+    spec = {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4, "dim": 2, "z_dim": 3, "n_blocks": 1}
+    G, _ = models.build_seeded(spec, 0)
+    return checkpoint.save(path, {"G." + k: v for k, v in G.state_dict().items()}, kind="generator", task="text",
+                           model=spec, extra={"vocab": ["", "a", "b", "`"], "seq_len": 4, "pad": "`"})
+
+
 def test_wrong_kind_or_task_is_refused(tmp_path):
-    path, _ = save_small(tmp_path / "g.safetensors", kind="generator", task="text")
+    path = save_text(tmp_path / "g.safetensors")
     with pytest.raises(CheckpointError, match="a text checkpoint, but --resume needs a toy one"):
         checkpoint.load(path, kind="train-state", task="toy", command="--resume")
     with pytest.raises(CheckpointError, match="a generator checkpoint"):

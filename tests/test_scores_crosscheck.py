@@ -139,3 +139,39 @@ def test_inception_score_equals_torch_fidelity_on_a_random_network(monkeypatch):
     assert ours["is"] > 1.0001    # the random logits are not uniform: a non-trivial score
     same = isc_features_to_metric(logits, splits=2, shuffle=True, rng_seed=SEED)
     assert ours["is"] == pytest.approx(same["inception_score_mean"], rel=1e-10)
+
+
+# ---- precision/recall, density/coverage and the clean resize on the real network's features ---------------------
+def test_precision_recall_density_coverage_equal_prdc_on_pool3_features(ours):
+    prdc = pytest.importorskip("prdc", reason="prdc not installed (the test extra has it)")
+    import contextlib
+    import io
+
+    from wgan_cli.metrics import manifold
+
+    real, fake = ours[1], ours[0]          # Fashion-MNIST train[:100] as the reference, test[:100] as "generated"
+    for k in (manifold.PR_K, manifold.DC_K):
+        with contextlib.redirect_stdout(io.StringIO()):                  # compute_prdc prints the set sizes
+            theirs = prdc.compute_prdc(real.numpy(), fake.numpy(), k)
+        got = manifold.prdc(real, fake, k, chunk=32)
+        print(f"\nk={k}: ours {got}\n     prdc {({n: float(v) for n, v in theirs.items()})}")
+        for name in theirs:
+            assert abs(got[name] - float(theirs[name])) <= 1e-6, (k, name, got[name], theirs[name])
+        assert 0 < got["precision"] < 1 and 0 < got["recall"] < 1
+
+
+def test_clean_resize_features_equal_the_network_on_clean_fids_resize(weights, images, ours):
+    resize_mod = pytest.importorskip("cleanfid.resize", reason="clean-fid not installed (the test extra has it)")
+    net = inception_weights.load_network(weights)
+    net.resize = "clean"
+    clean = [extract(net, tensor_source(x, "fm"), 32, torch.device("cpu")).pool3 for x in images]
+    resizer = resize_mod.build_resizer("clean")
+    x = images[0][:4].expand(-1, 3, -1, -1)
+    theirs_input = torch.from_numpy(np.stack([resizer(im) for im in x.permute(0, 2, 3, 1).numpy()]))
+    with torch.inference_mode():
+        theirs = net.pool3((theirs_input.permute(0, 3, 1, 2) - 128) / 128)
+    torch.testing.assert_close(clean[0][:4], theirs, rtol=0, atol=1e-4)
+    fid_tf1 = frechet_distance(*statistics(ours[0]), *statistics(ours[1]))
+    fid_clean = frechet_distance(*statistics(clean[0]), *statistics(clean[1]))
+    print(f"\nFashion-MNIST test[:{N}] vs train[:{N}]: FID tf1 resize {fid_tf1:.4f}, clean resize {fid_clean:.4f}")
+    assert abs(fid_clean - fid_tf1) > 1e-3 * fid_tf1          # 28x28 images: the two resizes differ visibly

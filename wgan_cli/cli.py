@@ -22,9 +22,9 @@ from typing import Annotated, Optional
 import typer
 import typer.core
 
-from wgan_cli import __version__
-from wgan_cli.config import (Device, ImageOptions, Objective, Precision, RunOptions, TextOptions, ToyDataset,
-                             ToyFigure, ToyOptions, TrainConfig, Variant)
+from wgan_cli import __version__, bounds
+from wgan_cli.config import (Device, ImageOptions, Objective, Precision, Resize, RunOptions, TextOptions,
+                             ToyDataset, ToyFigure, ToyOptions, TrainConfig, Variant)
 from wgan_cli.errors import UsageError, WganError
 from wgan_cli.options import *  # noqa: F403 (the option aliases, each declared once)
 
@@ -90,22 +90,50 @@ def rounded(result: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
 
 
+def refuse_ignored(ctx, mode: str, ignored: tuple[str, ...]) -> None:
+    """Options given explicitly (not left at their defaults) that `mode` would ignore: refused, all named."""
+    if ctx is None:   # called without the command line (from Python): nothing was given explicitly
+        return
+    given = [p for p in ctx.command.params if p.name in ignored
+             and ctx.get_parameter_source(p.name).name not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        names = ", ".join(p.opts[0] for p in given)
+        raise UsageError(f"{mode} does not use {names}", f"drop {names}: {mode} runs with the paper's own settings")
+
+
 def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, quiet: bool, plain: bool | None,
                   generator: Path | None = None) -> None:
     """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
     train (or resume), then print the summary and where the run is."""
+    from wgan_cli.distributed import main_process
     from wgan_cli.runs import StopFlag, train_run
     from wgan_cli.ui import terminal_sinks
 
     if dry_run:
+        bounds.check_training(cfg, run, task.opts)
         typer.echo(json.dumps(task.record(task.resolve(cfg), run), indent=2))
         return
     with StopFlag() as stop:
         result = train_run(task, cfg, run, sinks=terminal_sinks(quiet, plain), should_stop=stop)
+    if not main_process():   # under torchrun rank 0 reports for every rank
+        return
     if result:
         typer.echo(json.dumps(rounded(result)))
     out = Path(run.out)
     typer.echo(f"run directory: {out}  (generator: {generator or out / 'generator.safetensors'})")
+
+
+def with_config(ctx: typer.Context, config: Path | None, command: str, section: str, cfg: TrainConfig,
+                run: RunOptions, opts):
+    """--config FILE: the file's options under the flags given on the command line (configfile.py)."""
+    if config is None:
+        return cfg, run, opts
+    from wgan_cli import configfile
+
+    cfg, run, opts, notes = configfile.apply(ctx, config, command, section, cfg, run, opts)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    return cfg, run, opts
 
 
 def version_callback(value: bool):
@@ -128,14 +156,16 @@ def main_callback(
 @app.command()
 @handle_errors
 def toy(
-    dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan, penalty: PenaltyOpt = None,
-    gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None, betas: BetasOpt = None,
-    batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01, seed: SeedOpt = 0,
+    ctx: typer.Context, dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan,
+    penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
+    betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
+    seed: SeedOpt = 0,
     device: DeviceOpt = Device.auto, out: ToyOutOpt = Path("runs/toy"), resume: ResumeOpt = "auto",
-    dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3, fixed_generator: FixedGeneratorOpt = False,
+    resume_with_changes: ResumeChangesOpt = False, dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3,
+    fixed_generator: FixedGeneratorOpt = False,
     figure: FigureOpt = None, plot_every: PlotEveryOpt = 500, save_every: SaveEveryOpt = 1000,
-    log_every: LogEveryOpt = 100, dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
-    debug: DebugOpt = False,
+    log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
+    dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train on the paper's 2-D toy distributions (gan_toy.py) or make Figure 1.
 
@@ -149,18 +179,26 @@ def toy(
       wgan toy --dataset swissroll --penalty clip --out runs/toy-clip
 
       wgan toy --figure value-surface --iters 500 --out runs/figures
+
+      wgan toy --config runs/toy-8g/options.json --seed 1 --out runs/toy-8g-seed1
     """
     from wgan_cli import toy as toy_mod
     from wgan_cli.ui import terminal_sinks
 
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
-    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every)
-    task = toy_mod.ToyTask(ToyOptions(dataset=dataset, dim=dim, depth=depth, fixed_generator=fixed_generator,
-                                      plot_every=plot_every))
+    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
+                     tensorboard=tensorboard, resume_with_changes=resume_with_changes)
+    opts = ToyOptions(dataset=dataset, dim=dim, depth=depth, fixed_generator=fixed_generator, plot_every=plot_every)
+    cfg, run, opts = with_config(ctx, config, "toy", "toy", cfg, run, opts)
+    task = toy_mod.ToyTask(opts)
     if figure is None:
         train_command(task, cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
         return
+    if run.tensorboard:
+        raise UsageError("--tensorboard logs a training run; --figure makes a figure", "drop one of the two")
+    refuse_ignored(ctx, f"--figure {figure}", toy_mod.FIGURE_IGNORES[figure])
+    bounds.check_training(cfg)
     if dry_run:
         typer.echo(json.dumps({"figure": figure, **task.record(task.resolve(cfg), run)}, indent=2))
         return
@@ -180,7 +218,8 @@ def toy(
 @handle_errors
 def sample(
     ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = Device.cpu,
-    ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, debug: DebugOpt = False,
+    ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, fps: FpsOpt = 16.0,
+    debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
 
@@ -193,30 +232,39 @@ def sample(
       wgan sample runs/cifar/generator.safetensors -n 50000 -o samples.npz
 
       wgan sample runs/cifar-cond/generator.safetensors -n 64 --class 3 -o cats/
+
+      wgan sample runs/cifar/generator.safetensors --interpolate -n 96 -o walk.gif
     """
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
-    typer.echo(sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label,
-                              interpolate=interpolate))
+    notes: list = []
+    summary = sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label, interpolate=interpolate,
+                             fps=fps, notes=notes)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(summary)
 
 
 @app.command()
 @handle_errors
 def train(
-    dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None, arch: ArchOpt = None,
-    arch_seed: ArchSeedOpt = None, dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
-    critic_norm: CriticNormOpt = None, conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
+    ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None,
+    arch: ArchOpt = None, arch_seed: ArchSeedOpt = None, dim: DimOpt = None, size: SizeOpt = None,
+    variant: VariantOpt = Variant.default, critic_norm: CriticNormOpt = None, init: InitOpt = None,
+    conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
     optimizer: OptimizerOpt = None, betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
     gen_batch_size: GenBatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     ema_decay: EmaDecayOpt = None, dequantize: DequantizeOpt = None, precision: PrecisionOpt = Precision.fp32,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, out: TrainOutOpt = Path("runs/train"),
-    resume: ResumeOpt = "auto", log_every: LogEveryOpt = 100, save_every: SaveEveryOpt = 1000,
-    sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000, n_val: NValOpt = 1000,
+    resume: ResumeOpt = "auto", resume_with_changes: ResumeChangesOpt = False, log_every: LogEveryOpt = 100,
+    save_every: SaveEveryOpt = 1000, sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000,
+    n_val: NValOpt = 1000,
     eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
     train_images: TrainImagesOpt = None, workers: WorkersOpt = 4, strict: StrictOpt = False,
-    download: DownloadOpt = True, dry_run: DryRunOpt = False,
+    download: DownloadOpt = True, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
+    dry_run: DryRunOpt = False,
     quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train an image GAN (WGAN-GP and the paper's baselines) and write a run directory.
@@ -231,6 +279,8 @@ def train(
 
       wgan train --dataset folder:~/pictures --arch resnet64 --out runs/pictures
 
+      wgan train --config runs/cifar/options.json --out runs/cifar-again --tensorboard
+
       wgan train --dataset cifar10 --arch random --arch-seed 7 --objective gan --out runs/random/7-gan
     """
     from wgan_cli.train import ImageTask
@@ -239,12 +289,14 @@ def train(
                       optimizer=optimizer, betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size,
                       iters=iters, clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision,
                       lr_decay=lr_decay, conditional=conditional)
-    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every)
+    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
+                     tensorboard=tensorboard, resume_with_changes=resume_with_changes)
     opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, arch_seed=arch_seed,
                         dim=dim, size=size, train_images=train_images, variant=variant, critic_norm=critic_norm,
-                        dequantize=dequantize, sample_every=sample_every, eval_every=eval_every, n_val=n_val,
-                        eval_metrics=eval_metrics, eval_n=eval_n, eval_ref=eval_ref, workers=workers, strict=strict,
-                        download=download, preset=preset)
+                        init=init, dequantize=dequantize, sample_every=sample_every, eval_every=eval_every,
+                        n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n, eval_ref=eval_ref, workers=workers,
+                        strict=strict, download=download, preset=preset)
+    cfg, run, opts = with_config(ctx, config, "train", "image", cfg, run, opts)
     train_command(ImageTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
 
 
@@ -255,9 +307,11 @@ def score(
     splits: SplitsOpt = 10, batch_size: ScoreBatchOpt = 50, device: DeviceOpt = Device.auto, seed: SeedOpt = 0,
     weights: WeightsOpt = None, save_stats: SaveStatsOpt = None, ema: EmaOpt = False,
     kid_subsets: KidSubsetsOpt = 100, kid_subset_size: KidSubsetSizeOpt = 1000, data_dir: DataDirOpt = None,
+    resize: ResizeOpt = Resize.tf1, repeats: RepeatsOpt = 1,
     as_json: JsonOpt = False, quiet: QuietOpt = False, dry_run: DryRunOpt = False, debug: DebugOpt = False,
 ):
-    """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights).
+    """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights), and
+    precision/recall and density/coverage on the same network's pool3 features.
 
     Progress goes to stderr; the result to stdout (--json for machine-readable output).
 
@@ -268,38 +322,49 @@ def score(
       wgan score samples.npz --ref fashion-mnist:test --metrics fid,kid --json
 
       wgan score --ref fashion-mnist:train --save-stats fm-train.safetensors
+
+      wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --n 1000 --metrics fid,pr,dc --repeats 3
     """
     from wgan_cli import score as score_mod
+    from wgan_cli.distributed import main_process
     from wgan_cli.ui import plain_progress
 
     req = score_mod.ScoreRequest(input=input, ref=ref, metrics=metrics, n=n, splits=splits, batch_size=batch_size,
                                  device=device, seed=seed, weights=weights and str(weights),
                                  save_stats=save_stats and str(save_stats), ema=ema, kid_subsets=kid_subsets,
-                                 kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir))
+                                 kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir),
+                                 resize=resize.value, repeats=repeats)
     if dry_run:
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
-    notes: list = []
-    result = score_mod.score(req, progress=None if quiet else plain_progress(), notes=notes)
-    if not quiet:
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
-    typer.echo(json.dumps(result) if as_json else score_mod.format_result(result))
+    rank0 = main_process()   # under torchrun every rank scores its share; rank 0 reports
+    say = None if quiet or not rank0 else lambda text: typer.echo(f"note: {text}", err=True)
+    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(), note=say)
+    if not rank0:
+        return
+    if as_json:   # JSON has no NaN or infinity: such a value is reported as null
+        result, replaced = score_mod.json_safe(result)
+        if replaced and say:
+            say(f"{', '.join(replaced)} not finite; reported as null")
+    typer.echo(json.dumps(result, allow_nan=False) if as_json else score_mod.format_result(result))
 
 
 @app.command()
 @handle_errors
 def textgen(
-    corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None, output: TextOutputOpt = None,
-    n: LinesOpt = 20, eval_file: EvalFileOpt = None, seq_len: SeqLenOpt = 32, vocab_size: VocabOpt = 2048,
-    max_lines: MaxLinesOpt = 10_000_000, split_sentences: SplitSentencesOpt = False, heldout: HeldoutOpt = 5000,
+    ctx: typer.Context, corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None,
+    output: TextOutputOpt = None, n: LinesOpt = 20, eval_file: EvalFileOpt = None, seq_len: SeqLenOpt = 32,
+    vocab_size: VocabOpt = 2048, max_lines: MaxLinesOpt = 10_000_000, split_sentences: SplitSentencesOpt = False,
+    heldout: HeldoutOpt = 5000,
     dim: TextDimOpt = 512, data_dir: DataDirOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
     betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, resume: ResumeOpt = "auto",
-    eval_every: TextEvalEveryOpt = 1000, save_every: SaveEveryOpt = 1000, log_every: LogEveryOpt = 100,
-    dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
+    resume_with_changes: ResumeChangesOpt = False, eval_every: TextEvalEveryOpt = 1000,
+    save_every: SaveEveryOpt = 1000, log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False,
+    config: ConfigOpt = None, dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
+    debug: DebugOpt = False,
 ):
     """The character-level language GAN of Section 5.5: train on a corpus, or generate from a checkpoint.
 
@@ -314,16 +379,31 @@ def textgen(
       wgan textgen --corpus billion-word --out runs/billion-word
 
       wgan textgen --ckpt lm.safetensors -n 20 --seed 1
+
+      wgan textgen --config runs/lm/options.json --iters 4000 --out runs/lm-longer
     """
-    if (corpus is None) == (ckpt is None):
+    if ckpt is not None and config is not None:
+        raise UsageError("--config sets training options; generating with --ckpt takes none",
+                         "wgan textgen --config runs/lm/options.json   or   wgan textgen --ckpt lm.safetensors")
+    if (corpus is None and config is None) == (ckpt is None):
         raise UsageError("give exactly one of --corpus (train) and --ckpt (generate)",
                          "wgan textgen --corpus sentences.txt   or   wgan textgen --ckpt lm.safetensors")
+    if ckpt is not None and dry_run:
+        typer.echo(json.dumps({"textgen": {"ckpt": str(ckpt), "n": n, "seed": seed, "device": device,
+                                           "out": out and str(out), "eval": eval_file and str(eval_file)}},
+                              indent=2))
+        return
     if ckpt is not None:
         from wgan_cli.engine import pick_device
-        from wgan_cli.outputs import write_lines
+        from wgan_cli.outputs import check_writable, write_lines
         from wgan_cli.textgen import generate
 
-        lines, metrics = generate(ckpt, n, seed, pick_device(device), eval_file)
+        if out is not None:
+            check_writable(out)
+        notes: list = []
+        lines, metrics = generate(ckpt, n, seed, pick_device(device), eval_file, notes=notes)
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
         if out is None:
             typer.echo("\n".join(lines))
         else:
@@ -337,11 +417,12 @@ def textgen(
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
     run = RunOptions(out=str(out or "runs/textgen"), device=device, resume=resume, log_every=log_every,
-                     save_every=save_every)
-    opts = TextOptions(corpus=corpus, output=output and str(output), seq_len=seq_len, vocab_size=vocab_size,
+                     save_every=save_every, tensorboard=tensorboard, resume_with_changes=resume_with_changes)
+    opts = TextOptions(corpus=corpus or "", output=output and str(output), seq_len=seq_len, vocab_size=vocab_size,
                        max_lines=max_lines, split_sentences=split_sentences, heldout=heldout, dim=dim,
                        eval_every=eval_every, data_dir=data_dir and str(data_dir))
-    train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=output)
+    cfg, run, opts = with_config(ctx, config, "textgen", "textgen", cfg, run, opts)
+    train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=opts.output)
 
 
 @app.command()

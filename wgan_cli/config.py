@@ -54,6 +54,13 @@ class Optimizer(enum.StrEnum):
     rmsprop = "rmsprop"
 
 
+class Resize(enum.StrEnum):
+    """How `wgan score` brings images to the FID network's 299x299 (metrics/inception.preprocess)."""
+
+    tf1 = "tf1"        # TensorFlow 1.x bilinear: the published (legacy) FIDs
+    clean = "clean"    # clean-fid's antialiased PIL bicubic
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of one training run. `iters` counts generator iterations."""
@@ -135,6 +142,8 @@ class RunOptions:
     resume: str = "auto"       # auto | never | PATH of a checkpoint
     log_every: int = 100
     save_every: int = 1000
+    tensorboard: bool = False  # also log to RUN/tensorboard (the optional tensorboard package)
+    resume_with_changes: bool = False   # resume even if the checkpoint's data or model differ (weights must fit)
 
 
 # ---- `wgan toy` ----------------------------------------------------------------------------------------------
@@ -193,6 +202,13 @@ class Variant(enum.StrEnum):
     constant_filters = "constant-filters"   # G: constant filter count, no BN
 
 
+class Init(enum.StrEnum):
+    """Weight initialisation of the networks (models/init.py)."""
+
+    tflib = "tflib"   # tflib's scheme, as the official code
+    torch = "torch"   # PyTorch's default (reset_parameters of every linear and convolution layer)
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """What `wgan train` needs besides TrainConfig and RunOptions. None means 'the preset's value, else the
@@ -207,6 +223,7 @@ class ImageOptions:
     train_images: int | None = None   # train on the first N training images only (Section 5.6); None: all
     variant: str = "default"
     critic_norm: str | None = None
+    init: str | None = None    # "tflib" | "torch"; None: tflib (models/init.py; docs/train-fashion-mnist.md)
     dequantize: bool | None = None
     sample_every: int = 1000
     eval_every: int = 1000

@@ -23,9 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from wgan_cli.config import TrainConfig
+from wgan_cli.distributed import LOCAL
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
 from wgan_cli.events import RunFinished, RunStarted, StepDone
 from wgan_cli.objectives import OBJECTIVES
+from wgan_cli.optim import load_optimizer_tensors, make_optimizer, optimizer_tensors  # noqa: F401 (re-exported)
 from wgan_cli.penalties import CONSTRAINTS, PENALTIES, PER_SAMPLE, batchnorm_refusal, critic_score
 
 STAT_NAMES_D = ("loss_d", "w_dist", "gp")
@@ -33,7 +35,8 @@ STAT_NAMES_G = ("loss_g",)
 
 
 class Sampler(Protocol):
-    """Real data on the device: `sample(n, gen)` -> (x, labels or None)."""
+    """Real data on the device: `sample(n, gen)` -> (x, labels or None). Under torchrun a sampler with `reads_rows`
+    is also given `shard=` and returns only that rank's rows of the global batch of n (distributed.Group.sample)."""
 
     def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
@@ -58,19 +61,6 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def has_batchnorm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
-
-
-def make_optimizer(params, cfg: TrainConfig, device: torch.device, weight_decay: float = 0.0
-                   ) -> torch.optim.Optimizer:
-    """`weight_decay`: L2 weight decay added to the gradients (the critic's, cfg.weight_decay_d; Appendix B)."""
-    params = list(params)
-    # fused kernels on CUDA, multi-tensor (foreach) elsewhere: one launch per parameter group, not per tensor
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=weight_decay, **fast)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=weight_decay, foreach=True)
-    raise UsageError(f"unknown optimizer {cfg.optimizer!r}", "use adam or rmsprop")
 
 
 def configure_backends(precision: str, device: torch.device) -> None:
@@ -116,6 +106,7 @@ class Engine:
         if cfg.ema_decay is not None:
             self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        self.dist = LOCAL   # under torchrun a distributed.Group: global draws, this rank's rows, averaged gradients
         # a critic with BatchNorm (allowed only for the baselines) must see real and fake in separate passes
         self.joint_critic_pass = not has_batchnorm(self.D)
         self.autocast = (dict(device_type=self.device.type, dtype=torch.bfloat16)
@@ -126,12 +117,12 @@ class Engine:
 
     # ---- inputs -------------------------------------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen)
+        return self.dist.take(torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen))
 
     def fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.cfg.conditional:
             return None
-        return torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen)
+        return self.dist.take(torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen))
 
     def generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self.fake_labels(n)
@@ -144,7 +135,7 @@ class Engine:
     # ---- the two steps ------------------------------------------------------------------------------------
     def critic_step(self) -> None:
         cfg = self.cfg
-        real, y_real = self.data.sample(cfg.batch_size, self.gen)
+        real, y_real = self.dist.sample(self.data, cfg.batch_size, self.gen)
         if real.dim() == 4:
             real = real.contiguous(memory_format=self.memory_format)
         with torch.no_grad(), self._ctx():
@@ -161,13 +152,14 @@ class Engine:
                 out_real = self.D(real)
                 d_real, d_fake = critic_score(out_real), critic_score(self.D(fake))
                 logits_real = out_real[1] if isinstance(out_real, tuple) else None
-            gp = self.penalty(self.D, real, fake, self.gen)
+            gp = self.penalty(self.D, real, fake, self.gen, self.dist)
         loss = self.objective.critic(d_real, d_fake)
         loss_d = loss + cfg.gp_weight * gp
         if cfg.conditional:
             loss_d = loss_d + cfg.ac_weight_real * F.cross_entropy(logits_real.float(), y_real)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        self.dist.average_grads(self.D)
         self.opt_d.step()
         if self.constraint is not None:
             self.constraint(self.D, cfg.clip_value)
@@ -187,6 +179,7 @@ class Engine:
                 loss_g = loss_g + cfg.ac_weight_fake * F.cross_entropy(out[1].float(), y_fake)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
+            self.dist.average_grads(self.G)
             self.opt_g.step()
         finally:
             self.D.requires_grad_(True)
@@ -224,7 +217,7 @@ class Engine:
 
     # ---- statistics (the only host sync, at the logging cadence) -----------------------------------------
     def read_stats(self) -> dict[str, float]:
-        values = self._sums.tolist()
+        values = self.dist.mean(self._sums).tolist()   # every rank reads (and logs) the same values
         nd, ng = max(self._counts[0], 1), max(self._counts[1], 1)
         stats = {k: v / nd for k, v in zip(STAT_NAMES_D, values[:3])}
         if self._counts[1]:
@@ -264,41 +257,18 @@ class Engine:
         self.set_lr()
 
 
-def optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, module: nn.Module) -> dict[str, torch.Tensor]:
-    """Optimiser state keyed by parameter name (`opt_d.net.0.weight.exp_avg`), not by position."""
-    names = {id(p): n for n, p in module.named_parameters()}
-    params = [p for group in opt.param_groups for p in group["params"]]
-    out = {}
-    for p in params:
-        for key, value in opt.state.get(p, {}).items():
-            if torch.is_tensor(value):
-                out[f"{prefix}{names[id(p)]}.{key}"] = value
-    return out
-
-
-def load_optimizer_tensors(opt: torch.optim.Optimizer, module: nn.Module, tensors: dict[str, torch.Tensor]):
-    names = {id(p): n for n, p in module.named_parameters()}
-    params = [p for group in opt.param_groups for p in group["params"]]
-    state = {}
-    for index, p in enumerate(params):
-        prefix = names[id(p)] + "."
-        entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix) and "." not in k[len(prefix):]}
-        if entry:
-            state[index] = entry
-    sd = opt.state_dict()
-    opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
-
-
 @dataclass
 class Callback:
     """Runs `fn(engine)` every `every` generator iterations and at the end; yields events.
 
-    `on_interrupt` callbacks (checkpointing) also run when a stop signal arrives.
+    `on_interrupt` callbacks (checkpointing) also run when a stop signal arrives. Under torchrun only rank 0 runs
+    a callback, unless it is `collective` (checkpoints, sharded evaluations: every rank takes part).
     """
 
     fn: Callable[["Engine", bool], Iterable]
     every: int = 0
     on_interrupt: bool = False
+    collective: bool = False
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step % self.every == 0

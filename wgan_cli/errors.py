@@ -7,6 +7,8 @@ Exit codes (documented in the README):
   5  weights missing or refused        (WeightsError)
   6  training diverged (non-finite)    (DivergedError)
   7  output cannot be written          (OutputError)
+  8  run directory in use by another run (LockedError)
+  9  ranks of a torchrun job disagree  (DistributedError: devices, options, data, replicas, process group)
   130 / 143 interrupted (SIGINT / SIGTERM) after saving
 """
 
@@ -44,6 +46,20 @@ class DivergedError(WganError):
 
 class OutputError(WganError):
     exit_code = 7
+
+
+class LockedError(WganError):
+    exit_code = 8
+
+class DistributedError(WganError):
+    """Ranks of a torchrun job disagree or cannot meet. `exit_code` set: another rank's error stopped this one."""
+
+    exit_code = 9
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message, hint)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class Interrupted(WganError):

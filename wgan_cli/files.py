@@ -5,13 +5,16 @@ is flushed and fsynced, replaces the target with os.replace (atomic on POSIX), a
 rename itself survives a power cut. Until the rename the old file (if any) is untouched; on any error the
 temporary file is removed and the error becomes an OutputError naming the path (exit code 7).
 
-Temporary files are named `.NAME.XXXX.tmp`, so a run directory can recognise (and clean) its own leftovers.
+Temporary files are named `.NAME.XXXXXXXX.tmp` (mkstemp's 8 random characters), so a run directory can
+recognise its own leftovers of a killed process and remove them (`clean_temporaries`), and nothing else.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import struct
 import tempfile
 from contextlib import contextmanager
@@ -25,6 +28,7 @@ from wgan_cli.errors import OutputError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024   # safetensors' own limit; a larger claim is a damaged or foreign file
 TMP_SUFFIX = ".tmp"
+TMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")   # what atomic_path's mkstemp names look like
 
 
 @contextmanager
@@ -89,14 +93,43 @@ def write_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str],
         try:
             save_file(tensors, str(tmp), metadata=metadata)
         except SafetensorError as e:   # safetensors reports a failed write (e.g. ENOSPC) as its own error
-            raise OSError(str(e)) from None
+            raise _as_os_error(str(e)) from None
     return Path(path)
 
 
-def read_header(path: str | Path) -> dict | None:
+def _as_os_error(text: str) -> OSError:
+    """safetensors' write errors carry the OS error only as text ("... (os error 28)", "Os { code: 28, ...")."""
+    m = re.search(r"(?:os error |code: )(\d+)", text)
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code))
+    return OSError(errno.EIO, text)
+
+
+def clean_temporaries(folder: str | Path, subfolders: tuple[str, ...] = ()) -> list[Path]:
+    """Remove the temporary files atomic_path leaves behind when its process is killed mid-write (only names of
+    the `.NAME.XXXXXXXX.tmp` form, in `folder` and the given subfolders); returns what was removed. Call it only
+    while no other process writes there (a run directory under its lock)."""
+    removed = []
+    for where in (Path(folder), *(Path(folder) / s for s in subfolders)):
+        try:
+            entries = list(where.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            if TMP_RE.match(p.name) and p.is_file() and not p.is_symlink():
+                try:
+                    p.unlink()
+                except OSError:
+                    continue
+                removed.append(p)
+    return removed
+
+
+def read_header(path: str | Path, max_bytes: int = MAX_HEADER_BYTES) -> dict | None:
     """The JSON header of a safetensors file (tensor entries and `__metadata__`), read without loading any
-    tensor; None when the file is not a safetensors file (too short, an absurd header length, not JSON) or is
-    truncated (its tensor data would end beyond the end of the file)."""
+    tensor; None when the file is not a safetensors file (too short, a header length above `max_bytes`, not
+    JSON) or is truncated (its tensor data would end beyond the end of the file)."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -104,17 +137,17 @@ def read_header(path: str | Path) -> dict | None:
         if len(head) < 8:
             return None
         (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES or n + 8 > size:
+        if n > max_bytes or n + 8 > size:
             return None
         try:
             header = json.loads(f.read(n))
-        except ValueError:
+        except (ValueError, RecursionError):   # not JSON, or nested deeply enough to exhaust the parser
             return None
     if not isinstance(header, dict):
         return None
     try:   # a file cut short: the tensor data ends beyond the end of the file
         data_end = max((int(e["data_offsets"][1]) for k, e in header.items() if k != "__metadata__"), default=0)
-    except (TypeError, KeyError, IndexError, ValueError):
+    except (TypeError, KeyError, IndexError, ValueError, OverflowError):
         return None
     return header if 8 + n + data_end <= size else None
 
@@ -130,6 +163,6 @@ def header_metadata(path: str | Path, key: str) -> dict | None:
         return None
     try:
         value = json.loads(meta[key])
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None

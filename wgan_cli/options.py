@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli.config import (CriticNorm, Device, ImageArch, LrDecay, Objective, Optimizer, Penalty, Precision,
-                             ToyDataset, ToyFigure, Variant)
+from wgan_cli.config import (CriticNorm, Device, ImageArch, Init, LrDecay, Objective, Optimizer, Penalty, Precision,
+                             Resize, ToyDataset, ToyFigure, Variant)
 
 # ---- the algorithm (every training command) ------------------------------------------------------------------
 ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, or the paper's baselines gan "
@@ -40,9 +40,19 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed (models, noise, data ord
 DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
 ResumeOpt = Annotated[str, typer.Option(help="auto: continue from the newest valid checkpoint in --out; "
                                              "never: refuse a run directory with checkpoints; or a checkpoint path.")]
+ResumeChangesOpt = Annotated[bool, typer.Option("--resume-with-changes", help="Resume even when the checkpoint "
+                             "was trained on other data or with other model options (e.g. fine-tune on another "
+                             "data set); the differences are shown, and the weights must still fit the model.")]
 LogEveryOpt = Annotated[int, typer.Option(help="Read and show the statistics every N iterations.", min=1)]
 SaveEveryOpt = Annotated[int, typer.Option(help="Save a checkpoint every N iterations (and at the end).", min=1)]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved options as JSON and exit.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Read the options from a run's options.json, or a TOML/JSON file of the same sections "
+    "(train, run, and the command's own); flags given here override it. Unknown keys are refused.",
+    show_default=False)]
+TensorBoardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write every statistic, evaluation and "
+                                              "sample to RUN/tensorboard (needs pip install "
+                                              "'wgan-cli\\[tensorboard]').")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (the result still goes to "
                                         "stdout, and metrics.jsonl is still written).")]
 PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live "
@@ -92,6 +102,9 @@ VariantOpt = Annotated[Variant, typer.Option(help="Figure 2 variants of the dcga
 CriticNormOpt = Annotated[Optional[CriticNorm], typer.Option(
     help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
          "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)]
+InitOpt = Annotated[Optional[Init], typer.Option(
+    help="Weight initialisation: tflib (the official code's) or torch (PyTorch's default; measured worse in "
+         "docs/train-fashion-mnist.md). \\[default: tflib]", show_default=False)]
 ConditionalOpt = Annotated[Optional[bool], typer.Option(
     "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary classifier "
     "head in D. Needs --arch resnet or resnet64 and a labelled dataset.", show_default=False)]
@@ -114,8 +127,8 @@ EvalEveryOpt = Annotated[int, typer.Option(help="Estimate the Wasserstein distan
                                                 "N iterations (Section 5.6), and score with --eval-metrics.", min=1)]
 NValOpt = Annotated[int, typer.Option(help="Validation images per estimate.", min=1)]
 EvalMetricsOpt = Annotated[str, typer.Option(help="Also score the generator every --eval-every iterations: a "
-                           "comma list of fid, is, kid (needs the Inception weights; see `wgan score`). The best "
-                           "generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
+                           "comma list of fid, is, kid, pr, dc (needs the Inception weights; see `wgan score`). The "
+                           "best generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
 EvalNOpt = Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)]
 EvalRefOpt = Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
                        "--ref`). \\[default: the dataset's train split]", show_default=False)]
@@ -131,13 +144,17 @@ CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (genera
 SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]
 SampleOutOpt = Annotated[Optional[Path], typer.Option(
     "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
-    "sample) or samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model). "
+    "sample), samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model), or with "
+    "--interpolate walk.gif / walk.mp4. "
     "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)]
 EmaOpt = Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")]
 ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Conditional models: draw only this class "
                                                  "(default: random classes).", show_default=False)]
 InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: rows of 8 along straight lines "
-                                              "between random latent points.")]
+                                              "between random latent points; with -o walk.gif (or .mp4, with "
+                                              "ffmpeg) a smooth closed loop of -n frames through random latent "
+                                              "points, one every 16 frames.")]
+FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk.", min=0.1)]
 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(
@@ -146,8 +163,10 @@ ScoreInputArg = Annotated[Optional[str], typer.Argument(
 RefOpt = Annotated[Optional[str], typer.Option(
     help="Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, cifar100, svhn as NAME:train "
          "or NAME:test), a folder, an .npz / .npy, or a statistics file from --save-stats.", show_default=False)]
-MetricsOpt = Annotated[Optional[str], typer.Option(help="Comma-separated: is,fid,kid. \\[default: all that the "
-                                                        "weights and --ref allow]", show_default=False)]
+MetricsOpt = Annotated[Optional[str], typer.Option(
+    help="Comma-separated: is, fid, kid, pr (precision/recall, k=3), dc (density/coverage, k=5); pr and dc are on "
+         "Inception pool3 features, not VGG16. \\[default: is,fid,kid as the weights and --ref allow; pr and dc "
+         "only when named]", show_default=False)]
 ScoreNOpt = Annotated[int, typer.Option("--n", help="Samples drawn from a checkpoint (50,000 is the standard; "
                                                     "on a CPU that takes hours: try --n 1000 first).")]
 SplitsOpt = Annotated[int, typer.Option(help="Inception Score splits.")]
@@ -161,6 +180,11 @@ SaveStatsOpt = Annotated[Optional[Path], typer.Option(help="Write --ref's statis
 KidSubsetsOpt = Annotated[int, typer.Option(help="KID: number of random subsets.", min=1)]
 KidSubsetSizeOpt = Annotated[int, typer.Option(help="KID: subset size (capped at the smaller set).", min=2)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ResizeOpt = Annotated[Resize, typer.Option(help="Resize to 299x299: tf1 (TF 1.x bilinear, as the published FIDs) or "
+                                                "clean (clean-fid's antialiased PIL bicubic). Reference statistics "
+                                                "of the other resize are refused.")]
+RepeatsOpt = Annotated[int, typer.Option(help="Score K independent sample sets of a checkpoint (seeds seed, "
+                                              "seed+1, ...) and report each metric's mean and std over them.", min=1)]
 
 # ---- wgan textgen --------------------------------------------------------------------------------------------
 CorpusOpt = Annotated[Optional[str], typer.Option(help="Train on this UTF-8 text (a file or a folder of files, one "

@@ -7,6 +7,8 @@ OutputError naming the path (exit code 7).
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,21 @@ def make_parent(out: str | Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create {out.parent}: {e.strerror}", "choose a writable -o path") from None
+    return out
+
+
+def check_writable(out: str | Path) -> Path:
+    """Before any work is done: the output's folder exists (made if needed) and takes a new file, and the output
+    is not a folder. An OutputError naming the path otherwise."""
+    out = make_parent(out)
+    if out.is_dir():
+        raise OutputError(f"cannot write {out}: it is a folder", "give a file path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"cannot write {out}: {e.strerror or e}", HINT) from None
     return out
 
 
@@ -60,10 +77,14 @@ def write_grid(images: np.ndarray, out: str | Path, nrow: int | None = None) -> 
 
 
 def write_pngs(images: np.ndarray, folder: str | Path) -> Path:
-    """One PNG per sample: 000000.png, 000001.png, ..."""
+    """One PNG per sample: 000000.png, 000001.png, ... Each file is whole or absent; a failure says how many
+    were written."""
     folder = Path(folder)
     for i, img in enumerate(images):
-        write_png(img, folder / f"{i:06d}.png")
+        try:
+            write_png(img, folder / f"{i:06d}.png")
+        except OutputError as e:
+            raise OutputError(f"{e.message} ({i} of {len(images)} PNGs written, each complete)", e.hint) from None
     return folder
 
 

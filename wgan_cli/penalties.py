@@ -1,9 +1,11 @@
 """Critic regularisers: penalties, which return a scalar tensor the engine adds to the critic loss (times
 lambda) and never call .backward() themselves, and constraints, which act on the weights after each critic step.
 
-A penalty is called as `penalty(D, real, fake, gen)`; `gen` is the engine's torch.Generator (alpha is drawn from
-it so that runs are reproducible). Weight clipping (the original WGAN) is a constraint, not a penalty: under
-`--penalty clip` the penalty term is zero and `clip_weights` runs after every critic step.
+A penalty is called as `penalty(D, real, fake, gen, shard)`; `gen` is the engine's torch.Generator (alpha is drawn
+from it so that runs are reproducible); under torchrun `shard` (a distributed.Group) says which rows of the global
+batch `real` and `fake` are: alpha is drawn for the whole batch and those rows kept. Weight clipping (the original
+WGAN) is a constraint, not a penalty: under `--penalty clip` the penalty term is zero and `clip_weights` runs after
+every critic step.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ def per_sample_grad_norm(grad: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(grad.flatten(1).square().sum(1) + EPS)
 
 
-def interpolate(real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+def interpolate(real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator | None, shard=None) -> torch.Tensor:
     """x_hat = real + alpha * (fake - real), alpha ~ U[0, 1] per sample, shaped (B, 1, ...)."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    world = shard.world if shard is not None else 1
+    shape = (real.shape[0] * world,) + (1,) * (real.dim() - 1)
     alpha = torch.rand(shape, device=real.device, generator=gen, dtype=real.dtype)
-    return real + alpha * (fake - real)
+    return real + (shard.take(alpha) if shard is not None else alpha) * (fake - real)
 
 
 def slopes(D: nn.Module, x_hat: torch.Tensor) -> torch.Tensor:
@@ -42,17 +45,17 @@ def slopes(D: nn.Module, x_hat: torch.Tensor) -> torch.Tensor:
     return per_sample_grad_norm(grad.float())
 
 
-def gradient_penalty(D, real, fake, gen=None) -> torch.Tensor:
+def gradient_penalty(D, real, fake, gen=None, shard=None) -> torch.Tensor:
     """mean((||grad D(x_hat)|| - 1)^2), Eq. 3 of the paper (unweighted: the engine multiplies by lambda)."""
-    return (slopes(D, interpolate(real.detach(), fake.detach(), gen)) - 1).square().mean()
+    return (slopes(D, interpolate(real.detach(), fake.detach(), gen, shard)) - 1).square().mean()
 
 
-def one_sided_penalty(D, real, fake, gen=None) -> torch.Tensor:
+def one_sided_penalty(D, real, fake, gen=None, shard=None) -> torch.Tensor:
     """mean(max(0, ||grad D(x_hat)|| - 1)^2), Appendix C."""
-    return torch.relu(slopes(D, interpolate(real.detach(), fake.detach(), gen)) - 1).square().mean()
+    return torch.relu(slopes(D, interpolate(real.detach(), fake.detach(), gen, shard)) - 1).square().mean()
 
 
-def no_penalty(D, real, fake, gen=None) -> torch.Tensor:
+def no_penalty(D, real, fake, gen=None, shard=None) -> torch.Tensor:
     return torch.zeros((), device=real.device)
 
 

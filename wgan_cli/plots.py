@@ -1,11 +1,14 @@
 """Figures: toy value surfaces (Figure 1a and the training snapshots), gradient norms per layer (Figure 1b),
-loss curves from metrics.jsonl. matplotlib is imported lazily (it costs a second at start-up)."""
+loss curves from metrics.jsonl. matplotlib is imported lazily (it costs a second at start-up). Figures are
+written through files.atomic_path, like every other file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+
+from wgan_cli.files import atomic_path
 
 RANGE, N_GRID = 3.0, 128   # gan_toy.py's plot: a 128x128 grid on [-3, 3]^2
 
@@ -108,8 +111,10 @@ def save_loss_curves(path: str | Path, rows: list[dict], keys=("w_dist", "loss_d
 
 def _save(fig, path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        _plt().close(fig)
     return path

@@ -11,28 +11,36 @@ A run directory holds:
   metrics.jsonl                    one JSON object per logging interval, evaluation and save
   ckpt-0001000.safetensors         train-state checkpoints (G, D, optimisers, RNG, data cursor); newest kept
   generator.safetensors            generator-only checkpoint of the newest state (for `sample`, `score`)
+  .lock                            held by the run that writes here (locking.py): one writer per directory
 Resume: `--resume auto` (default) continues from the newest train-state checkpoint that loads and verifies,
 skipping damaged ones with a warning; `--resume never` refuses a directory that already holds checkpoints
-(nothing already written is overwritten); `--resume PATH` starts from that checkpoint.
+(nothing already written is overwritten); `--resume PATH` starts from that checkpoint. A checkpoint of another
+model or other data is refused with the difference shown, unless `--resume-with-changes` is given (the weights
+must still fit the model).
+
+Under torchrun every rank runs `train_run` (distributed.py): each node's first rank reads the data first, only
+rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint rank 0
+picked, and the other ranks run only the collective callbacks (checkpoints, sharded evaluations).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
-from pathlib import Path
-
 from dataclasses import asdict
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import checkpoint, files
+from wgan_cli import bounds, checkpoint, distributed, files, tensorboard
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.errors import CheckpointError, OutputError, UsageError
 from wgan_cli.events import Note, Saved
+from wgan_cli.locking import RunLock
 from wgan_cli.ui import JsonlSink, LastValues
 
 CKPT_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
@@ -43,15 +51,29 @@ class RunDir:
         self.path = Path(path)
 
     def create(self) -> "RunDir":
+        """Make the folder; whether it can be written is found by taking its lock (`lock`)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_text("")
-            probe.unlink()
         except OSError as e:
-            raise OutputError(f"cannot write to run directory {self.path}: {e.strerror}",
+            raise OutputError(f"cannot create run directory {self.path}: {e.strerror or e}",
                               "choose a writable --out") from None
+        if not self.path.is_dir():
+            raise OutputError(f"cannot create run directory {self.path}: a file of that name exists",
+                              "choose another --out")
         return self
+
+    def lock(self) -> RunLock:
+        """The run directory's exclusive lock, taken by `with run_dir.lock():` (LockedError naming the owner if
+        another run holds it)."""
+        return RunLock(self.path)
+
+    def clean(self) -> list[Note]:
+        """Remove the temporary files of a write that a killed process left (only ours, by name)."""
+        removed = files.clean_temporaries(self.path, ("samples", "figures"))
+        if not removed:
+            return []
+        names = ", ".join(str(p.relative_to(self.path)) for p in removed[:5]) + (" ..." if len(removed) > 5 else "")
+        return [Note(f"removed {len(removed)} temporary file(s) left by an interrupted write: {names}")]
 
     def ckpt_path(self, step: int) -> Path:
         return self.path / f"ckpt-{step:07d}.safetensors"
@@ -80,11 +102,14 @@ class RunDir:
         return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None) -> list:
+def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
+           allow_changes: bool = False, train: dict | None = None) -> list:
     """Load the state to resume from into `engine`; returns Note events to show.
 
     The checkpoint must hold the same model spec, and the same values of `same` in its "extra" metadata (what
-    identifies the data, e.g. the character map of a text run)."""
+    identifies the data, e.g. the character map of a text run). With `allow_changes` a difference in either is
+    shown and accepted, as long as the checkpoint's weights load into the model the options build. Changed
+    training options (`train`, e.g. more --iters) are shown as a note."""
     notes = []
     if mode == "never":
         if run.checkpoints():
@@ -103,17 +128,32 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, sa
                 raise
             notes.append(Note(f"skipping damaged checkpoint: {e.message}", "warning"))
             continue
+        override = "; or add --resume-with-changes to continue from this state anyway"
         if meta["model"] != model:
-            raise CheckpointError(f"{path}: holds a different model ({meta['model'].get('arch')}, "
-                                  f"{_diff(meta['model'], model)}) than the options ask for",
-                                  "use a new --out directory, or the original options")
+            what = f"a different model ({meta['model'].get('arch')}, {_diff(meta['model'], model)})"
+            if not allow_changes:
+                raise CheckpointError(f"{path}: holds {what} than the options ask for",
+                                      "use a new --out directory, or the original options" + override)
+            notes.append(Note(f"--resume-with-changes: {path} holds {what}", "warning"))
         extra = meta.get("extra", {})
         changed = {k: v for k, v in (same or {}).items() if extra.get(k) != v}
         if changed:
-            raise CheckpointError(f"{path}: trained on different data than the options give "
-                                  f"({_diff({k: extra.get(k) for k in changed}, changed)})",
-                                  "resume with the original options, or use a new --out directory")
-        engine.load_state_tensors(tensors, meta["step"])
+            what = f"different data than the options give ({_diff({k: extra.get(k) for k in changed}, changed)})"
+            if not allow_changes:
+                raise CheckpointError(f"{path}: trained on {what}",
+                                      "resume with the original options, or use a new --out directory" + override)
+            notes.append(Note(f"--resume-with-changes: {path} was trained on {what}", "warning"))
+        try:
+            engine.load_state_tensors(tensors, meta["step"])
+        except (RuntimeError, KeyError, ValueError) as e:   # only with changes allowed: weights of another shape
+            raise CheckpointError(f"{path}: its weights do not fit the model the options build "
+                                  f"({str(e).strip().splitlines()[0]})",
+                                  "resume with the checkpoint's model options, or use a new --out directory") from None
+        if train:
+            changed_train = {k: v for k, v in train.items() if k in meta["train"] and meta["train"][k] != v}
+            if changed_train:
+                notes.append(Note("options changed since the checkpoint (checkpoint's vs now): "
+                                  + _diff({k: meta["train"][k] for k in changed_train}, changed_train)))
         notes.append(Note(f"resumed from {path} at iteration {meta['step']}"))
         return notes
     return notes
@@ -142,7 +182,7 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
     Old train-states are pruned only after the new one is in place; at least 2 are kept."""
     keep = max(keep, 2)
 
-    def save(engine: Engine, final: bool):
+    def write(engine: Engine):
         step = engine.step
         path = checkpoint.save(run.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
                                model=model, train=train, step=step, extra=extra)
@@ -152,7 +192,12 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
         for old in run.checkpoints()[keep:]:
             old.unlink(missing_ok=True)
 
-    return Callback(save, every=every, on_interrupt=True)
+    def save(engine: Engine, final: bool):
+        group = engine.dist   # under torchrun: replicas compared, rank 0 writes, every rank waits for it
+        group.check_replicas(engine)
+        yield from group.agree(lambda: list(write(engine)), here=group.is_writer) or ()
+
+    return Callback(save, every=every, on_interrupt=True, collective=True)
 
 
 class StopFlag:
@@ -222,7 +267,10 @@ class Task:
         """What else a checkpoint stores; its `same` keys must match on resume."""
         return {}
 
-    same: tuple[str, ...] = ()
+    same: tuple[str, ...] = ()   # the `extra` keys that identify the data
+
+    def data_identity(self) -> dict:
+        return {k: self.extra[k] for k in self.same}
     description = ""
 
     def notes(self) -> Iterable[Note]:
@@ -245,37 +293,70 @@ class Task:
 
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
               should_stop: Callable[[], int] = lambda: 0) -> dict:
-    """Train (or resume) one run in `run.out`; returns the task's summary."""
+    """Train (or resume) one run in `run.out`; returns the task's summary (on every rank under torchrun).
+
+    Nothing is written before the options are checked, the data is read and the models are built; then the run
+    directory is locked (one writer: rank 0 under torchrun), the leftovers of a killed write are removed, and the
+    run starts."""
+    bounds.check_training(cfg, run, task.opts)
+    if run.tensorboard:
+        tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)
-    device = pick_device(run.device)
+    group = distributed.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
+    device = group.device
     configure_backends(cfg.precision, device)
-    task.prepare(cfg, device)
-    run_dir = RunDir(run.out).create()
+    group.per_node(lambda: task.prepare(cfg, device))
     engine = task.build(cfg, device)
+    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": task.data_identity()})
+    run_dir = RunDir(run.out)
+    with contextlib.ExitStack() as held:
+        def open_run_dir():   # rank 0 alone creates the run directory and holds its lock
+            run_dir.create()
+            held.enter_context(run_dir.lock())
+
+        group.agree(open_run_dir, here=group.is_writer)
+        group.check_shared(run_dir.path)
+        return _locked_run(task, cfg, run, run_dir, engine, group, sinks, should_stop)
+
+
+def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, engine: Engine,
+                group: distributed.Group, sinks: Iterable[Callable], should_stop: Callable[[], int]) -> dict:
+    device = group.device
     last = LastValues()
-    jsonl = JsonlSink(run_dir.metrics_path)
-    sinks = [*sinks, jsonl, last]
+    jsonl = JsonlSink(run_dir.metrics_path) if group.is_writer else None
+    sinks = [*sinks, jsonl, last] if jsonl else [last]
+    opened = [jsonl] if jsonl else []   # the sinks writing into the run directory, closed at the end
 
     def emit(event):
         for sink in sinks:
             sink(event)
 
     try:
-        for note in task.notes():
+        for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes()]:
             emit(note)
-        same = {k: task.extra[k] for k in task.same}
-        for note in resume(engine, run_dir, run.resume, task=task.name, model=task.spec, same=same):
+        def load(mode: str) -> list:
+            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
+                          allow_changes=run.resume_with_changes, train=cfg.to_json())
+
+        for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
             emit(note)
-        run_dir.write_options({**task.record(cfg, run), "device": str(device)})
+        if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
+            purge = engine.step + 1 if engine.step else None
+            opened.append(tensorboard.TensorBoardSink(run_dir.path / "tensorboard", purge_step=purge))
+            sinks.insert(-1, opened[-1])
+        record = {**task.record(cfg, run), "device": str(device), "ranks": group.world}
+        group.agree(lambda: run_dir.write_options(record), here=group.is_writer)
         callbacks = [checkpoint_callback(run_dir, task=task.name, model=task.spec, train=cfg.to_json(),
                                          extra=task.extra, every=run.save_every),
                      *task.callbacks(engine, run_dir, cfg, run)]
-        for event in task.start(engine):
+        callbacks = [cb for cb in callbacks if group.is_writer or cb.collective]
+        for event in task.start(engine) if group.is_writer else ():
             emit(event)
-        fit(engine, sinks=sinks, callbacks=callbacks, log_every=run.log_every, should_stop=should_stop,
+        fit(engine, sinks=sinks, callbacks=callbacks, log_every=run.log_every, should_stop=group.vote(should_stop),
             description=task.description)
-        for event in task.finish(engine):
+        for event in task.finish(engine) if group.is_writer else ():
             emit(event)
         return task.summary(engine, last)
     finally:
-        jsonl.close()
+        for sink in opened:
+            sink.close()

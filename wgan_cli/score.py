@@ -1,21 +1,28 @@
-"""`wgan score`: Inception Score, FID and KID of a generator checkpoint, an image folder or an .npz of images.
+"""`wgan score`: Inception Score, FID, KID, precision/recall and density/coverage of a generator checkpoint, an
+image folder or an .npz of images.
 
 The pipeline, one small step each: INPUT -> uint8 image batches (metrics/features.py) -> Inception features
-(pool3, logits) -> the metrics of metrics/scores.py, against reference statistics (metrics/references.py).
+(pool3, logits; images resized to 299x299 the tf1 or the clean way) -> the metrics of metrics/scores.py, against
+reference statistics (metrics/references.py). With `repeats` K > 1 a checkpoint is scored on K independent sample
+sets (seeds seed, seed + 1, ...) and each metric is reported as the mean and standard deviation over them.
+Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from wgan_cli import checkpoint
+from wgan_cli import bounds, checkpoint, distributed, outputs
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
+from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
 from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
 from wgan_cli.metrics.scores import METRICS, MetricOptions, choose_metrics, parse_metrics
@@ -39,9 +46,18 @@ class ScoreRequest:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     data_dir: str | None = None           # where dataset splits are found: --data-dir, $WGAN_DATA_DIR, ./data
+    resize: str = "tf1"                   # tf1 (TF 1.x bilinear, the published numbers) | clean (clean-fid's bicubic)
+    repeats: int = 1                      # independent sample sets of a checkpoint (seeds seed .. seed + repeats - 1)
 
 
-def input_source(req: ScoreRequest, device: torch.device) -> ImageSource:
+def is_checkpoint_input(text: str) -> bool:
+    path = Path(text)
+    return not path.is_dir() and path.suffix == ".safetensors"
+
+
+def input_source(req: ScoreRequest, device: torch.device, seed: int | None = None) -> ImageSource:
+    """The images to score; a checkpoint's samples are drawn from `seed` (default: req.seed)."""
+    seed = req.seed if seed is None else seed
     path = Path(req.input)
     if path.is_dir():
         return folder_source(path)
@@ -52,8 +68,7 @@ def input_source(req: ScoreRequest, device: torch.device) -> ImageSource:
     if path.suffix == ".safetensors" and is_stats_file(path):
         raise UsageError(f"{path}: a statistics file cannot be scored", "give it as --ref instead")
     G, meta = checkpoint.load_generator(path, ema=req.ema, device=device, task="image", command="wgan score")
-    return generator_source(G, req.n, req.seed, device, G.output,
-                            f"generator {path} ({req.n} samples, seed {req.seed})")
+    return generator_source(G, req.n, seed, device, G.output, f"generator {path} ({req.n} samples, seed {seed})")
 
 
 def validate(req: ScoreRequest) -> list[str] | None:
@@ -73,26 +88,65 @@ def validate(req: ScoreRequest) -> list[str] | None:
         needs = [m for m in requested if METRICS[m].needs_ref]
         raise UsageError(f"{', '.join(needs)} compare against reference images: --ref is missing",
                          "add --ref fashion-mnist:train (or a folder, .npz, or statistics file)")
-    if req.n < 2:
-        raise UsageError(f"--n must be at least 2 (got {req.n})", "the standard is --n 50000")
-    if req.splits < 1:
-        raise UsageError(f"--splits must be at least 1 (got {req.splits})", "the standard is 10")
-    if req.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1 (got {req.batch_size})", "try 50")
+    for name, value, allowed in numeric_options(req):
+        bounds.check_value(name, value, allowed)
+    if req.resize not in RESIZES:
+        raise UsageError(f"--resize {req.resize}: unknown resize", f"choose one of: {', '.join(RESIZES)}")
+    if req.repeats > 1 and req.input is not None and not is_checkpoint_input(req.input):
+        raise UsageError(f"--repeats {req.repeats} needs a generator checkpoint: {req.input} is one fixed set of "
+                         "images", "score a checkpoint (each repeat draws its own samples), or drop --repeats")
     return requested
 
 
-def score(req: ScoreRequest, progress: Progress | None = None, notes: list | None = None) -> dict:
-    """Run the whole command; returns the result dict printed by the CLI."""
-    notes = notes if notes is not None else []
+def numeric_options(req: ScoreRequest) -> list:
+    """(flag, value, range) of every numeric option of `wgan score`."""
+    R = bounds.Range
+    return [("--n", req.n, R(2, 10**8, integer=True, example="--n 50000")),
+            ("--splits", req.splits, R(1, 10**6, integer=True, example="--splits 10")),
+            ("--batch-size", req.batch_size, R(1, 2**16, integer=True, example="--batch-size 50")),
+            ("--seed", req.seed, bounds.SEED),
+            ("--kid-subsets", req.kid_subsets, R(1, 10**6, integer=True, example="--kid-subsets 100")),
+            ("--kid-subset-size", req.kid_subset_size, R(2, 10**8, integer=True, example="--kid-subset-size 1000")),
+            ("--repeats", req.repeats, R(1, 10**4, integer=True, example="--repeats 3"))]
+
+
+def json_safe(result: dict) -> tuple[dict, list[str]]:
+    """The result with every non-finite number replaced by None (JSON has no NaN), and the keys replaced."""
+    replaced: list[str] = []
+
+    def clean(value, key):
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced.append(key)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, key) for v in value]
+        return value
+
+    return clean(result, ""), replaced
+
+
+CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
+
+
+def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[str], None] | None = None) -> dict:
+    """Run the whole command; returns the result dict printed by the CLI. `note(text)` is told, as soon as it is
+    known, what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
+    say = note or (lambda text: None)
     requested = validate(req)
-    device = pick_device(req.device)
+    if req.save_stats:   # before hours of feature extraction, not after
+        outputs.check_writable(req.save_stats)
+    group = distributed.join(pick_device(req.device))   # alone, or this rank of a torchrun job
+    device = group.device
+    progress = progress if group.is_writer else None
     ref_spec = parse_ref(req.ref) if req.ref else None
     source = input_source(req, device) if req.input else None
-    weights = inception_weights.resolve_weights(req.weights, want_logits=bool(requested and "is" in requested))
+    want_logits = bool(requested and "is" in requested)   # downloaded once per node
+    weights = group.per_node(lambda: inception_weights.resolve_weights(req.weights, want_logits=want_logits))
     metrics, unavailable = choose_metrics(requested, ref_spec is not None, weights.has_logits, LOGITS_HINT)
     for name, why in unavailable.items():
-        notes.append(f"{name.upper()} {why}")
+        say(f"{name.upper()} {why}")
     if source is not None and not metrics:
         if requested is None and ref_spec is None:
             raise UsageError("only FID and KID can be computed with the weights found (no logits layer for IS), "
@@ -103,50 +157,111 @@ def score(req: ScoreRequest, progress: Progress | None = None, notes: list | Non
         raise DataError(f"{req.input}: {source.n} image(s); the scores need at least 2", "score more images")
     if source is not None and "is" in metrics and req.splits > source.n:
         raise UsageError(f"--splits {req.splits} is more than the {source.n} images", "lower --splits")
+    drawn = req.input is not None and Path(req.input).suffix == ".safetensors"   # samples from a checkpoint
+    total = req.n * req.repeats
+    if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S * group.world:
+        sets = f" ({req.repeats} sets of {req.n})" if req.repeats > 1 else ""
+        say(f"{total} samples{sets} through the Inception network on the CPU take about "
+            f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on "
+            "2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
     net = inception_weights.load_network(weights, device)
-    result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device)}
+    net.resize = req.resize
+    result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device),
+                    "resize": req.resize}
     ref = None
     if ref_spec is not None:
-        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir)
+        notes: list[str] = []
+        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir, req.resize,
+                          group)
+        for text in notes:
+            say(text)
         result["ref_n"] = ref.n
         if req.save_stats:
-            save_stats(Path(req.save_stats), ref, weights.id)
+            group.agree(lambda: save_stats(Path(req.save_stats), ref, weights.id, req.resize), here=group.is_writer)
             result["saved_stats"] = req.save_stats
     if source is None:
         return result
-    if ref is not None and ref.features is None and "kid" in metrics:
-        metrics.remove("kid")
-        unavailable["kid"] = "unavailable: the reference statistics file holds no features"
-    t0 = time.perf_counter()
-    feats = extract(net, source, req.batch_size, device, progress, "input")
-    seconds = time.perf_counter() - t0
-    if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
-        raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "
-                        f"{feats.pool3.shape[1]}-D", "recompute the reference with this network")
-    opts = MetricOptions(req.splits, req.kid_subsets, req.kid_subset_size, req.seed)
-    values: dict = {}
-    for name in metrics:
-        values.update(METRICS[name].fn(feats, ref, opts))
-    result.update({"n": source.n, "metrics": values, "unavailable": unavailable,
-                   "images_per_s": round(source.n / max(seconds, 1e-9), 2)})
+    if ref is not None and ref.features is None:
+        for name in [m for m in metrics if METRICS[m].needs_features]:
+            metrics.remove(name)
+            unavailable[name] = "unavailable: the reference statistics file holds no features"
+    runs, seconds = [], 0.0
+    for i in range(req.repeats):
+        seed = req.seed + i
+        if i > 0:
+            source = input_source(req, device, seed)
+        t0 = time.perf_counter()
+        label = "input" if req.repeats == 1 else f"input {i + 1}/{req.repeats}"
+        feats = extract(net, source, req.batch_size, device, progress, label, group)
+        seconds += time.perf_counter() - t0
+        if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
+            raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "
+                            f"{feats.pool3.shape[1]}-D", "recompute the reference with this network")
+        opts = MetricOptions(req.splits, req.kid_subsets, req.kid_subset_size, seed, str(device))
+        values: dict = {}
+        for name in metrics:
+            values.update(METRICS[name].fn(feats, ref, opts))
+        runs.append(values)
+    result.update({"n": source.n, "metrics": runs[0], "unavailable": unavailable,
+                   "images_per_s": round(source.n * req.repeats / max(seconds, 1e-9), 2)})
+    if req.repeats > 1:
+        counts = {k for k, v in runs[0].items() if isinstance(v, int)}   # subset sizes, N and k: the same in each
+        spread = {k: mean_std(r[k] for r in runs) for k in runs[0] if k not in counts}
+        result.update(repeats=req.repeats, seeds=[req.seed + i for i in range(req.repeats)],
+                      metrics={k: runs[0][k] if k in counts else spread[k][0] for k in runs[0]},
+                      metrics_std={k: v[1] for k, v in spread.items()}, per_repeat=runs)
     if "is" in metrics:
         result["splits"] = req.splits
+    if "pr" in metrics or "dc" in metrics:
+        result["manifold_features"] = MANIFOLD_FEATURES
     return result
 
 
+MANIFOLD_FEATURES = "inception-pool3"   # not VGG16's fc2, which most published precision/recall numbers use
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and population standard deviation (numpy's default, ddof=0) over the repeats."""
+    v = [float(x) for x in values]
+    mean = sum(v) / len(v)
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in v) / len(v))
+
+
 def format_result(result: dict) -> str:
-    """One human line per metric."""
-    m = result.get("metrics", {})
+    """One human line per metric; with repeats, each number is the mean +- the std over the repeats."""
+    m, sd = result.get("metrics", {}), result.get("metrics_std")
+    resize = f"{result.get('resize', 'tf1')} resize"
+    if sd is not None:
+        seeds = result["seeds"]
+        over = f", mean +- std over {result['repeats']} sample sets, seeds {seeds[0]}..{seeds[-1]}"
+
+        def num(key: str, fmt: str) -> str:
+            return f"{m[key]:{fmt}} +- {sd[key]:{fmt}}"
+    else:
+        over = ""
+
+        def num(key: str, fmt: str) -> str:
+            return f"{m[key]:{fmt}}"
     lines = []
     if "is" in m:
-        lines.append(f"IS   {m['is']:.4f} +- {m['is_std']:.4f}  ({result['n']} images, {result.get('splits')} splits)")
+        spread = "" if sd is not None else f" +- {m['is_std']:.4f}"
+        lines.append(f"IS   {num('is', '.4f')}{spread}  ({result['n']} images, {result.get('splits')} splits{over})")
     if "fid" in m:
-        lines.append(f"FID  {m['fid']:.4f}  ({result['n']} images vs {result['ref']}, {result['ref_n']} images)")
+        lines.append(f"FID  {num('fid', '.4f')}  ({result['n']} images vs {result['ref']}, {result['ref_n']} images, "
+                     f"{resize}{over})")
     if "kid" in m:
-        lines.append(f"KID  {m['kid']:.6f} +- {m['kid_std']:.6f}  (subsets of {m['kid_subset_size']})")
+        spread = "" if sd is not None else f" +- {m['kid_std']:.6f}"
+        lines.append(f"KID  {num('kid', '.6f')}{spread}  (subsets of {m['kid_subset_size']}{over})")
+    pool3 = "Inception pool3 features, not VGG16: not comparable with VGG16-based numbers"
+    if "precision" in m:
+        lines.append(f"PR   precision {num('precision', '.4f')}  recall {num('recall', '.4f')}  "
+                     f"(k={m['pr_k']}, {m['pr_n']} generated vs {m['pr_n']} reference images; {pool3}{over})")
+    if "density" in m:
+        lines.append(f"DC   density {num('density', '.4f')}  coverage {num('coverage', '.4f')}  "
+                     f"(k={m['dc_k']}, {m['dc_n']} generated vs {m['dc_n']} reference images; {pool3}{over})")
     for name, why in result.get("unavailable", {}).items():
         lines.append(f"{name.upper():4s} {why}")
     if "saved_stats" in result:
-        lines.append(f"wrote reference statistics of {result['ref']} ({result['ref_n']} images) "
+        lines.append(f"wrote reference statistics of {result['ref']} ({result['ref_n']} images, {resize}) "
                      f"to {result['saved_stats']}")
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
   StepDone       every stat as the scalar `train/<name>`, plus `train/it_s`, at step = generator iterations
   Evaluated      every numeric metric as `eval/<name>`
-  Artifact       "samples" PNG -> image `samples`; "figure" PNG -> image `figures/<file stem>`;
+  Artifact       "samples" PNG -> image `samples`; "figure" PNG -> image `figures/<file stem>`, or `figures` for
+                 the per-iteration figures (iter-N.png, final.png: one series over the steps);
                  "text" -> the file's lines as text `samples/text` (shown verbatim, one sample a line)
   RunFinished    flush
 Other events (RunStarted, Saved, Note) are not logged here.
@@ -16,6 +17,7 @@ since it grows during the run.
 from __future__ import annotations
 
 import numbers
+import re
 import warnings
 from pathlib import Path
 
@@ -25,6 +27,12 @@ from wgan_cli.errors import OutputError, UsageError
 from wgan_cli.events import Artifact, Evaluated, RunFinished, StepDone
 
 INSTALL_HINT = "pip install 'wgan-cli[tensorboard]'"
+
+
+def require() -> None:
+    """Raise the one UsageError (with the install hint) when the tensorboard package is missing; a run calls this
+    before doing any work."""
+    _summary_writer_class()
 
 
 def _summary_writer_class():
@@ -40,6 +48,12 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _figure_tag(path: Path) -> str:
+    """A figure redrawn under one name (loss-curves.png) is its own series; per-iteration figures (iter-N.png and
+    the last one, final.png) form the series `figures`."""
+    return "figures" if re.fullmatch(r"iter-\d+|final", path.stem) else f"figures/{path.stem}"
+
+
 def _text_block(lines: list[str]) -> str:
     """TensorBoard renders text as Markdown: indent every line 4 spaces (a code block) so that samples such as
     `*_#` show verbatim, one per line."""
@@ -47,13 +61,17 @@ def _text_block(lines: list[str]) -> str:
 
 
 class TensorBoardSink:
-    """A sink (callable taking one event) writing to `log_dir`; call close() when done."""
+    """A sink (callable taking one event) writing to `log_dir`; call close() when done.
 
-    def __init__(self, log_dir: str | Path):
+    `purge_step`: a resumed run passes the first step it will log; TensorBoard then drops what earlier event files
+    hold from that step on (what a crashed run logged after its last checkpoint, which the resumed run logs again).
+    """
+
+    def __init__(self, log_dir: str | Path, purge_step: int | None = None):
         writer_class = _summary_writer_class()
         self.log_dir = Path(log_dir)
         try:
-            self.writer = writer_class(log_dir=str(self.log_dir))
+            self.writer = writer_class(log_dir=str(self.log_dir), purge_step=purge_step)
         except OSError as e:
             raise OutputError(f"cannot write TensorBoard logs to {self.log_dir}: {e.strerror or e}",
                               "choose a writable --out") from None
@@ -81,7 +99,7 @@ class TensorBoardSink:
 
                 with Image.open(path) as im:
                     pixels = np.asarray(im.convert("RGB"))                  # (H, W, 3) uint8
-                tag = "samples" if event.kind == "samples" else f"figures/{path.stem}"
+                tag = "samples" if event.kind == "samples" else _figure_tag(path)
                 self.writer.add_image(tag, pixels, event.step, dataformats="HWC")
             elif event.kind == "text":
                 lines = path.read_text(encoding="utf-8", errors="replace").splitlines()

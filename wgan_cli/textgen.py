@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from wgan_cli import checkpoint, models, outputs
+from wgan_cli import bounds, checkpoint, models, outputs
 from wgan_cli.config import TEXT_PRESET, RunOptions, TextOptions, TrainConfig, resolve_train
 from wgan_cli.data.text import PAD, CharMap, TextSampler, fetch_billion_word, read_lines
 from wgan_cli.engine import Callback, Engine
@@ -96,7 +96,7 @@ def check_ckpt_output(path: Path) -> None:
     checkpoint.refuse_pickle(path)
     if path.suffix.lower() != ".safetensors":
         raise UsageError(f"-o {path}: checkpoints are .safetensors files", "e.g. -o lm.safetensors")
-    outputs.make_parent(path)
+    outputs.check_writable(path)
 
 
 # ---- training ----------------------------------------------------------------------------------------------
@@ -179,9 +179,9 @@ class TextTask(Task):
 
 
 # ---- generation --------------------------------------------------------------------------------------------
-def load_text_generator(ckpt: Path, device) -> tuple[torch.nn.Module, CharMap, dict]:
+def load_text_generator(ckpt: Path, device, notes: list | None = None) -> tuple[torch.nn.Module, CharMap, dict]:
     """G and its character map from a text checkpoint (train-state or generator); weights mapped to `device`."""
-    G, meta = checkpoint.load_generator(ckpt, device=device, task="text", command="wgan textgen --ckpt")
+    G, meta = checkpoint.load_generator(ckpt, device=device, task="text", command="wgan textgen --ckpt", notes=notes)
     vocab = meta.get("extra", {}).get("vocab")
     if not vocab or len(vocab) != meta["model"].get("vocab_size"):
         raise CheckpointError(f"{ckpt}: the checkpoint holds no character map matching its model",
@@ -190,12 +190,12 @@ def load_text_generator(ckpt: Path, device) -> tuple[torch.nn.Module, CharMap, d
 
 
 def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = None,
-             n_eval: int = 640) -> tuple[list[str], dict | None]:
+             n_eval: int = 640, notes: list | None = None) -> tuple[list[str], dict | None]:
     """n argmax-decoded lines (padding stripped); with `eval_file`, the JS divergences of max(n, n_eval)
     samples against that text's lines."""
-    if n < 1:
-        raise UsageError(f"-n must be at least 1 (got {n})", "e.g. -n 20")
-    G, charmap, meta = load_text_generator(ckpt, device)
+    bounds.check_value("-n", n, bounds.SAMPLES)
+    bounds.check_value("--seed", seed, bounds.SEED)
+    G, charmap, meta = load_text_generator(ckpt, device, notes)
     reference = None
     if eval_file is not None:   # read the reference before generating: a bad file fails fast
         seq_len = meta["model"]["seq_len"]

@@ -22,6 +22,10 @@ from wgan_cli.runs import RunDir, Task
 from wgan_cli.ui import LastValues
 
 DATASETS = ["8gaussians", "25gaussians", "swissroll"]
+# what each figure sets itself (data sets, penalties, widths, no run directory): these options are refused with it
+_NO_RUN = ("dataset", "penalty", "fixed_generator", "dim", "depth", "resume", "resume_with_changes", "plot_every",
+           "save_every", "log_every")
+FIGURE_IGNORES = {"value-surface": _NO_RUN, "gradnorm": (*_NO_RUN, "clip_value")}
 
 
 def toy_engine(opts: ToyOptions, cfg: TrainConfig, device) -> Engine:

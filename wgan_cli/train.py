@@ -23,6 +23,7 @@ from wgan_cli.errors import UsageError
 from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.evaluate import eval_callback
 from wgan_cli.models import random_arch
+from wgan_cli.models.init import INIT_WHEN_ABSENT
 from wgan_cli.penalties import critic_score
 from wgan_cli.runs import RunDir, Task, generator_state
 from wgan_cli.ui import LastValues, read_jsonl
@@ -38,8 +39,8 @@ def resolve_image(opts: ImageOptions, preset: dict | None) -> ImageOptions:
     opts = dataclasses.replace(opts, **{k: v for k, v in filled.items() if getattr(opts, k) is None})
     arch = models.get(opts.arch, "image")
     if opts.arch == "random":   # Table 1 draws the widths; the critic's normalisation waits for the penalty
-        return dataclasses.replace(opts, dequantize=bool(opts.dequantize))
-    defaults = dict(dim=arch.dim, critic_norm=arch.critic_norm, dequantize=arch.dequantize)
+        return dataclasses.replace(opts, dequantize=bool(opts.dequantize), init=opts.init or INIT_WHEN_ABSENT)
+    defaults = dict(dim=arch.dim, critic_norm=arch.critic_norm, dequantize=arch.dequantize, init=INIT_WHEN_ABSENT)
     return dataclasses.replace(opts, **{k: v for k, v in defaults.items() if getattr(opts, k) is None})
 
 
@@ -80,8 +81,10 @@ def keep_buffers(*modules):
 @torch.no_grad()
 def validation_w_dist(engine: Engine, val, n_val: int, seed: int = 1234) -> float:
     """Section 5.6: mean D(real) - mean D(fake) on held-out images, with fakes drawn as in training (G in its
-    training mode). Its own torch.Generator and restored buffers: evaluating never changes the training run."""
+    training mode). Its own torch.Generator and restored buffers: evaluating never changes the training run.
+    Under torchrun each rank scores its rows of every batch and the sums are added up over the ranks."""
     g = torch.Generator(device=engine.device).manual_seed(seed)
+    group = engine.dist
     if isinstance(val, StreamImages):
         val.rewind()   # the same validation images every time
     bs = engine.cfg.batch_size
@@ -89,15 +92,16 @@ def validation_w_dist(engine: Engine, val, n_val: int, seed: int = 1234) -> floa
     n = 0
     with keep_buffers(engine.G, engine.D):
         for _ in range(max(1, math.ceil(n_val / bs))):
-            real, _ = val.sample(bs, g)
-            z = torch.randn(bs, engine.G.z_dim, device=engine.device, generator=g)
-            y = torch.randint(0, engine.G.n_classes, (bs,), device=engine.device, generator=g) \
+            real, _ = group.sample(val, bs, g)
+            z = group.take(torch.randn(bs, engine.G.z_dim, device=engine.device, generator=g))
+            y = group.take(torch.randint(0, engine.G.n_classes, (bs,), device=engine.device, generator=g)) \
                 if engine.G.n_classes else None
             fake = engine.G(z, y)
             real_sum = real_sum + critic_score(engine.D(real)).float().sum()
             fake_sum = fake_sum + critic_score(engine.D(fake.to(real.dtype))).float().sum()
             n += bs
-    return float((real_sum - fake_sum) / n)
+    sums = group.sum(torch.stack([real_sum, fake_sum]))
+    return float((sums[0] - sums[1]) / n)
 
 
 def fixed_noise(G, n: int, device, seed: int = 0):
@@ -158,12 +162,15 @@ class ImageTask(Task):
     def spec(self) -> dict:
         opts, data = self.opts, self.data
         if opts.arch == "random":
-            return random_arch.random_spec(opts.arch_seed, size=data.size, channels=data.channels, z_dim=Z_DIM,
+            spec = random_arch.random_spec(opts.arch_seed, size=data.size, channels=data.channels, z_dim=Z_DIM,
                                            penalty=self.cfg.penalty)
-        spec = {"arch": opts.arch, "dim": opts.dim, "size": data.size, "channels": data.channels, "z_dim": Z_DIM,
-                "critic_norm": opts.critic_norm}
+        else:
+            spec = {"arch": opts.arch, "dim": opts.dim, "size": data.size, "channels": data.channels,
+                    "z_dim": Z_DIM, "critic_norm": opts.critic_norm}
         if opts.arch == "dcgan":
             spec["variant"] = opts.variant
+        if opts.init != INIT_WHEN_ABSENT:   # absent means tflib, as in every checkpoint written before the key
+            spec["init"] = opts.init
         if self.cfg.conditional:
             spec["n_classes"] = data.n_classes
         return spec
@@ -234,7 +241,7 @@ class ImageTask(Task):
             Callback(self.skipped, every=options.log_every),
             *([self.evaluator] if self.evaluator is not None else []),
             Callback(grid, every=opts.sample_every),
-            Callback(validate, every=opts.eval_every),
+            Callback(validate, every=opts.eval_every, collective=True),
             Callback(curves, every=opts.eval_every),
         ]
 

@@ -2,7 +2,8 @@
 
 - RichSink: live progress (step, critic loss, Wasserstein estimate, penalty, it/s, ETA) when stderr is a terminal;
 - PlainSink: one line per logging interval otherwise (CI logs, `nohup`, pipes);
-- JsonlSink: metrics.jsonl, always; one JSON object per event, flushed at once so a crash loses nothing;
+- JsonlSink: metrics.jsonl, always; one JSON object per event, appended and flushed at once so a crash loses
+  nothing (a line cut by a crash or a full disk is skipped by readers; a write error is an OutputError, exit 7);
 - LastValues: keeps the newest statistics and evaluation metrics, for a command's summary.
 """
 
@@ -17,6 +18,7 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from wgan_cli.errors import OutputError
 from wgan_cli.events import Artifact, Evaluated, Note, RunFinished, RunStarted, Saved, StepDone
 
 STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
@@ -66,7 +68,9 @@ class PlainSink:
             self._print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream, flush=True)
+        # one write per line: processes sharing the stream (torchrun's ranks) never split each other's lines
+        self.stream.write(line + "\n")
+        self.stream.flush()
 
 
 class RichSink:
@@ -120,8 +124,29 @@ class JsonlSink:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "a", encoding="utf-8")
+        self.file = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            cut = False
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                with open(self.path, "rb") as f:
+                    f.seek(-1, 2)
+                    cut = f.read(1) != b"\n"
+            self.file = open(self.path, "a", encoding="utf-8")
+            if cut:   # a line cut short by a crash: end it, so the next row starts a line of its own
+                self._write("\n")
+        except OSError as e:
+            self.close()
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}",
+                              "check free space and permissions") from None
+
+    def _write(self, text: str) -> None:
+        try:
+            self.file.write(text)
+            self.file.flush()
+        except OSError as e:
+            raise OutputError(f"cannot write {self.path}: {e.strerror or e}",
+                              "check free space; the checkpoints already written are intact") from None
 
     def __call__(self, event) -> None:
         if isinstance(event, StepDone):
@@ -137,11 +162,15 @@ class JsonlSink:
         else:
             return
         row["time"] = round(time.time(), 3)
-        self.file.write(json.dumps(row) + "\n")
-        self.file.flush()
+        self._write(json.dumps(row) + "\n")
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            try:
+                self.file.close()
+            except OSError:   # the data of a failed flush: already reported by the write that failed
+                pass
+            self.file = None
 
 
 class LastValues:

@@ -100,15 +100,21 @@ def write_gif(frames, path: str | Path, fps: float = 16) -> Path:
 FFMPEG_HINT = "use -o walk.gif, or install ffmpeg"
 
 
+def find_ffmpeg() -> str:
+    """The ffmpeg on PATH; UsageError without one (callers check before the frames are made)."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise UsageError("writing .mp4 needs ffmpeg on PATH", FFMPEG_HINT)
+    return exe
+
+
 def write_mp4(frames, path: str | Path, fps: float = 16) -> Path:
     """uint8 (T, H, W, C) -> an H.264 (or ffmpeg's default mp4 codec) video, written atomically.
 
     Raw RGB frames go to an `ffmpeg` found on PATH through a pipe; odd sizes are padded by one pixel (yuv420p needs
     even width and height). Without ffmpeg: UsageError.
     """
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise UsageError("writing .mp4 needs ffmpeg on PATH", FFMPEG_HINT)
+    exe = find_ffmpeg()
     frames = _frames_array(frames)
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")

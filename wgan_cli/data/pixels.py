@@ -24,12 +24,17 @@ def to_uint8_nhwc(x: torch.Tensor, output: str = "tanh") -> np.ndarray:
     return to_uint8(x, output).cpu().permute(0, 2, 3, 1).numpy()
 
 
-def scale_real(x: torch.Tensor, output: str, dequantize: bool, gen: torch.Generator | None) -> torch.Tensor:
+def scale_real(x: torch.Tensor, output: str, dequantize: bool, gen: torch.Generator | None,
+               shard=None) -> torch.Tensor:
     """uint8 (B, C, H, W) -> the generator's range. Dequantised as gan_cifar_resnet.py: 2*(x/256 - .5) + U(0, 1/128);
-    otherwise gan_cifar.py's 2*(x/255 - .5); [0, 1] for the sigmoid MNIST nets."""
+    otherwise gan_cifar.py's 2*(x/255 - .5); [0, 1] for the sigmoid MNIST nets. With `shard` (torchrun), x is one
+    rank's rows: the noise is drawn for the global batch and those rows kept."""
     x = x.float()
     if dequantize:
-        u = torch.rand(x.shape, device=x.device, generator=gen)
+        if shard is None:
+            u = torch.rand(x.shape, device=x.device, generator=gen)
+        else:
+            u = shard.take(torch.rand((len(x) * shard.world, *x.shape[1:]), device=x.device, generator=gen))
         x = (x + u) / 256.0   # x/256 + U(0, 1/256)
     else:
         x = x / 255.0

@@ -1,4 +1,5 @@
-"""In-training evaluation: FID / IS / KID of the current generator every N iterations, as an engine Callback.
+"""In-training evaluation: FID / IS / KID (and precision/recall, density/coverage) of the current generator every N
+iterations, as an engine Callback.
 
     cb, notes = eval_callback(every=5000, n=10_000, metrics="fid,is", ref="fashion-mnist:train",
                               device=engine.device, generator=lambda: engine.G, output="tanh",
@@ -10,7 +11,9 @@ bit-exact resume are untouched), yields `Evaluated(step, {"fid": ..., "is": ...,
 `on_best(step, metrics)` whenever FID improves; events that on_best returns (e.g. Saved) are passed on.
 The weights are resolved and the reference is checked when the callback is made (before training starts), and
 `notes` says then which requested metrics the weights cannot give (IS needs the logits layer); the network is
-loaded and the reference statistics computed (or read from the cache) at the first evaluation.
+loaded and the reference statistics computed (or read from the cache) at the first evaluation. Under torchrun
+every rank generates and extracts its share of the images (the callback is collective); only rank 0 calls
+`on_best`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from wgan_cli.distributed import LOCAL
 from wgan_cli.engine import Callback
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
@@ -46,28 +50,30 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
     spec = parse_ref(ref) if isinstance(ref, str) else None
     found = inception_weights.resolve_weights(weights, want_logits="is" in names)
     names, unavailable = choose_metrics(names, ref is not None, found.has_logits)
-    opts = MetricOptions(splits=splits, seed=seed)
+    opts = MetricOptions(splits=splits, seed=seed, device=str(device))
     state = {"net": None, "ref": ref if isinstance(ref, RefStats) else None, "best": best_fid}
 
     def evaluate(engine, final: bool):
+        group = getattr(engine, "dist", LOCAL)   # the engine's ranks (a stand-in engine: one process)
         if state["net"] is None:
             state["net"] = inception_weights.load_network(found, device)
         notes: list = []
         if spec is not None and state["ref"] is None:
-            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, notes=notes, data_dir=data_dir)
+            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, notes=notes, data_dir=data_dir,
+                                       group=group)
         for text in notes:
             yield Note(text, "warning")
         source = generator_source(generator(), n, seed, device, output, f"generator at iteration {engine.step}",
                                   balanced=False)
-        feats = extract(state["net"], source, batch_size, device)
+        feats = extract(state["net"], source, batch_size, device, group=group)
         values: dict = {}
         for name in names:
             values.update(METRICS[name].fn(feats, state["ref"], opts))
         yield Evaluated(step=engine.step, metrics=values)
         if "fid" in values and values["fid"] < state["best"]:
             state["best"] = values["fid"]
-            if on_best is not None:
+            if on_best is not None and group.is_writer:
                 yield from on_best(engine.step, values) or ()
 
     warnings = [Note(f"eval: {k.upper()} {why}", "warning") for k, why in unavailable.items()]
-    return Callback(evaluate, every=every), warnings
+    return Callback(evaluate, every=every, collective=True), warnings

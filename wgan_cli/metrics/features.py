@@ -4,12 +4,17 @@ network (`extract`).
 A source yields uint8 (B, C, H, W) batches in a fixed order: an in-memory array (.npz/.npy, a dataset split), a
 folder of image files (decoded lazily, in a background thread that overlaps decoding with inference), or a
 generator (samples drawn from a seed, quantised exactly as saved images are).
+
+Under torchrun `extract` gives each rank a contiguous block of the batches (`batches(bs, keep)` makes only those;
+a generator still draws every batch's noise, so each image is the one a single process makes) and gathers the
+features in rank order: the same features, in the same order, as one process.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +27,8 @@ from PIL import Image
 from wgan_cli import models
 from wgan_cli.data.formats import IMAGE_SUFFIXES
 from wgan_cli.data.pixels import to_uint8
-from wgan_cli.errors import DataError
+from wgan_cli.distributed import LOCAL, Group
+from wgan_cli.errors import DataError, WganError
 from wgan_cli.metrics.scores import Features
 
 Progress = Callable[[int, int, str], None]   # (done, total, label)
@@ -31,13 +37,17 @@ Progress = Callable[[int, int, str], None]   # (done, total, label)
 @dataclass
 class ImageSource:
     n: int
-    batches: Callable[[int], Iterator[torch.Tensor]]   # batch_size -> uint8 (B, C, H, W) batches, in order
+    batches: Callable[..., Iterator[torch.Tensor]]   # (batch_size, keep=all) -> uint8 (B, C, H, W) batches in order,
+    #                                                  only those whose index is in `keep`
     description: str
     background: bool = True   # produce batches in a thread (decoding files overlaps with inference)
 
 
 def tensor_source(images: torch.Tensor, description: str) -> ImageSource:
-    return ImageSource(len(images), lambda bs: (images[i: i + bs] for i in range(0, len(images), bs)), description)
+    def batches(bs: int, keep: range | None = None):
+        return (images[i: i + bs] for k, i in enumerate(range(0, len(images), bs)) if keep is None or k in keep)
+
+    return ImageSource(len(images), batches, description)
 
 
 def as_nchw(arr: np.ndarray, path: Path) -> torch.Tensor:
@@ -65,8 +75,15 @@ def read_array(path: Path) -> torch.Tensor:
                     raise DataError(f"{path}: no array named 'images' (found: {', '.join(z.files) or 'none'})",
                                     "np.savez(path, images=uint8_array)")
                 arr = z["images"]
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read ({e})", "give an .npz written by numpy.savez") from None
+    except WganError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError) as e:
+        # a truncated or damaged file: numpy and zipfile raise several types
+        raise DataError(f"{path}: cannot read ({str(e).strip() or type(e).__name__})",
+                        "the file is damaged or not written by numpy.save / numpy.savez") from None
+    except Exception as e:   # zlib.error and other decoder failures of a damaged member
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})",
+                        "the file is damaged or not written by numpy.save / numpy.savez") from None
     return as_nchw(arr, path)
 
 
@@ -80,8 +97,11 @@ def folder_source(path: Path) -> ImageSource:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{path}: no images in this folder", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files there")
-    with Image.open(files[0]) as first:
-        size, mode = first.size, ("L" if first.mode in ("L", "1", "I;16") else "RGB")
+    try:
+        with Image.open(files[0]) as first:
+            size, mode = first.size, ("L" if first.mode in ("L", "1", "I;16") else "RGB")
+    except Exception as e:   # PIL raises many types for a damaged or foreign file
+        raise DataError(f"{files[0]}: cannot decode ({e})", "remove or re-save the file") from None
 
     def decode(p: Path) -> np.ndarray:
         try:
@@ -90,12 +110,15 @@ def folder_source(path: Path) -> ImageSource:
                     raise DataError(f"{p}: size {im.size} differs from {size} ({files[0].name})",
                                     "score images of one size")
                 return np.asarray(im.convert(mode))
-        except OSError as e:
+        except WganError:
+            raise
+        except Exception as e:   # PIL raises many types for a damaged or foreign file
             raise DataError(f"{p}: cannot decode ({e})", "remove or re-save the file") from None
 
-    def batches(bs: int):
-        for i in range(0, len(files), bs):
-            yield as_nchw(np.stack([decode(p) for p in files[i: i + bs]]), path)
+    def batches(bs: int, keep: range | None = None):
+        for k, i in enumerate(range(0, len(files), bs)):
+            if keep is None or k in keep:
+                yield as_nchw(np.stack([decode(p) for p in files[i: i + bs]]), path)
 
     return ImageSource(len(files), batches, f"{len(files)} images in {path}")
 
@@ -105,15 +128,16 @@ def generator_source(G, n: int, seed: int, device: torch.device, output: str, de
     """n samples drawn from `seed`, quantised as saved images are. A class-conditional generator gets
     balanced labels in shuffled order (`balanced`), or labels drawn at random with the noise."""
 
-    def batches(bs: int):
+    def batches(bs: int, keep: range | None = None):
         gen = torch.Generator(device=device).manual_seed(seed)
         labels = None
         if G.n_classes and balanced:
             labels = (torch.arange(n, device=device) % G.n_classes)[torch.randperm(n, generator=gen, device=device)]
-        for i in range(0, n, bs):
+        for k, i in enumerate(range(0, n, bs)):
             m = min(bs, n - i)
-            x, _ = models.draw(G, m, gen, labels[i: i + m] if labels is not None else None, chunk=bs)
-            yield to_uint8(x, output)
+            z, y = models.latents(G, m, gen, labels[i: i + m] if labels is not None else None)
+            if keep is None or k in keep:   # another rank's batch: its noise is drawn all the same
+                yield to_uint8(models.generate(G, z, y, chunk=bs), output)
 
     return ImageSource(n, batches, description, background=False)   # already on the device
 
@@ -153,13 +177,17 @@ def exact_matmul(device: torch.device):
 
 
 def extract(net, source: ImageSource, batch_size: int, device: torch.device,
-            progress: Progress | None = None, label: str = "features") -> Features:
-    """Run the network over every batch; features come back to the CPU as float32."""
+            progress: Progress | None = None, label: str = "features", group: Group = LOCAL) -> Features:
+    """Run the network over every batch (under torchrun: this rank's block of them, then every rank's features
+    gathered in rank order); features come back to the CPU as float32."""
     pool3, logits = [], []
     done = 0
+    keep = group.block(-(-source.n // batch_size))
+    expected = min(keep.stop * batch_size, source.n) - min(keep.start * batch_size, source.n)
     if progress:
-        progress(0, source.n, label)
-    batches = prefetch(source.batches(batch_size)) if source.background else source.batches(batch_size)
+        progress(0, expected, label)
+    made = source.batches(batch_size) if group.world == 1 else source.batches(batch_size, keep)
+    batches = prefetch(made) if source.background else made
     with torch.inference_mode(), exact_matmul(device):
         for images in batches:
             f, lg = net(images.to(device, non_blocking=True))
@@ -168,7 +196,10 @@ def extract(net, source: ImageSource, batch_size: int, device: torch.device,
                 logits.append(lg.float().cpu())
             done += len(images)
             if progress:
-                progress(done, source.n, label)
-    if done != source.n:
-        raise DataError(f"{source.description}: expected {source.n} images, read {done}", "")
-    return Features(torch.cat(pool3), torch.cat(logits) if logits else None)
+                progress(done, expected, label)
+    if done != expected:
+        raise DataError(f"{source.description}: expected {expected} images, read {done}", "")
+    if group.world == 1:
+        return Features(torch.cat(pool3), torch.cat(logits) if logits else None)
+    return Features(group.gather_rows(torch.cat(pool3) if pool3 else None, done),
+                    group.gather_rows(torch.cat(logits) if logits else None, done))

@@ -4,7 +4,8 @@ Network quirks that the published numbers depend on (pytorch-fid / torch-fidelit
 - BatchNorm eps 1e-3 (the TF graph has no gamma: it is all ones here);
 - average pools ignore padding (count_include_pad=False); the last block's pool branch is a max pool;
 - input: uint8 images resized to 299x299 with TensorFlow 1.x's bilinear resize (half-pixel-free, as
-  torch-fidelity reproduces it), then scaled to (x - 128) / 128;
+  torch-fidelity reproduces it; `resize="tf1"`, the published numbers' resize), or with clean-fid's antialiased
+  PIL bicubic resize (`resize="clean"`, metrics/resize.py), then scaled to (x - 128) / 128;
 - outputs: pool3 features (N, 2048) and the 1008-way logits without bias (torch-fidelity's "logits_unbiased").
 
 Where the weights come from, and how they are checked and cached: metrics/weights.py.
@@ -163,21 +164,35 @@ def resize_like_tf1(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:
     return top + (bottom - top) * dy.view(size, 1)
 
 
-def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W), C in {1, 3} -> float32 (N, 3, 299, 299) in the network's input scale."""
+RESIZES = ("tf1", "clean")
+
+
+def preprocess(images: torch.Tensor, resize: str = "tf1") -> torch.Tensor:
+    """uint8 (N, C, H, W), C in {1, 3} -> float32 (N, 3, 299, 299) in the network's input scale, on the images'
+    device. `resize`: "tf1" (TF 1.x bilinear, the published numbers) or "clean" (clean-fid's PIL bicubic, made
+    on the CPU)."""
     if images.dtype != torch.uint8:
         raise TypeError(f"the Inception network takes uint8 images, got {images.dtype}")
-    if images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1)   # grayscale: the same plane on all three channels
-    x = resize_like_tf1(images.float())
+    if resize == "tf1":
+        x = resize_like_tf1(images.float())
+    elif resize == "clean":
+        from wgan_cli.metrics.resize import resize_clean
+
+        x = resize_clean(images).to(images.device)
+    else:
+        raise ValueError(f"unknown resize {resize!r}: one of {', '.join(RESIZES)}")
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)   # grayscale: the same plane on all three channels
     return (x - 128) / 128
 
 
 class FIDInception(nn.Module):
-    """`forward(uint8 images)` -> (pool3 (N, 2048), logits (N, 1008) or None when the weights have none)."""
+    """`forward(uint8 images)` -> (pool3 (N, 2048), logits (N, 1008) or None when the weights have none).
+    `resize` ("tf1" or "clean") is how forward brings the images to 299x299 (see `preprocess`)."""
 
-    def __init__(self, with_logits: bool = True):
+    def __init__(self, with_logits: bool = True, resize: str = "tf1"):
         super().__init__()
+        self.resize = resize
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, kernel_size=3, padding=1)
@@ -209,7 +224,7 @@ class FIDInception(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         # channels-last: ~1.5x faster convolutions on CPU (oneDNN) and on CUDA (cuDNN)
-        feats = self.pool3(preprocess(images).contiguous(memory_format=torch.channels_last))
+        feats = self.pool3(preprocess(images, self.resize).contiguous(memory_format=torch.channels_last))
         logits = feats @ self.fc.weight.T if self.fc is not None else None   # "unbiased" logits: no bias
         return feats, logits
 

@@ -187,13 +187,18 @@ def paired_features(gen: Features, ref: RefStats | None, k: int, what: str) -> t
     return real[:n], fake[:n]
 
 
+def _on(device: str | None, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The feature sets on the device where the distance tiles are made (a GPU's, for a score run there)."""
+    return tuple(t.to(device) for t in tensors) if device else tensors
+
+
 def metric_pr(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
-    real, fake = paired_features(gen, ref, PR_K, "precision/recall")
+    real, fake = _on(opts.device, *paired_features(gen, ref, PR_K, "precision/recall"))
     p, r = precision_recall(real, fake, PR_K)
     return {"precision": p, "recall": r, "pr_n": len(real), "pr_k": PR_K}
 
 
 def metric_dc(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
-    real, fake = paired_features(gen, ref, DC_K, "density/coverage")
+    real, fake = _on(opts.device, *paired_features(gen, ref, DC_K, "density/coverage"))
     d, c = density_coverage(real, fake, DC_K)
     return {"density": d, "coverage": c, "dc_n": len(real), "dc_k": DC_K}

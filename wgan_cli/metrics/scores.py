@@ -1,4 +1,5 @@
-"""Inception Score, FID and KID as small pure steps: features -> statistics -> number.
+"""Inception Score, FID and KID as small pure steps: features -> statistics -> number; the registry of every metric
+`wgan score` and the in-training evaluation compute (precision/recall and density/coverage live in manifold.py).
 
 Conventions follow torch-fidelity (metrics.md): IS over `splits` consecutive splits of the (already shuffled)
 logits, mean and population std; FID from float64 means and covariances; KID as the unbiased MMD^2 with the
@@ -42,6 +43,7 @@ class MetricOptions:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     seed: int = 0
+    device: str | None = None           # where pr/dc compute their distance tiles (None: the features' device)
 
 
 # ---- statistics ---------------------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def kernel_inception_distance(gen: torch.Tensor, ref: torch.Tensor, subsets: int
                               seed: int = 0) -> tuple[float, float, int]:
     """Mean and std of MMD^2 over random subsets; the subset size shrinks to the smaller set when needed."""
     size = min(subset_size, len(gen), len(ref))
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(seed % 2**32)   # numpy's seeds are 32-bit; wgan's go to 2^63 - 1
     gen, ref = gen.float().cpu(), ref.float().cpu()
     mmds = []
     for _ in range(subsets):
@@ -140,7 +142,7 @@ def kernel_inception_distance(gen: torch.Tensor, ref: torch.Tensor, subsets: int
 # ---- the registry ---------------------------------------------------------------------------------------
 def metric_is(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
     # shuffle first: class-sorted inputs (a folder per class) would otherwise bias every split
-    order = torch.from_numpy(np.random.RandomState(opts.seed).permutation(len(gen.logits)))
+    order = torch.from_numpy(np.random.RandomState(opts.seed % 2**32).permutation(len(gen.logits)))
     mean, std = inception_score(gen.logits[order], opts.splits)
     return {"is": mean, "is_std": std}
 
@@ -156,22 +158,40 @@ def metric_kid(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict
     return {"kid": mean, "kid_std": std, "kid_subset_size": size}
 
 
+def metric_pr(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
+    from wgan_cli.metrics import manifold   # imported here: manifold builds on this module's records
+
+    return manifold.metric_pr(gen, ref, opts)
+
+
+def metric_dc(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
+    from wgan_cli.metrics import manifold
+
+    return manifold.metric_dc(gen, ref, opts)
+
+
 @dataclass(frozen=True)
 class Metric:
     fn: Callable[[Features, RefStats | None, MetricOptions], dict]
     needs_ref: bool
     needs_logits: bool
+    needs_features: bool = False   # the reference's pool3 features themselves, not only mu and sigma
+    default: bool = True           # computed when --metrics is not given (as the weights and the reference allow)
 
 
+# pr and dc are computed only when named: each costs k-NN distance passes over N x N pairs (three for pr, two for dc)
 METRICS = {
     "is": Metric(metric_is, needs_ref=False, needs_logits=True),
     "fid": Metric(metric_fid, needs_ref=True, needs_logits=False),
-    "kid": Metric(metric_kid, needs_ref=True, needs_logits=False),
+    "kid": Metric(metric_kid, needs_ref=True, needs_logits=False, needs_features=True),
+    "pr": Metric(metric_pr, needs_ref=True, needs_logits=False, needs_features=True, default=False),
+    "dc": Metric(metric_dc, needs_ref=True, needs_logits=False, needs_features=True, default=False),
 }
 
 
 def parse_metrics(text: str | None) -> list[str] | None:
-    """'fid,is' -> ["fid", "is"]; None (or "all") means every metric the weights and the reference allow."""
+    """'fid,is' -> ["fid", "is"]; None (or "all") means the default metrics (is, fid, kid) that the weights and the
+    reference allow."""
     if text is None or text.strip() in ("", "all"):
         return None
     names = [m.strip().lower() for m in text.split(",") if m.strip()]
@@ -184,7 +204,8 @@ def parse_metrics(text: str | None) -> list[str] | None:
 def choose_metrics(requested: list[str] | None, has_ref: bool, has_logits: bool,
                    logits_hint: str = "") -> tuple[list[str], dict]:
     """The metrics to compute, and {name: why} for those the weights cannot give (IS needs the logits layer)."""
-    wanted = requested if requested is not None else [m for m in METRICS if has_ref or not METRICS[m].needs_ref]
+    wanted = requested if requested is not None else [m for m, spec in METRICS.items()
+                                                      if spec.default and (has_ref or not spec.needs_ref)]
     unavailable = {m: "unavailable: the Inception weights found have no logits layer (pool3 only)" + logits_hint
                    for m in wanted if METRICS[m].needs_logits and not has_logits}
     return [m for m in wanted if m not in unavailable], unavailable

@@ -21,6 +21,7 @@ from torch import nn
 
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import VARIANTS, dcgan, mlp, resnet, resnet64, resnet101
+from wgan_cli.models.init import INIT_WHEN_ABSENT, check_init, initialise
 from wgan_cli.models.random_arch import random_dcgan
 from wgan_cli.models.text import text_resnet
 from wgan_cli.models.toy import toy_mlp
@@ -106,7 +107,10 @@ def check(name: str, *, critic_norm: str = "none", conditional: bool = False, va
 def build(spec: dict) -> tuple[nn.Module, nn.Module]:
     spec = dict(spec)
     spec.pop("fixed_generator", None)   # a toy run's flag, not a builder argument
-    return get(spec.pop("arch")).build(**spec)
+    init = spec.pop("init", INIT_WHEN_ABSENT)   # applied after the builder, for every architecture (init.py)
+    check_init(init)
+    G, D = get(spec.pop("arch")).build(**spec)
+    return initialise(G, init), initialise(D, init)
 
 
 def build_seeded(spec: dict, seed: int) -> tuple[nn.Module, nn.Module]:
@@ -149,11 +153,17 @@ def generate(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None, 
     return torch.cat(out)
 
 
-def draw(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None, *, chunk: int = 500,
-         to: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """n samples: z ~ N(0, I) from `gen` (on gen's device), then, for a conditional G given no `labels`,
-    classes drawn uniformly from `gen`. Returns (outputs, labels or None)."""
+def latents(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None):
+    """What `draw` feeds G: z ~ N(0, I) from `gen` (on gen's device), then, for a conditional G given no `labels`,
+    classes drawn uniformly from `gen`. Returns (z, labels or None)."""
     z = torch.randn(n, G.z_dim, device=gen.device, generator=gen)
     if labels is None and G.n_classes:
         labels = torch.randint(0, G.n_classes, (n,), device=gen.device, generator=gen)
+    return z, labels
+
+
+def draw(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None, *, chunk: int = 500,
+         to: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n samples of G from the latents of `latents(G, n, gen, labels)`. Returns (outputs, labels or None)."""
+    z, labels = latents(G, n, gen, labels)
     return generate(G, z, labels, chunk=chunk, to=to), labels
