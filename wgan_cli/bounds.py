@@ -75,6 +75,7 @@ TRAIN = {
     "ema_decay": Range(0, 1, hi_open=True, example="--ema-decay 0.999"),
     "ac_weight_real": Range(0),
     "ac_weight_fake": Range(0),
+    "weight_decay_d": Range(0),
 }
 RUN = {"log_every": dataclasses.replace(COUNT, example="--log-every 100"),
        "save_every": dataclasses.replace(COUNT, example="--save-every 1000")}
@@ -85,7 +86,9 @@ IMAGE = {"dim": WIDTH, "size": Range(1, 4096, integer=True, example="--size 32")
          "eval_every": dataclasses.replace(COUNT, example="--eval-every 1000"),
          "n_val": Range(1, 10**8, integer=True, example="--n-val 1000"),
          "eval_n": Range(2, 10**8, integer=True, example="--eval-n 10000"),
-         "workers": Range(0, 1024, integer=True, example="--workers 4")}
+         "workers": Range(0, 1024, integer=True, example="--workers 4"),
+         "arch_seed": dataclasses.replace(SEED, example="--arch-seed 7"),
+         "train_images": Range(1, 2**40, integer=True, example="--train-images 1000")}
 TEXT = {"seq_len": Range(4, 4096, integer=True, example="--seq-len 32"),
         "vocab_size": Range(2, 32767, integer=True, example="--vocab-size 2048"),
         "max_lines": Range(2, 2**40, integer=True, example="--max-lines 10000000"),

@@ -250,11 +250,11 @@ def sample(
 @handle_errors
 def train(
     ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None,
-    arch: ArchOpt = None, dim: DimOpt = None, size: SizeOpt = None, variant: VariantOpt = Variant.default,
-    critic_norm: CriticNormOpt = None, init: InitOpt = None, conditional: ConditionalOpt = None,
-    objective: ObjectiveOpt = Objective.wgan,
+    arch: ArchOpt = None, arch_seed: ArchSeedOpt = None, dim: DimOpt = None, size: SizeOpt = None,
+    variant: VariantOpt = Variant.default, critic_norm: CriticNormOpt = None, init: InitOpt = None,
+    conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
     penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
-    betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
+    optimizer: OptimizerOpt = None, betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
     gen_batch_size: GenBatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
     ema_decay: EmaDecayOpt = None, dequantize: DequantizeOpt = None, precision: PrecisionOpt = Precision.fp32,
     seed: SeedOpt = 0, device: DeviceOpt = Device.auto, out: TrainOutOpt = Path("runs/train"),
@@ -262,8 +262,9 @@ def train(
     save_every: SaveEveryOpt = 1000, sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000,
     n_val: NValOpt = 1000,
     eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
-    workers: WorkersOpt = 4, strict: StrictOpt = False, download: DownloadOpt = True,
-    tensorboard: TensorBoardOpt = False, config: ConfigOpt = None, dry_run: DryRunOpt = False,
+    train_images: TrainImagesOpt = None, workers: WorkersOpt = 4, strict: StrictOpt = False,
+    download: DownloadOpt = True, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
+    dry_run: DryRunOpt = False,
     quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train an image GAN (WGAN-GP and the paper's baselines) and write a run directory.
@@ -279,20 +280,22 @@ def train(
       wgan train --dataset folder:~/pictures --arch resnet64 --out runs/pictures
 
       wgan train --config runs/cifar/options.json --out runs/cifar-again --tensorboard
+
+      wgan train --dataset cifar10 --arch random --arch-seed 7 --objective gan --out runs/random/7-gan
     """
     from wgan_cli.train import ImageTask
 
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
-                      betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size, iters=iters,
-                      clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision, lr_decay=lr_decay,
-                      conditional=conditional)
+                      optimizer=optimizer, betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size,
+                      iters=iters, clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision,
+                      lr_decay=lr_decay, conditional=conditional)
     run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
                      tensorboard=tensorboard, resume_with_changes=resume_with_changes)
-    opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, dim=dim, size=size,
-                        variant=variant, critic_norm=critic_norm, init=init, dequantize=dequantize,
-                        sample_every=sample_every,
-                        eval_every=eval_every, n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n,
-                        eval_ref=eval_ref, workers=workers, strict=strict, download=download, preset=preset)
+    opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, arch_seed=arch_seed,
+                        dim=dim, size=size, train_images=train_images, variant=variant, critic_norm=critic_norm,
+                        init=init, dequantize=dequantize, sample_every=sample_every, eval_every=eval_every,
+                        n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n, eval_ref=eval_ref, workers=workers,
+                        strict=strict, download=download, preset=preset)
     cfg, run, opts = with_config(ctx, config, "train", "image", cfg, run, opts)
     train_command(ImageTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
 
@@ -420,6 +423,33 @@ def textgen(
                        eval_every=eval_every, data_dir=data_dir and str(data_dir))
     cfg, run, opts = with_config(ctx, config, "textgen", "textgen", cfg, run, opts)
     train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=opts.output)
+
+
+@app.command()
+@handle_errors
+def report(
+    runs: ReportRunsArg, out: ReportOutOpt = Path("report"), table2: Table2Opt = None,
+    thresholds: ThresholdsOpt = None, below: BelowOpt = None, as_json: JsonOpt = False, debug: DebugOpt = False,
+):
+    """Compare runs: curves against iterations and wall-clock time, metrics, a summary table, sample GIFs and
+    one self-contained index.html; with --table2, the paper's Table 2 over a sweep of random architectures.
+
+    Examples:
+
+      wgan report runs/toy-gp runs/toy-clip -o reports/toy
+
+      wgan report runs/random-architectures/* -o reports/table2 --table2 is --thresholds 1 3 5 7 9
+    """
+    from wgan_cli.report import make_report, table2_markdown
+
+    result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below)
+    if as_json:
+        typer.echo(json.dumps(result, allow_nan=False))
+        return
+    if result["table2"] is not None:
+        typer.echo(table2_markdown(result["table2"]))
+    for name in result["files"]:
+        typer.echo(f"wrote {out / name}")
 
 
 def main() -> None:

@@ -49,6 +49,11 @@ class LrDecay(enum.StrEnum):
     linear = "linear"
 
 
+class Optimizer(enum.StrEnum):
+    adam = "adam"
+    rmsprop = "rmsprop"
+
+
 class Resize(enum.StrEnum):
     """How `wgan score` brings images to the FID network's 299x299 (metrics/inception.preprocess)."""
 
@@ -78,6 +83,7 @@ class TrainConfig:
     ac_weight_real: float = 1.0
     ac_weight_fake: float = 0.1
     precision: str = "fp32"
+    weight_decay_d: float | None = None     # L2 weight decay of the critic's optimiser (Appendix B); default 0
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -100,7 +106,7 @@ def method_defaults(objective: str, penalty: str) -> dict:
 
 
 OPTIM_KEYS = ("optimizer", "lr", "betas", "n_critic", "gp_weight")
-GENERAL_DEFAULTS = dict(batch_size=64, iters=1000, lr_decay="none", conditional=False)
+GENERAL_DEFAULTS = dict(batch_size=64, iters=1000, lr_decay="none", conditional=False, weight_decay_d=0.0)
 
 
 def resolve_train(cfg: TrainConfig, preset: dict | None = None) -> TrainConfig:
@@ -177,6 +183,7 @@ class ImageArch(enum.StrEnum):
     resnet64 = "resnet64"     # gan_64x64.py Good G/D
     resnet101 = "resnet101"   # gan_64x64.py deep bottleneck ResNet
     mlp = "mlp"               # Figure 2: 4 x 512 ReLU MLP generator
+    random = "random"         # Section 5.1: an architecture drawn from Table 1 by --arch-seed
 
 
 class CriticNorm(enum.StrEnum):
@@ -212,6 +219,8 @@ class ImageOptions:
     arch: str | None = None
     dim: int | None = None
     size: int | None = None
+    arch_seed: int | None = None   # --arch random: which Table 1 architecture (default 0)
+    train_images: int | None = None   # train on the first N training images only (Section 5.6); None: all
     variant: str = "default"
     critic_norm: str | None = None
     init: str | None = None    # "tflib" | "torch"; None: tflib (models/init.py; docs/train-fashion-mnist.md)

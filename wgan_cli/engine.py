@@ -100,7 +100,7 @@ class Engine:
         self.constraint = CONSTRAINTS.get(cfg.penalty)
         self.objective = OBJECTIVES[cfg.objective]()
         self.train_generator = any(p.requires_grad for p in self.G.parameters())
-        self.opt_d = make_optimizer(self.D.parameters(), cfg, self.device)
+        self.opt_d = make_optimizer(self.D.parameters(), cfg, self.device, weight_decay=cfg.weight_decay_d or 0.0)
         self.opt_g = make_optimizer(self.G.parameters(), cfg, self.device) if self.train_generator else None
         self.G_ema = None
         if cfg.ema_decay is not None:

@@ -10,14 +10,16 @@ from wgan_cli.config import TrainConfig
 from wgan_cli.errors import UsageError
 
 
-def make_optimizer(params, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: TrainConfig, device: torch.device, weight_decay: float = 0.0
+                   ) -> torch.optim.Optimizer:
+    """`weight_decay`: L2 weight decay added to the gradients (the critic's, cfg.weight_decay_d; Appendix B)."""
     params = list(params)
     # fused kernels on CUDA, multi-tensor (foreach) elsewhere: one launch per parameter group, not per tensor
     fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, **fast)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=weight_decay, **fast)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=weight_decay, foreach=True)
     raise UsageError(f"unknown optimizer {cfg.optimizer!r}", "use adam or rmsprop")
 
 

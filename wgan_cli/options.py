@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli.config import (Init, CriticNorm, Device, ImageArch, LrDecay, Objective, Penalty, Precision, Resize,
-                             ToyDataset, ToyFigure, Variant)
+from wgan_cli.config import (CriticNorm, Device, ImageArch, Init, LrDecay, Objective, Optimizer, Penalty, Precision,
+                             Resize, ToyDataset, ToyFigure, Variant)
 
 # ---- the algorithm (every training command) ------------------------------------------------------------------
 ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, or the paper's baselines gan "
@@ -24,6 +24,9 @@ LambdaOpt = Annotated[Optional[float], typer.Option("--lambda", help="Gradient p
 NCriticOpt = Annotated[Optional[int], typer.Option(help="Critic steps per generator iteration.", min=1,
                                                    show_default=False)]
 LrOpt = Annotated[Optional[float], typer.Option(help="Learning rate of both networks.", show_default=False)]
+OptimizerOpt = Annotated[Optional[Optimizer], typer.Option(
+    help="adam or rmsprop, for both networks (Figure 3 trains WGAN-GP with RMSProp too). \\[default: the "
+         "method's: adam, rmsprop for clipping and lsgan]", show_default=False)]
 BetasOpt = Annotated[Optional[tuple[float, float]], typer.Option(help="Adam betas, e.g. --betas 0.5 0.9.",
                                                                  show_default=False)]
 BatchOpt = Annotated[Optional[int], typer.Option(help="Critic batch size (real and fake each).", min=1,
@@ -81,7 +84,14 @@ PresetOpt = Annotated[Optional[str], typer.Option(
          "cifar10-resnet-cond (Table 3), lsun64-resnet. Explicit options override it.", show_default=False)]
 ArchOpt = Annotated[Optional[ImageArch], typer.Option(
     help="dcgan (gan_mnist.py nets at 28 px, gan_cifar.py at 32), resnet (Appendix F), resnet64, "
-         "resnet101, mlp (Figure 2's MLP generator). \\[default: dcgan]", show_default=False)]
+         "resnet101, mlp (Figure 2's MLP generator), random (Section 5.1: a Table 1 architecture drawn by "
+         "--arch-seed). \\[default: dcgan]", show_default=False)]
+ArchSeedOpt = Annotated[Optional[int], typer.Option(
+    help="--arch random: which Table 1 architecture (nonlinearities, depths, normalisation, widths of G and D), "
+         "the same on every machine. \\[default: 0]", min=0, show_default=False)]
+TrainImagesOpt = Annotated[Optional[int], typer.Option(
+    help="Train on the first N training images only (Section 5.6: 1000); validation uses the whole held-out "
+         "split. \\[default: all]", min=1, show_default=False)]
 DimOpt = Annotated[Optional[int], typer.Option(help="Base width (DIM). \\[default: the architecture's: 64, 128 "
                                                     "for resnet]", min=1, show_default=False)]
 SizeOpt = Annotated[Optional[int], typer.Option(help="Image size: 28, 32, 64 or 128. \\[default: the dataset's "
@@ -202,3 +212,18 @@ HeldoutOpt = Annotated[int, typer.Option(help="Held-out lines for evaluation (at
 TextDimOpt = Annotated[int, typer.Option(help="Channels of the generator and critic ResNets.", min=1)]
 TextEvalEveryOpt = Annotated[int, typer.Option(help="Evaluate (JS divergences) and write samples/iter-N.txt every "
                                                     "N iterations.", min=1)]
+
+# ---- wgan report ---------------------------------------------------------------------------------------------
+ReportRunsArg = Annotated[list[str], typer.Argument(
+    help="Run directories (the --out folders of toy, train, textgen; finished or still running), e.g. SWEEP/*.",
+    show_default=False)]
+ReportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (created if needed).")]
+Table2Opt = Annotated[Optional[str], typer.Option(
+    "--table2", help="Also count Table 2 (Section 5.1) on this final metric (is, fid, kid ...): per threshold, "
+    "the architectures where only GAN, only WGAN-GP, both or neither succeeded; and Appendix C's gp vs lp "
+    "count.", show_default=False)]
+ThresholdsOpt = Annotated[Optional[str], typer.Option(
+    help="Table 2's thresholds: --thresholds 1 3 5 7 9 (or 1,3,5,7,9).", show_default=False)]
+BelowOpt = Annotated[Optional[bool], typer.Option(
+    "--below/--above", help="Success is a final metric below (FID, KID) or above (IS) the threshold. "
+    "\\[default: the metric's own direction]", show_default=False)]

@@ -22,6 +22,7 @@ from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.evaluate import eval_callback
+from wgan_cli.models import random_arch
 from wgan_cli.models.init import INIT_WHEN_ABSENT
 from wgan_cli.penalties import critic_score
 from wgan_cli.runs import RunDir, Task, generator_state
@@ -33,10 +34,35 @@ Z_DIM = 128
 def resolve_image(opts: ImageOptions, preset: dict | None) -> ImageOptions:
     """Fill None fields: explicit option > preset > architecture default."""
     filled = {**IMAGE_DEFAULTS, **((preset or {}).get("image", {}))}
+    if (opts.arch or filled["arch"]) == "random":   # a preset's widths and critic norm are for its own nets
+        filled = {k: v for k, v in filled.items() if k not in ("dim", "critic_norm")}
     opts = dataclasses.replace(opts, **{k: v for k, v in filled.items() if getattr(opts, k) is None})
     arch = models.get(opts.arch, "image")
+    if opts.arch == "random":   # Table 1 draws the widths; the critic's normalisation waits for the penalty
+        return dataclasses.replace(opts, dequantize=bool(opts.dequantize), init=opts.init or INIT_WHEN_ABSENT)
     defaults = dict(dim=arch.dim, critic_norm=arch.critic_norm, dequantize=arch.dequantize, init=INIT_WHEN_ABSENT)
     return dataclasses.replace(opts, **{k: v for k, v in defaults.items() if getattr(opts, k) is None})
+
+
+def resolve_random(opts: ImageOptions, cfg: TrainConfig) -> tuple[ImageOptions, TrainConfig]:
+    """--arch random (Section 5.1): --arch-seed (default 0) names a Table 1 architecture, whose draws fix the
+    widths; D's normalisation, when drawn, follows the penalty (random_arch.critic_norm_for) and brings Appendix
+    B's critic weight decay of 1e-3 unless `cfg.weight_decay_d` was set. `cfg` is the caller's (unresolved)."""
+    seed = 0 if opts.arch_seed is None else opts.arch_seed
+    drawn = random_arch.sample_architecture(seed)
+    if opts.dim is not None:
+        raise UsageError("--dim does not apply to --arch random: Table 1 draws the widths (g_dim, d_dim)",
+                         "drop --dim, or choose another --arch-seed")
+    penalty = resolve_train(cfg).penalty
+    norm = random_arch.critic_norm_for(drawn["d_normalise"], penalty)
+    if opts.critic_norm not in (None, norm):
+        raise UsageError(f"--critic-norm does not apply to --arch random: architecture {seed} "
+                         + ("normalises D (LayerNorm under a gradient penalty, BatchNorm otherwise)"
+                            if drawn["d_normalise"] else "has no normalisation in D"),
+                         "drop --critic-norm, or choose another --arch-seed")
+    if cfg.weight_decay_d is None:
+        cfg = dataclasses.replace(cfg, weight_decay_d=random_arch.WEIGHT_DECAY_D if drawn["d_normalise"] else 0.0)
+    return dataclasses.replace(opts, arch_seed=seed, critic_norm=norm), cfg
 
 
 @contextlib.contextmanager
@@ -89,7 +115,7 @@ class ImageTask(Task):
     name = "image"
     command = "train"
     section = "image"
-    same = ("dataset",)
+    same = ("dataset", "train_images")
 
     def resolve(self, cfg: TrainConfig) -> TrainConfig:
         opts = self.opts
@@ -99,6 +125,11 @@ class ImageTask(Task):
                 raise UsageError(f"unknown preset {opts.preset!r}", f"choose one of: {', '.join(IMAGE_PRESETS)}")
             preset = IMAGE_PRESETS[opts.preset]
         self.opts = opts = resolve_image(opts, preset)
+        if opts.arch == "random":
+            self.opts, cfg = opts, cfg = resolve_random(opts, cfg)
+        elif opts.arch_seed is not None:
+            raise UsageError("--arch-seed chooses a Table 1 architecture and needs --arch random",
+                             "add --arch random, or drop --arch-seed")
         self.cfg = cfg = resolve_train(cfg, preset)
         datasets.get(opts.dataset)
         models.check(opts.arch, critic_norm=opts.critic_norm, conditional=cfg.conditional, variant=opts.variant,
@@ -119,7 +150,7 @@ class ImageTask(Task):
         self.data = datasets.load_image_data(
             opts.dataset, opts.data_dir, size=self.size, device=device, batch_size=cfg.batch_size,
             output=self.output, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers, strict=opts.strict,
-            download=opts.download, need_labels=cfg.conditional)
+            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images)
         self.evaluator, self.eval_notes = None, []
         if opts.eval_metrics:   # weights and reference checked now, before the run directory exists
             self.evaluator, self.eval_notes = eval_callback(
@@ -130,8 +161,12 @@ class ImageTask(Task):
     @property
     def spec(self) -> dict:
         opts, data = self.opts, self.data
-        spec = {"arch": opts.arch, "dim": opts.dim, "size": data.size, "channels": data.channels, "z_dim": Z_DIM,
-                "critic_norm": opts.critic_norm}
+        if opts.arch == "random":
+            spec = random_arch.random_spec(opts.arch_seed, size=data.size, channels=data.channels, z_dim=Z_DIM,
+                                           penalty=self.cfg.penalty)
+        else:
+            spec = {"arch": opts.arch, "dim": opts.dim, "size": data.size, "channels": data.channels,
+                    "z_dim": Z_DIM, "critic_norm": opts.critic_norm}
         if opts.arch == "dcgan":
             spec["variant"] = opts.variant
         if opts.init != INIT_WHEN_ABSENT:   # absent means tflib, as in every checkpoint written before the key
@@ -142,7 +177,8 @@ class ImageTask(Task):
 
     @property
     def extra(self) -> dict:
-        return {"dataset": self.opts.dataset, "output": self.output}
+        extra = {"dataset": self.opts.dataset, "output": self.output, "train_images": self.opts.train_images}
+        return {**extra, "arch_seed": self.opts.arch_seed} if self.opts.arch == "random" else extra
 
     @property
     def description(self) -> str:

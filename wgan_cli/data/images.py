@@ -93,7 +93,10 @@ class ImageData:
 
 def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device, batch_size: int,
                     output: str = "tanh", dequantize: bool = False, seed: int = 0, workers: int = 4,
-                    strict: bool = False, download: bool = True, need_labels: bool = False) -> ImageData:
+                    strict: bool = False, download: bool = True, need_labels: bool = False,
+                    train_images: int | None = None) -> ImageData:
+    """`train_images`: train on the first N training images only (Section 5.6's 1,000-image subset); the
+    validation split stays whole."""
     dataset = get(name)
     root = data_root(data_dir)
     device = torch.device(device)
@@ -105,6 +108,10 @@ def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device
             test = Split(train.images[va], train.labels[va] if train.labels is not None else None)
             train = Split(train.images[tr], train.labels[tr] if train.labels is not None else None)
             notes.append(f"{name}: no test split found; holding out {len(va)} training images for validation")
+        if train_images is not None:
+            _check_subset(name, train_images, len(train.images))
+            train = Split(train.images[:train_images],
+                          train.labels[:train_images] if train.labels is not None else None)
 
         def sampler(split: Split) -> DeviceImages:
             images = resize_uint8(split.images, size).to(device)
@@ -134,6 +141,10 @@ def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device
     if need_labels and labels_train is None:
         raise UsageError(f"--conditional needs class labels, and {name} has none",
                          "use a labelled dataset (cifar10, mnist, ...) or a folder with one subfolder per class")
+    if train_images is not None:
+        _check_subset(name, train_images, len(train_files))
+        train_files = train_files[:train_images]
+        labels_train = labels_train[:train_images] if labels_train is not None else None
     channels = 3
     if strict:
         verify_files(train_files + val_files, read)
@@ -147,3 +158,9 @@ def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device
     notes = [] if val else [f"{name}: validation split has {len(val_files)} images (< one batch); no "
                             "validation estimate"]
     return ImageData(train, val, channels, size, n_classes, len(train_files), len(val_files), where, notes)
+
+
+def _check_subset(name: str, n: int, available: int) -> None:
+    if not 1 <= n <= available:
+        raise UsageError(f"--train-images {n}: {name} has {available} training images",
+                         f"choose at most {available}, or drop --train-images")

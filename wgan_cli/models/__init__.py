@@ -22,6 +22,7 @@ from torch import nn
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import VARIANTS, dcgan, mlp, resnet, resnet64, resnet101
 from wgan_cli.models.init import INIT_WHEN_ABSENT, check_init, initialise
+from wgan_cli.models.random_arch import random_dcgan
 from wgan_cli.models.text import text_resnet
 from wgan_cli.models.toy import toy_mlp
 from wgan_cli.penalties import PER_SAMPLE, batchnorm_refusal
@@ -53,6 +54,8 @@ ARCHS = {
     # the paper trains these two at 64 px (Figure 2), whatever the dataset's own size
     "resnet101": Arch(resnet101, sizes=(32, 64, 128), size=64, follows_dataset=False, critic_norm="layernorm"),
     "mlp": Arch(mlp, sizes=(28, 32, 64, 128), size=64, follows_dataset=False),
+    # Section 5.1: one Table 1 architecture around the DCGAN 32x32 nets, drawn by --arch-seed (random_arch.py)
+    "random": Arch(random_dcgan, sizes=(32,), size=32, follows_dataset=False),
     "text-resnet": Arch(text_resnet, task="text", dim=512),
 }
 IMAGE_ARCHS = tuple(name for name, a in ARCHS.items() if a.task == "image")
