@@ -3,8 +3,9 @@ existing subcommand and existing flags, and where the command has `--dry-run` it
 
 Commands come from fenced code blocks and shell scripts (full commands: flags checked, then run with --dry-run)
 and from inline `wgan ...` code in the prose and in Python examples (fragments: flags checked). Shell variables
-are replaced by their defaults (`${OUT:-runs/x}`) or a placeholder path; arguments that are themselves
-variables (`${ARCHS[$arch]}`) cannot be checked and are skipped.
+are replaced by their defaults (`${OUT:-runs/x}`, or the value a script assigns them: `DIM=${DIM:-128}`) or a
+placeholder path, arithmetic `$((...))` by 1; arguments that are themselves variables (`${ARCHS[$arch]}`)
+cannot be checked and are skipped.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ def documents() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").iterdir())]
 
 
-def substitute(line: str) -> str:
-    """Shell expansions -> plain words: ${X:-default} -> default, other variables -> a placeholder path."""
+def substitute(line: str, env: dict[str, str] | None = None) -> str:
+    """Shell expansions -> plain words: ${X:-default} -> default, a variable the script assigned -> its value,
+    arithmetic -> 1, other variables -> a placeholder path."""
+    env = env or {}
+    line = re.sub(r"\$\(\((?:[^()]|\([^()]*\))*\)\)", "1", line)
     line = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line)
     line = line.replace('"$@"', " ").replace("$@", " ")                # the script's own arguments
     line = re.sub(r'"?\$\{[^}]*\[@\]\}"?', " ", line)            # arrays of arguments: not checkable
     line = re.sub(r"\$\{\w+\[[^]]*\]\}", " ", line)                # ${ARCHS[$arch]}: not checkable
-    line = re.sub(r"\$\{?\w+\}?", "runs/var", line)
+    line = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), "runs/var"), line)
     line = re.sub(r"\$\(\([^)]*\)\)|\$\([^)]*\)", "runs/var", line)
     return line
 
@@ -58,7 +62,21 @@ def logical_lines(text: str) -> list[str]:
     return text.replace("\\\n", " ").splitlines()
 
 
-def command_from(line: str) -> list[str] | None:
+def script_variables(lines: list[str]) -> dict[str, str]:
+    """`NAME=value` and `NAME=${NAME:-default}` assignments of a script, in order, each value expanded; a
+    `for NAME in a b c` loop variable takes its first value."""
+    env: dict[str, str] = {}
+    for line in lines:
+        if loop := re.match(r"^\s*for (\w+) in ([^\s;]+)|^\s*for \(\((\w+) *= *(\d+);", line):
+            name, first = loop.group(1) or loop.group(3), loop.group(2) or loop.group(4)
+            env[name] = (substitute(first, env).strip('"').split() or ["runs/var"])[0]
+        match = re.match(r"^\s*(\w+)=(\$\{\w+:-[^}]*\}|[^\s$(][^\s]*|\$\w+\S*)(\s+#.*)?$", line)
+        if match:
+            env[match.group(1)] = substitute(match.group(2), env).strip('"')
+    return env
+
+
+def command_from(line: str, env: dict[str, str] | None = None) -> list[str] | None:
     """The tokens of the `wgan` command on a shell line (after `VAR=x`, `$WGAN`, `python -m wgan_cli`, `torchrun ...
     -m wgan_cli`), or None."""
     line = re.sub(r"(^|\s)#.*$", "", line)                          # comments
@@ -66,7 +84,7 @@ def command_from(line: str) -> list[str] | None:
     match = re.search(r"(?:^|[\s;(|&])wgan\s+([a-z].*)$", line)
     if not match:
         return None
-    text = substitute(match.group(1)).split("|")[0].split(">")[0].split("&&")[0].split(";")[0]
+    text = substitute(match.group(1), env).split("|")[0].split(">")[0].split("&&")[0].split(";")[0]
     try:
         return shlex.split(text)
     except ValueError:
@@ -77,16 +95,18 @@ def full_commands() -> list[tuple[str, list[str]]]:
     found = []
     for path in documents():
         text = path.read_text()
+        env = {}
         if path.suffix == ".md":
             shell, _ = split_markdown(text)
             lines = logical_lines(shell)
             lines += re.findall(r"^    (wgan .*)$", text.replace("\\\n", " "), flags=re.M)   # indented code
         elif path.suffix == ".sh":
             lines = logical_lines(text)
+            env = script_variables(lines)
         else:
             continue
         for line in lines:
-            tokens = command_from(line.strip())
+            tokens = command_from(line.strip(), env)
             if tokens:
                 found.append((f"{path.relative_to(ROOT)}: wgan {' '.join(tokens)}", tokens))
     return found
@@ -163,3 +183,8 @@ def test_the_checker_refuses_what_does_not_exist_and_skips_option_values():
     check_flags(["train", "--betas", "0.5", "0.9", "--no-download", "--lambda", "-1"])   # values are not flags
     assert command_from('OUT=x wgan sample "$OUT/g.safetensors" -n 4 -o "${DIR:-runs/d}/s.png"  # note') == \
         ["sample", "runs/var/g.safetensors", "-n", "4", "-o", "runs/d/s.png"]
+    env = script_variables(["N=${N:-500}", "ROOT=runs/sweep-$N  # where", "X=$(date)", "for p in gp clip; do",
+                            "for ((k = 3; k < N; k++)); do"])
+    assert env == {"N": "500", "ROOT": "runs/sweep-500", "p": "gp", "k": "3"}
+    assert command_from('wgan train --iters "$N" --sample-every $(((N + 19) / 20)) --out "$ROOT/a"', env) == \
+        ["train", "--iters", "500", "--sample-every", "1", "--out", "runs/sweep-500/a"]

@@ -79,7 +79,7 @@ def test_resume_is_bit_identical(tmp_path):
 
 
 def test_interrupt_saves_and_raises(tmp_path, events):
-    from wgan_cli.runs import RunDir, checkpoint_callback
+    from wgan_cli.rundir import RunDir, checkpoint_callback
 
     cfg = tiny(iters=50, batch_size=16)
     engine = toy_engine(ToyOptions(dim=16), cfg, "cpu")
@@ -106,7 +106,7 @@ class NaNData:
 def test_divergence_stops_with_clear_error_and_saves_nothing(tmp_path):
     from wgan_cli.engine import Engine
     from wgan_cli.models.toy import toy_mlp
-    from wgan_cli.runs import RunDir, checkpoint_callback
+    from wgan_cli.rundir import RunDir, checkpoint_callback
 
     G, D = toy_mlp(dim=8)
     engine = Engine(G, D, NaNData(), tiny(iters=20, batch_size=8))

@@ -1,4 +1,4 @@
-"""The run skeleton shared by every training command (`toy`, `train`, `textgen`), and run directories.
+"""The run skeleton shared by every training command (`toy`, `train`, `textgen`).
 
 `train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: resolve the options,
 read the data (before anything is created on disk), open the run directory, build the engine, resume, record
@@ -6,17 +6,7 @@ the options, log to metrics.jsonl, wire the checkpoints and the task's callbacks
 task's summary. A Task (toy.py, train.py, textgen.py) says only what differs: what it builds, its callbacks and
 its summary.
 
-A run directory holds:
-  options.json                     the resolved options of the command (appended to on resume: options.N.json)
-  metrics.jsonl                    one JSON object per logging interval, evaluation and save
-  ckpt-0001000.safetensors         train-state checkpoints (G, D, optimisers, RNG, data cursor); newest kept
-  generator.safetensors            generator-only checkpoint of the newest state (for `sample`, `score`)
-  .lock                            held by the run that writes here (locking.py): one writer per directory
-Resume: `--resume auto` (default) continues from the newest train-state checkpoint that loads and verifies,
-skipping damaged ones with a warning; `--resume never` refuses a directory that already holds checkpoints
-(nothing already written is overwritten); `--resume PATH` starts from that checkpoint. A checkpoint of another
-model or other data is refused with the difference shown, unless `--resume-with-changes` is given (the weights
-must still fit the model).
+The run directory itself (layout, resume, the checkpoint callback) is rundir.py.
 
 Under torchrun every rank runs `train_run` (torchrun.py, distributed.py): each node's first rank reads the data first, only
 rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint rank 0
@@ -26,179 +16,18 @@ picked, and the other ranks run only the collective callbacks (checkpoints, shar
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import signal
 from dataclasses import asdict
-from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import bounds, checkpoint, distributed, files, tensorboard, torchrun
+from wgan_cli import bounds, distributed, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
-from wgan_cli.errors import CheckpointError, OutputError, UsageError
-from wgan_cli.events import Note, Saved
-from wgan_cli.locking import RunLock
+from wgan_cli.events import Note
+from wgan_cli.rundir import RunDir, checkpoint_callback, resume
 from wgan_cli.ui import JsonlSink, LastValues
-
-CKPT_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
-
-
-class RunDir:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def create(self) -> "RunDir":
-        """Make the folder; whether it can be written is found by taking its lock (`lock`)."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(f"cannot create run directory {self.path}: {e.strerror or e}",
-                              "choose a writable --out") from None
-        if not self.path.is_dir():
-            raise OutputError(f"cannot create run directory {self.path}: a file of that name exists",
-                              "choose another --out")
-        return self
-
-    def lock(self) -> RunLock:
-        """The run directory's exclusive lock, taken by `with run_dir.lock():` (LockedError naming the owner if
-        another run holds it)."""
-        return RunLock(self.path)
-
-    def clean(self) -> list[Note]:
-        """Remove the temporary files of a write that a killed process left (only ours, by name)."""
-        removed = files.clean_temporaries(self.path, ("samples", "figures"))
-        if not removed:
-            return []
-        names = ", ".join(str(p.relative_to(self.path)) for p in removed[:5]) + (" ..." if len(removed) > 5 else "")
-        return [Note(f"removed {len(removed)} temporary file(s) left by an interrupted write: {names}")]
-
-    def ckpt_path(self, step: int) -> Path:
-        return self.path / f"ckpt-{step:07d}.safetensors"
-
-    @property
-    def generator_path(self) -> Path:
-        return self.path / "generator.safetensors"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    def checkpoints(self) -> list[Path]:
-        """Train-state checkpoints, newest first."""
-        if not self.path.is_dir():
-            return []
-        found = [(int(m.group(1)), p) for p in self.path.iterdir() if (m := CKPT_RE.match(p.name))]
-        return [p for _, p in sorted(found, reverse=True)]
-
-    def write_options(self, options: dict) -> Path:
-        target = self.path / "options.json"
-        n = 1
-        while target.exists():   # a resumed run keeps the first options and adds its own
-            n += 1
-            target = self.path / f"options.{n}.json"
-        return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
-           allow_changes: bool = False, train: dict | None = None) -> list:
-    """Load the state to resume from into `engine`; returns Note events to show.
-
-    The checkpoint must hold the same model spec, and the same values of `same` in its "extra" metadata (what
-    identifies the data, e.g. the character map of a text run). With `allow_changes` a difference in either is
-    shown and accepted, as long as the checkpoint's weights load into the model the options build. Changed
-    training options (`train`, e.g. more --iters) are shown as a note."""
-    notes = []
-    if mode == "never":
-        if run.checkpoints():
-            raise UsageError(f"{run.path} already holds checkpoints and --resume never was given",
-                             "use --resume auto to continue that run, or a new --out directory")
-        return notes
-    if mode == "auto":
-        candidates = run.checkpoints()
-    else:
-        candidates = [Path(mode)]
-    for path in candidates:
-        try:
-            tensors, meta = checkpoint.load(path, kind="train-state", task=task, command="--resume")
-        except CheckpointError as e:
-            if mode != "auto":
-                raise
-            notes.append(Note(f"skipping damaged checkpoint: {e.message}", "warning"))
-            continue
-        override = "; or add --resume-with-changes to continue from this state anyway"
-        if meta["model"] != model:
-            what = f"a different model ({meta['model'].get('arch')}, {_diff(meta['model'], model)})"
-            if not allow_changes:
-                raise CheckpointError(f"{path}: holds {what} than the options ask for",
-                                      "use a new --out directory, or the original options" + override)
-            notes.append(Note(f"--resume-with-changes: {path} holds {what}", "warning"))
-        extra = meta.get("extra", {})
-        changed = {k: v for k, v in (same or {}).items() if extra.get(k) != v}
-        if changed:
-            what = f"different data than the options give ({_diff({k: extra.get(k) for k in changed}, changed)})"
-            if not allow_changes:
-                raise CheckpointError(f"{path}: trained on {what}",
-                                      "resume with the original options, or use a new --out directory" + override)
-            notes.append(Note(f"--resume-with-changes: {path} was trained on {what}", "warning"))
-        try:
-            engine.load_state_tensors(tensors, meta["step"])
-        except (RuntimeError, KeyError, ValueError) as e:   # only with changes allowed: weights of another shape
-            raise CheckpointError(f"{path}: its weights do not fit the model the options build "
-                                  f"({str(e).strip().splitlines()[0]})",
-                                  "resume with the checkpoint's model options, or use a new --out directory") from None
-        if train:
-            changed_train = {k: v for k, v in train.items() if k in meta["train"] and meta["train"][k] != v}
-            if changed_train:
-                notes.append(Note("options changed since the checkpoint (checkpoint's vs now): "
-                                  + _diff({k: meta["train"][k] for k in changed_train}, changed_train)))
-        notes.append(Note(f"resumed from {path} at iteration {meta['step']}"))
-        return notes
-    return notes
-
-
-def _diff(a: dict, b: dict) -> str:
-    """`key: checkpoint's vs the options'` for each differing key; long lists by their length."""
-    def shown(v):
-        return f"{len(v)} entries" if isinstance(v, list) and len(v) > 8 else v
-
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return ", ".join(f"{k}: {shown(a.get(k))} vs {shown(b.get(k))}" for k in keys) or "same keys"
-
-
-def generator_state(G: torch.nn.Module, G_ema: torch.nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """The tensors of a generator-only checkpoint: G (and its EMA copy under `G_ema.`)."""
-    state = {"G." + k: v for k, v in G.state_dict().items()}
-    if G_ema is not None:
-        state.update({"G_ema." + k: v for k, v in G_ema.state_dict().items()})
-    return state
-
-
-def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, extra: dict | None = None,
-                        every: int = 1000, keep: int = 3) -> Callback:
-    """Save a train-state and a generator-only checkpoint every `every` iterations, at the end and on a signal.
-    Old train-states are pruned only after the new one is in place; at least 2 are kept."""
-    keep = max(keep, 2)
-
-    def write(engine: Engine):
-        step = engine.step
-        path = checkpoint.save(run.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
-                               model=model, train=train, step=step, extra=extra)
-        yield Saved(step, str(path), "train-state")
-        checkpoint.save(run.generator_path, generator_state(engine.G, engine.G_ema), kind="generator", task=task,
-                        model=model, train=train, step=step, extra=extra)
-        for old in run.checkpoints()[keep:]:
-            old.unlink(missing_ok=True)
-
-    def save(engine: Engine, final: bool):
-        group = engine.dist   # under torchrun: replicas compared, rank 0 writes, every rank waits for it
-        group.check_replicas(engine)
-        yield from group.agree(lambda: list(write(engine)), here=group.is_writer) or ()
-
-    return Callback(save, every=every, on_interrupt=True, collective=True)
-
 
 class StopFlag:
     """SIGINT / SIGTERM set a flag; the loop saves at the next step boundary and exits 130 / 143.

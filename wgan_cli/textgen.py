@@ -19,7 +19,8 @@ from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import CheckpointError, DataError, UsageError
 from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.ngrams import distributions, js_report
-from wgan_cli.runs import RunDir, Task, generator_state
+from wgan_cli.rundir import RunDir, generator_state
+from wgan_cli.runs import Task
 from wgan_cli.ui import LastValues
 
 SPLIT_SEED = 0      # the held-out split does not depend on --seed: runs with different seeds share it
@@ -208,3 +209,15 @@ def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = Non
         return lines, None
     metrics = js_report(idx, reference, len(charmap))
     return lines, {**metrics, "samples": len(idx), "reference_lines": len(ref_idx)}
+
+
+def generate_command(ckpt: Path, n: int, seed: int, device, eval_file: Path | None, out: Path | None,
+                     notes: list) -> tuple[str, dict | None]:
+    """`wgan textgen --ckpt`: what to print (the lines, or where they were written) and the --eval metrics."""
+    if out is not None:   # refused before the model is loaded
+        outputs.check_writable(out)
+    lines, metrics = generate(ckpt, n, seed, device, eval_file, notes=notes)
+    if out is None:
+        return "\n".join(lines), metrics
+    outputs.write_lines(out, lines)
+    return f"wrote {len(lines)} lines to {out}", metrics

@@ -18,7 +18,8 @@ from wgan_cli.engine import Callback, Engine, fit, pick_device
 from wgan_cli.events import Artifact, Evaluated
 from wgan_cli.metrics.points import mode_coverage, wasserstein1
 from wgan_cli.models.toy import NoisyCopyGenerator
-from wgan_cli.runs import RunDir, Task
+from wgan_cli.rundir import RunDir
+from wgan_cli.runs import Task
 from wgan_cli.ui import LastValues
 
 DATASETS = ["8gaussians", "25gaussians", "swissroll"]

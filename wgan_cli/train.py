@@ -25,7 +25,8 @@ from wgan_cli.metrics.evaluate import eval_callback
 from wgan_cli.models import random_arch
 from wgan_cli.models.init import INIT_WHEN_ABSENT
 from wgan_cli.penalties import critic_score
-from wgan_cli.runs import RunDir, Task, generator_state
+from wgan_cli.rundir import RunDir, generator_state
+from wgan_cli.runs import Task
 from wgan_cli.ui import LastValues, read_jsonl
 
 Z_DIM = 128

@@ -1,0 +1,125 @@
+"""What every `wgan` command shares: the parser's error format, the one place a WganError becomes an
+`error:`/`hint:` pair and an exit code, the body of the training commands (toy, train, textgen) and
+--config FILE. The commands themselves are cli.py; their options are options.py.
+
+Errors: every WganError is caught once (in `handle_errors`) and printed as one line plus a hint, with the
+exit code of its class (see errors.py); `--debug` shows the traceback too, with the same exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import typer
+import typer.core
+
+from wgan_cli import __version__, bounds
+from wgan_cli.config import RunOptions, TrainConfig
+from wgan_cli.errors import UsageError, WganError
+
+# click's exception class, found through typer's public BadParameter (typer vendors click in recent versions)
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class WganGroup(typer.core.TyperGroup):
+    """Parser errors (unknown option, bad value, missing argument) in the documented format: one `error:` line
+    and one `hint:` line on stderr, exit code 2; help and version output as usual."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":   # `wgan` alone: typer has shown the help text
+                code = e.exit_code
+            else:
+                command = e.ctx.command_path if getattr(e, "ctx", None) else "wgan"
+                typer.echo(f"error: {e.format_message()}", err=True)
+                typer.echo(f"hint: see `{command} --help`", err=True)
+                code = e.exit_code
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def handle_errors(fn):
+    """Catch WganError once: one clear line and a hint on stderr, the class's exit code; nothing else lost.
+    With --debug (or WGAN_DEBUG=1) the traceback is printed first; the exit code stays the documented one."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        debug = kwargs.get("debug", False) or os.environ.get("WGAN_DEBUG") == "1"
+        try:
+            return fn(*args, **kwargs)
+        except WganError as e:
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"error: {e.message}", err=True)
+            if e.hint:
+                typer.echo(f"hint: {e.hint}", err=True)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def rounded(result: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
+
+
+def refuse_ignored(ctx, mode: str, ignored: tuple[str, ...]) -> None:
+    """Options given explicitly (not left at their defaults) that `mode` would ignore: refused, all named."""
+    if ctx is None:   # called without the command line (from Python): nothing was given explicitly
+        return
+    given = [p for p in ctx.command.params if p.name in ignored
+             and ctx.get_parameter_source(p.name).name not in ("DEFAULT", "DEFAULT_MAP")]
+    if given:
+        names = ", ".join(p.opts[0] for p in given)
+        raise UsageError(f"{mode} does not use {names}", f"drop {names}: {mode} runs with the paper's own settings")
+
+
+def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, quiet: bool, plain: bool | None,
+                  generator: Path | None = None) -> None:
+    """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
+    train (or resume), then print the summary and where the run is."""
+    from wgan_cli.torchrun import main_process
+    from wgan_cli.runs import StopFlag, train_run
+    from wgan_cli.ui import terminal_sinks
+
+    if dry_run:
+        bounds.check_training(cfg, run, task.opts)
+        typer.echo(json.dumps(task.record(task.resolve(cfg), run), indent=2))
+        return
+    with StopFlag() as stop:
+        result = train_run(task, cfg, run, sinks=terminal_sinks(quiet, plain), should_stop=stop)
+    if not main_process():   # under torchrun rank 0 reports for every rank
+        return
+    if result:
+        typer.echo(json.dumps(rounded(result)))
+    out = Path(run.out)
+    typer.echo(f"run directory: {out}  (generator: {generator or out / 'generator.safetensors'})")
+
+
+def with_config(ctx: typer.Context, config: Path | None, command: str, section: str, cfg: TrainConfig,
+                run: RunOptions, opts):
+    """--config FILE: the file's options under the flags given on the command line (configfile.py)."""
+    if config is None:
+        return cfg, run, opts
+    from wgan_cli import configfile
+
+    cfg, run, opts, notes = configfile.apply(ctx, config, command, section, cfg, run, opts)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    return cfg, run, opts
+
+
+def version_callback(value: bool):
+    if value:
+        typer.echo(f"wgan {__version__}")
+        raise typer.Exit()
