@@ -102,24 +102,6 @@ def test_pr_needs_the_reference_features(resizing_net, tmp_path):
     assert r.exit_code == 2, r.output
 
 
-def test_in_training_pr_and_dc_are_logged(tmp_path, fake_net):
-    from standins import write_cifar10
-
-    write_cifar10(tmp_path)
-    out = tmp_path / "run"
-    r = CliRunner().invoke(app, ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(out),
-                                 "--iters", "2", "--dim", "8", "--batch-size", "8", "--n-val", "8",
-                                 "--eval-every", "2", "--eval-metrics", "fid,pr,dc", "--eval-n", "16",
-                                 "--device", "cpu", "--quiet"])
-    assert r.exit_code == 0, r.output
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    scored = [row for row in rows if row["event"] == "eval" and "fid" in row]
-    assert len(scored) == 1
-    row = scored[0]
-    assert (row["pr_k"], row["dc_k"], row["pr_n"], row["dc_n"]) == (3, 5, 16, 16)
-    assert all(0 <= row[k] <= 1 for k in ("precision", "recall", "coverage")) and row["density"] >= 0
-
-
 # ---- --resize ---------------------------------------------------------------------------------------------------
 def test_resize_reaches_the_network_and_is_reported(resizing_net, tmp_path):
     gen, ref = rand_images(12, seed=4), rand_images(14, seed=5, high=120)

@@ -1,6 +1,7 @@
 """`wgan train --eval-metrics fid`: scores logged during training and the best generator kept (stand-in network)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from standins import write_cifar10
@@ -12,20 +13,33 @@ from wgan_cli.cli import app
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_in_training_fid_is_logged_and_best_generator_kept(tmp_path, fake_net):
+def scored_rows(tmp_path: Path, iters: int, metrics: str) -> tuple[list[dict], Path]:
+    """A tiny cifar10 run scored every 2 iterations: its evaluation rows with a FID, and the run folder."""
     write_cifar10(tmp_path)   # --data-dir serves the training data and the default reference, cifar10:train
     out = tmp_path / "run"
     r = CliRunner().invoke(app, ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(out),
-                                 "--iters", "4", "--dim", "8", "--batch-size", "8", "--n-val", "8",
-                                 "--eval-every", "2", "--eval-metrics", "fid,kid", "--eval-n", "16",
+                                 "--iters", str(iters), "--dim", "8", "--batch-size", "8", "--n-val", "8",
+                                 "--eval-every", "2", "--eval-metrics", metrics, "--eval-n", "16",
                                  "--device", "cpu", "--plain"])
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    scored = [row for row in rows if row["event"] == "eval" and "fid" in row]
+    return [row for row in rows if row["event"] == "eval" and "fid" in row], out
+
+
+def test_in_training_fid_is_logged_and_best_generator_kept(tmp_path, fake_net):
+    scored, out = scored_rows(tmp_path, 4, "fid,kid")
     assert [row["step"] for row in scored] == [2, 4]
     assert all(row["fid"] >= 0 and "kid" in row for row in scored)
     best = checkpoint.read_meta(out / "best.safetensors")
     assert best["kind"] == "generator" and best["extra"]["fid"] == min(row["fid"] for row in scored)
+
+
+def test_in_training_pr_and_dc_are_logged(tmp_path, fake_net):
+    scored, _ = scored_rows(tmp_path, 2, "fid,pr,dc")
+    assert len(scored) == 1
+    row = scored[0]
+    assert (row["pr_k"], row["dc_k"], row["pr_n"], row["dc_n"]) == (3, 5, 16, 16)
+    assert all(0 <= row[k] <= 1 for k in ("precision", "recall", "coverage")) and row["density"] >= 0
 
 
 def test_in_training_scores_need_a_known_reference(tmp_path, fake_net):
