@@ -6,8 +6,10 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import typer
 
@@ -130,3 +132,36 @@ def test_overfitting_trains_gp_and_clip_on_a_subset(standin):
     assert [value(c, "--penalty") for c in trains] == ["gp", "clip"]
     assert all(value(c, "--train-images") == "1000" and value(c, "--dim") == "128" for c in trains)
     assert calls[-1][:3] == ["report", "runs/overfitting-mnist/gp", "runs/overfitting-mnist/clip"]
+
+
+def test_last_grids_takes_each_runs_newest_grid_and_its_first_cells(tmp_path):
+    """examples/last_grids.py: the newest grid of each run (not an older one), the first side x side cells of it,
+    one figure of all runs; a run without grids is refused with one error line."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("last_grids", EXAMPLES / "last_grids.py")
+    last_grids = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(last_grids)
+    for name in ("arch000-gp", "arch000-gan", "arch001-gp"):
+        samples = tmp_path / "sweep" / name / "samples"
+        samples.mkdir(parents=True)
+        Image.new("L", (64, 64), 0).save(samples / "iter-0000010.png")
+        newest = np.arange(64 * 64, dtype=np.uint8).reshape(64, 64)
+        Image.fromarray(newest).save(samples / "iter-0000020.png")
+    grid = last_grids.last_grid(tmp_path / "sweep" / "arch000-gp")
+    assert np.array_equal(grid, newest)
+    assert np.array_equal(last_grids.corner(grid, side=2, per_row=8), newest[:16, :16])   # 8 px cells
+
+    out = tmp_path / "final.png"
+    runs = sorted(str(p) for p in (tmp_path / "sweep").iterdir())
+    script = [sys.executable, str(EXAMPLES / "last_grids.py")]
+    done = subprocess.run([*script, *runs, "-o", str(out), "--side", "2", "--rows", "gp", "gan"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "3 runs, the first 4 samples" in done.stdout and Image.open(out).size[0] > 0
+    (tmp_path / "sweep" / "arch002-gp").mkdir()
+    refused = subprocess.run([*script, str(tmp_path / "sweep" / "arch002-gp"), "-o", str(out)],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "holds no sample grid" in refused.stderr
