@@ -74,7 +74,7 @@ class SwissRoll(EightGaussians):
 
     def sample(self, n: int, gen: torch.Generator | None = None):
         u = torch.rand(n, device=self.device, generator=gen)
-        _height = torch.rand(n, device=self.device, generator=gen)  # the dropped y axis (keeps sklearn's draw order)
+        torch.rand(n, device=self.device, generator=gen)   # the dropped y axis, drawn to keep sklearn's draw order
         t = 1.5 * math.pi * (1 + 2 * u)
         x = torch.stack([t * torch.cos(t), t * torch.sin(t)], dim=1)
         x = x + 0.25 * torch.randn(n, 2, device=self.device, generator=gen)
