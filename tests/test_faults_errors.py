@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from wgan_cli import outputs
 from wgan_cli.cli import app
+from wgan_cli.errors import OutputError
 from wgan_cli.metrics import scores
 
 runner = CliRunner()
@@ -127,6 +128,26 @@ def test_textgen_output_unwritable_is_found_before_training(tmp_path, monkeypatc
     line = one_error(r, 7)
     assert line == f"error: cannot write {locked / 'lm.safetensors'}: Permission denied"
     assert not run.exists()                         # nothing trained, nothing written
+
+
+def test_an_output_that_is_a_folder_is_refused_naming_its_option(tmp_path):
+    """The hint names the option that gave the path: --out for generated lines, --save-stats, -o by default."""
+    run, lm = tmp_path / "run", tmp_path / "lm.safetensors"
+    r = runner.invoke(app, ["textgen", "--corpus", str(corpus(tmp_path)), "--dim", "2", "--seq-len", "8",
+                            "--iters", "1", "--batch-size", "4", "--heldout", "4", "--out", str(run), "-o", str(lm),
+                            "--device", "cpu", "--quiet"])
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "lines"
+    folder.mkdir()
+    r = runner.invoke(app, ["textgen", "--ckpt", str(lm), "-n", "2", "--out", str(folder), "--device", "cpu"])
+    assert one_error(r, 7) == f"error: cannot write {folder}: it is a folder"
+    assert "hint: give --out a file path" in r.output and list(folder.iterdir()) == []
+    with pytest.raises(OutputError) as refused:
+        outputs.check_writable(folder, "--save-stats")
+    assert refused.value.hint == "give --save-stats a file path"
+    with pytest.raises(OutputError) as refused:
+        outputs.check_writable(folder)
+    assert refused.value.hint == "give -o a file path"
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,

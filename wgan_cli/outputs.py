@@ -20,28 +20,33 @@ from wgan_cli.files import atomic_path, write_text
 HINT = "choose a writable -o path (and check free space)"
 
 
-def make_parent(out: str | Path) -> Path:
-    """Create the folder an output goes to (checked before any work is done); an OutputError if it cannot be."""
+def hint_for(flag: str) -> str:
+    return HINT.replace("-o", flag)
+
+
+def make_parent(out: str | Path, flag: str = "-o") -> Path:
+    """Create the folder an output goes to (checked before any work is done); an OutputError if it cannot be.
+    `flag`: the option that named the output, for the hint."""
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(f"cannot create {out.parent}: {e.strerror}", "choose a writable -o path") from None
+        raise OutputError(f"cannot create {out.parent}: {e.strerror}", f"choose a writable {flag} path") from None
     return out
 
 
-def check_writable(out: str | Path) -> Path:
+def check_writable(out: str | Path, flag: str = "-o") -> Path:
     """Before any work is done: the output's folder exists (made if needed) and takes a new file, and the output
-    is not a folder. An OutputError naming the path otherwise."""
-    out = make_parent(out)
+    is not a folder. An OutputError naming the path (and, in the hint, the option `flag`) otherwise."""
+    out = make_parent(out, flag)
     if out.is_dir():
-        raise OutputError(f"cannot write {out}: it is a folder", "give a file path")
+        raise OutputError(f"cannot write {out}: it is a folder", f"give {flag} a file path")
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise OutputError(f"cannot write {out}: {e.strerror or e}", HINT) from None
+        raise OutputError(f"cannot write {out}: {e.strerror or e}", hint_for(flag)) from None
     return out
 
 
@@ -107,6 +112,6 @@ def write_points(points: np.ndarray, out: str | Path) -> Path:
     return out
 
 
-def write_lines(out: str | Path, lines: list[str]) -> Path:
+def write_lines(out: str | Path, lines: list[str], flag: str = "-o") -> Path:
     """UTF-8 text, one line per entry."""
-    return write_text(out, "".join(s + "\n" for s in lines), HINT)
+    return write_text(out, "".join(s + "\n" for s in lines), hint_for(flag))

@@ -136,7 +136,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     say = note or (lambda text: None)
     requested = validate(req)
     if req.save_stats:   # before hours of feature extraction, not after
-        outputs.check_writable(req.save_stats)
+        outputs.check_writable(req.save_stats, "--save-stats")
     group = torchrun.join(pick_device(req.device))   # alone, or this rank of a torchrun job
     device = group.device
     progress = progress if group.is_writer else None

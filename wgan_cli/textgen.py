@@ -215,9 +215,9 @@ def generate_command(ckpt: Path, n: int, seed: int, device, eval_file: Path | No
                      notes: list) -> tuple[str, dict | None]:
     """`wgan textgen --ckpt`: what to print (the lines, or where they were written) and the --eval metrics."""
     if out is not None:   # refused before the model is loaded
-        outputs.check_writable(out)
+        outputs.check_writable(out, "--out")
     lines, metrics = generate(ckpt, n, seed, device, eval_file, notes=notes)
     if out is None:
         return "\n".join(lines), metrics
-    outputs.write_lines(out, lines)
+    outputs.write_lines(out, lines, "--out")
     return f"wrote {len(lines)} lines to {out}", metrics
