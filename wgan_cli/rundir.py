@@ -31,6 +31,8 @@ CKPT_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
 
 
 class RunDir:
+    """One run directory (the layout above): its paths, creating it, its lock, a killed write's leftovers."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
