@@ -1,9 +1,11 @@
 """`wgan train --preset mnist-dcgan` and a plain PyTorch loop differ only in the initialisation and the random
 stream: from the same weights and the same random numbers, the engine on the real image pipeline (uint8 images,
 x/255 in [0, 1], joint real+fake critic pass, foreach Adam, critic steps then the generator step) computes what
-benchmarks/plain_mnist_loop.py's loop computes (separate real and fake passes, default Adam), in float64."""
+benchmarks/plain_mnist_loop.py's own `iteration` computes (separate real and fake passes, default Adam), in float64."""
 
 import copy
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,23 +18,10 @@ from wgan_cli.engine import Engine
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def plain_iteration(G, D, opt_g, opt_d, pool, B, gen):
-    """benchmarks/plain_mnist_loop.py's iteration, drawing from `gen` in the engine's order (data, noise, alpha)."""
-    for _ in range(5):
-        real = (pool[torch.randint(0, len(pool), (B,), generator=gen)].float() / 255).to(torch.get_default_dtype())
-        fake = G(torch.randn(B, 128, generator=gen)).detach()
-        alpha = torch.rand(B, 1, 1, 1, generator=gen)
-        x_hat = (real + alpha * (fake - real)).requires_grad_(True)
-        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-        gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-        loss_d = D(fake).mean() - D(real).mean() + 10 * gp
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-    loss_g = -D(G(torch.randn(B, 128, generator=gen))).mean()
-    opt_g.zero_grad()
-    loss_g.backward()
-    opt_g.step()
+spec = importlib.util.spec_from_file_location(
+    "plain_mnist_loop", Path(__file__).resolve().parents[1] / "benchmarks" / "plain_mnist_loop.py")
+plain_loop = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plain_loop)   # its loop runs only as a script
 
 
 class Float64Images(DeviceImages):
@@ -65,9 +54,13 @@ def test_engine_on_the_mnist_pipeline_matches_the_plain_loop(float64):
     opt_g = torch.optim.Adam(G_ref.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(D_ref.parameters(), lr=1e-4, betas=(0.5, 0.9))
     gen = torch.Generator().manual_seed(3)
+
+    def real_batch(B, gen):   # the engine's data path: uint8 pool, x/255
+        return (pool[torch.randint(0, len(pool), (B,), generator=gen)].float() / 255).to(torch.get_default_dtype())
+
     for _ in range(3):
         engine.iteration()
-        plain_iteration(G_ref, D_ref, opt_g, opt_d, pool, 6, gen)
+        plain_loop.iteration(G_ref, D_ref, opt_g, opt_d, real_batch, 6, gen)
     for net, ref in ((engine.G, G_ref), (engine.D, D_ref)):
         for (name, p), q in zip(net.named_parameters(), ref.parameters()):
             assert (p - q).abs().max() < 1e-9, name
