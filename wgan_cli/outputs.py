@@ -17,11 +17,12 @@ from PIL import Image
 from wgan_cli.errors import OutputError
 from wgan_cli.files import atomic_path, write_text
 
-HINT = "choose a writable -o path (and check free space)"
-
-
 def hint_for(flag: str) -> str:
-    return HINT.replace("-o", flag)
+    """The hint of an output that cannot be written, naming the option that gave its path."""
+    return f"choose a writable {flag} path (and check free space)"
+
+
+HINT = hint_for("-o")
 
 
 def make_parent(out: str | Path, flag: str = "-o") -> Path:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from wgan_cli import outputs
 from wgan_cli.errors import OutputError, UsageError
 from wgan_cli.files import atomic_path
 
@@ -92,7 +93,7 @@ def write_gif(frames, path: str | Path, fps: float = 16) -> Path:
         raise ValueError(f"fps must be positive, got {fps}")
     images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
     path = Path(path)
-    with atomic_path(path, "choose a writable -o path (and check free space)") as tmp:
+    with atomic_path(path, outputs.HINT) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
     return path
 
@@ -122,7 +123,7 @@ def write_mp4(frames, path: str | Path, fps: float = 16) -> Path:
         frames = np.repeat(frames, 3, axis=-1)                                  # gray -> rgb24
     t, h, w, _ = frames.shape
     path = Path(path)
-    with atomic_path(path, "choose a writable -o path (and check free space)") as tmp:
+    with atomic_path(path, outputs.HINT) as tmp:
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-",
                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
