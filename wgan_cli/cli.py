@@ -237,7 +237,9 @@ def score(
     if not rank0:
         return
     if as_json:   # JSON has no NaN or infinity: such a value is reported as null
-        result, replaced = score_mod.json_safe(result)
+        from wgan_cli.outputs import json_safe
+
+        result, replaced = json_safe(result)
         if replaced and say:
             say(f"{', '.join(replaced)} not finite; reported as null")
     typer.echo(json.dumps(result, allow_nan=False) if as_json else score_mod.format_result(result))

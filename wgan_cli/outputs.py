@@ -116,3 +116,21 @@ def write_points(points: np.ndarray, out: str | Path) -> Path:
 def write_lines(out: str | Path, lines: list[str], flag: str = "-o") -> Path:
     """UTF-8 text, one line per entry."""
     return write_text(out, "".join(s + "\n" for s in lines), hint_for(flag))
+
+
+def json_safe(result):
+    """`result` with every non-finite number replaced by None (strict JSON has no NaN or infinity), and the keys
+    whose values were replaced."""
+    replaced: list[str] = []
+
+    def clean(value, key):
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced.append(key)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, key) for v in value]
+        return value
+
+    return clean(result, ""), replaced

@@ -110,23 +110,6 @@ def numeric_options(req: ScoreRequest) -> list:
             ("--repeats", req.repeats, R(1, 10**4, integer=True, example="--repeats 3"))]
 
 
-def json_safe(result: dict) -> tuple[dict, list[str]]:
-    """The result with every non-finite number replaced by None (JSON has no NaN), and the keys replaced."""
-    replaced: list[str] = []
-
-    def clean(value, key):
-        if isinstance(value, float) and not math.isfinite(value):
-            replaced.append(key)
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v, key) for v in value]
-        return value
-
-    return clean(result, ""), replaced
-
-
 CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
 
 

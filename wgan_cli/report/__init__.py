@@ -26,12 +26,12 @@ spent stopped between resumed segments left out (see `load_run`).
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
 from wgan_cli import files
 from wgan_cli.errors import UsageError
+from wgan_cli.outputs import json_safe
 from wgan_cli.report import sweep
 from wgan_cli.report.figures import curves_figure, metric_figure, validation_figure
 from wgan_cli.report.legend import differing_keys, labels
@@ -42,17 +42,6 @@ from wgan_cli.report.sweep import table2, table2_markdown
 
 __all__ = ["MAX_GIF_FRAMES", "Run", "differing_keys", "is_run_dir", "labels", "load_run", "make_report",
            "sample_files", "samples_gif", "summary", "summary_markdown", "table2", "table2_markdown", "write_report"]
-
-
-def _json_safe(value):
-    """Strict JSON for machines: a non-finite number (a metric of a collapsed generator) becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _safe(name: str) -> str:
@@ -87,7 +76,8 @@ def write_report(runs: list[Run], out_dir: str | Path, table2: dict | None = Non
     validation = validation_figure(runs, labs)
     if validation is not None:
         put("train-vs-validation.png", validation)
-    rows, table2 = _json_safe(rows), _json_safe(table2)
+    # strict JSON for machines: a non-finite number (a metric of a collapsed generator) becomes null
+    rows, table2 = json_safe(rows)[0], json_safe(table2)[0]
     put("summary.md", summary_markdown(rows))
     put("summary.json", json.dumps({"runs": rows}, indent=2, allow_nan=False) + "\n")
     if table2 is not None:
