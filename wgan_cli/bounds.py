@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from wgan_cli.errors import UsageError
 
 
+def is_number(v) -> bool:
+    """An int or a float, and not a bool (which Python counts as an int): what a numeric option or a logged
+    value may be."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 @dataclass(frozen=True)
 class Range:
     lo: float | None = None
@@ -25,7 +31,7 @@ class Range:
     example: str = ""
 
     def contains(self, v) -> bool:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if not is_number(v):
             return False
         if self.integer and not isinstance(v, int):
             return False
@@ -116,7 +122,7 @@ def check_value(name: str, value, allowed: Range) -> None:
 
 
 def _shown(v) -> str:
-    return repr(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else f"{v}"
+    return f"{v}" if is_number(v) else repr(v)
 
 
 def check_record(record) -> None:

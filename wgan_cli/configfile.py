@@ -32,6 +32,7 @@ import types
 import typing
 from pathlib import Path
 
+from wgan_cli.bounds import is_number
 from wgan_cli.config import OPTIM_KEYS, RunOptions, TrainConfig
 from wgan_cli.errors import UsageError
 
@@ -72,10 +73,6 @@ def _kinds(hint) -> set[str]:
     return {hint.__name__}
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def _fits(value, kinds: set[str]) -> bool:
     if value is None:
         return "null" in kinds
@@ -88,7 +85,7 @@ def _fits(value, kinds: set[str]) -> bool:
     if isinstance(value, str):
         return "str" in kinds
     if isinstance(value, (list, tuple)):
-        return "pair" in kinds and len(value) == 2 and all(_is_number(v) for v in value)
+        return "pair" in kinds and len(value) == 2 and all(is_number(v) for v in value)
     return False
 
 
@@ -118,7 +115,7 @@ def _value(ctx, name: str, value, hint, where: str):
         value = str(value)
     if "pair" in kinds and isinstance(value, (list, tuple)):
         return (float(value[0]), float(value[1]))
-    if "float" in kinds and "int" not in kinds and _is_number(value):
+    if "float" in kinds and "int" not in kinds and is_number(value):
         return float(value)
     return value
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from wgan_cli.bounds import is_number
 from wgan_cli.errors import DataError, UsageError
 
 OPTIONS_RE = re.compile(r"^options(?:\.(\d+))?\.json$")
@@ -61,12 +62,8 @@ class Run:
 
     def series(self, key: str, event: str) -> tuple[list[int], list[float], list[float]]:
         """(iterations, seconds, values) of a numeric `key` in rows of kind `event`."""
-        rows = [r for r in self.event_rows(event) if _is_number(r.get(key))]
+        rows = [r for r in self.event_rows(event) if is_number(r.get(key))]
         return [r.get("step", 0) for r in rows], [r["seconds"] for r in rows], [float(r[key]) for r in rows]
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -102,7 +99,7 @@ def load_run(path: str | Path) -> Run:
     previous = None                    # (step, time) of the previous timed row of this segment
     segments = 0
     for row in rows:
-        t = float(row["time"]) if _is_number(row.get("time")) else last   # untimed: where it stands
+        t = float(row["time"]) if is_number(row.get("time")) else last   # untimed: where it stands
         if row.get("event") == "start":
             if seg_start is not None:
                 closed += last - seg_start
@@ -178,7 +175,7 @@ def _read_rows(path: Path) -> list[dict]:
                     row = json.loads(line)
                 except ValueError:
                     continue   # a line cut short by a crash, or being written right now
-                if isinstance(row, dict) and _is_number(row.get("step", 0)):
+                if isinstance(row, dict) and is_number(row.get("step", 0)):
                     rows.append(row)
     except OSError as e:
         raise DataError(f"{path}: cannot be read ({e.strerror})", "check the file's permissions") from None
@@ -242,14 +239,14 @@ def metric_names(runs: list[Run]) -> list[str]:
     for run in runs:
         for row in run.event_rows("eval"):
             for k, v in row.items():
-                if k not in ROW_KEYS and _is_number(v):
+                if k not in ROW_KEYS and is_number(v):
                     names[k] = None
     return list(names)
 
 
 def stat_names(runs: list[Run]) -> list[str]:
     found = {k for run in runs for row in run.event_rows("step") for k, v in row.items()
-             if k not in ROW_KEYS and _is_number(v)}
+             if k not in ROW_KEYS and is_number(v)}
     return [k for k in STAT_ORDER if k in found] + sorted(found - set(STAT_ORDER))
 
 
