@@ -50,6 +50,24 @@ def test_a_held_lock_refuses_a_second_run_naming_the_owner(tmp_path):
         pass
 
 
+def test_a_run_refused_before_the_owner_wrote_its_details_waits_for_them(tmp_path):
+    """The holder writes its details just after taking the lock; a run refused in that moment names it anyway."""
+    import fcntl
+    import threading
+
+    lock_file = tmp_path / ".lock"
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)                    # held, and the file still empty
+    late = threading.Timer(0.2, lambda: lock_file.write_text(json.dumps({"pid": 4242, "host": "h"})))
+    late.start()
+    try:
+        with pytest.raises(LockedError, match="in use by another run: pid 4242 on h"):
+            RunLock(tmp_path).acquire()
+    finally:
+        late.join()
+        os.close(fd)
+
+
 @pytest.mark.slow
 def test_two_concurrent_runs_exactly_one_proceeds(tmp_path):
     out = tmp_path / "run"

@@ -67,6 +67,15 @@ def read_owner(path: Path) -> dict | None:
     return info if isinstance(info, dict) else None
 
 
+def wait_for_owner(path: Path, timeout: float = 1.0) -> dict | None:
+    """The holder's details. The holder writes them just after taking the lock, so a run refused in between
+    finds the file still empty: it looks again, every 20 ms for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (info := read_owner(path)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return info
+
+
 class RunLock:
     """`with RunLock(run_dir):` holds the run directory's lock, or raises LockedError naming its owner."""
 
@@ -86,7 +95,7 @@ class RunLock:
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise LockedError(
-                    f"{self.path.parent} is in use by another run: {describe(read_owner(self.path))}",
+                    f"{self.path.parent} is in use by another run: {describe(wait_for_owner(self.path))}",
                     "wait for it to finish (or stop it), or use another --out; the lock is released "
                     "automatically when its process exits") from None
             raise OutputError(f"cannot lock run directory {self.path.parent}: {e.strerror or e}",
