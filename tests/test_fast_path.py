@@ -42,6 +42,11 @@ def max_param_diff(m1, m2):
     return max((p1.float() - p2.float()).abs().max().item() for p1, p2 in zip(m1.parameters(), m2.parameters()))
 
 
+def fraction_differing(m1, m2, tol):
+    diffs = torch.cat([(p1.float() - p2.float()).abs().flatten() for p1, p2 in zip(m1.parameters(), m2.parameters())])
+    return (diffs > tol).float().mean().item()
+
+
 TOY = ({"arch": "toy-mlp", "dim": 32}, torch.randn(500, 2), lambda x: x)
 IMAGE = ({"arch": "resnet", "dim": 16, "size": 32, "channels": 3},
          torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), image_scale)
@@ -65,10 +70,16 @@ def test_several_critic_steps_match_plain_loop():
 def test_channels_last_computes_the_same_function():
     engine, stats, ref, G_ref, D_ref = setup(*IMAGE, channels_last=True)
     assert engine.memory_format == torch.channels_last
-    for key in ("loss_d", "gp", "loss_g"):
+    # The critic loss and penalty are computed on the initial weights: they differ only by summation order.
+    for key in ("loss_d", "gp"):
         assert rel(stats[key], ref[key]) < 1e-4, (key, stats[key], ref[key])
-    # Adam divides by sqrt(v): where a gradient is tiny, reassociation moves the update by a few % of lr (1e-3)
-    assert max_param_diff(engine.D, D_ref) < 1e-4
+    # Adam's first step is lr * g / (|g| + eps): where a gradient is near eps, reassociation moves that weight's
+    # update by up to 2 * lr. No weight may move further than that, and almost all must agree to 1e-5.
+    # The generator loss is read after the critic's update, so it inherits those moves (1.4e-4 relative on one
+    # x86 machine, 4e-7 on another); a layout bug would change it by orders of magnitude more.
+    assert max_param_diff(engine.D, D_ref) <= 2 * 1e-3 + 1e-6
+    assert fraction_differing(engine.D, D_ref, 1e-5) < 1e-3
+    assert rel(stats["loss_g"], ref["loss_g"]) < 1e-3, (stats["loss_g"], ref["loss_g"])
 
 
 def test_bf16_stays_within_the_accuracy_bound():
