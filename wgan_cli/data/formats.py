@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:   # zlib.error: damaged compressed data inside a valid gzip
         raise DataError(f"{path}: cannot read ({e})", "the file is damaged; download it again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"{path}: not a uint8 IDX file", "expected MNIST's train-images-idx3-ubyte format")
@@ -164,7 +165,7 @@ def load_svhn(root: Path, download: bool) -> tuple[Split, Split | None, Path]:
             mat = scipy.io.loadmat(str(path))
             images = np.transpose(mat["X"], (3, 2, 0, 1)).astype(np.uint8)   # (32, 32, 3, N) -> (N, 3, 32, 32)
             labels = mat["y"].reshape(-1).astype(np.int64) % 10              # SVHN writes digit 0 as 10
-        except (OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
+        except (OSError, ValueError, KeyError, TypeError, NotImplementedError, zlib.error) as e:
             raise DataError(f"{path}: not an SVHN .mat file ({e})", "download it again") from None
         splits.append(Split(images, labels))
     return splits[0], splits[1], folder

@@ -14,6 +14,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,7 +210,8 @@ def fetch_billion_word(cache: str | Path | None = None, url: str = BILLION_WORD_
                 tar.extractall(cache, members=members, filter="data")
             else:
                 tar.extractall(cache, members=members)
-    except (urllib.error.URLError, OSError, tarfile.TarError) as e:
+    # a damaged .tar.gz raises EOFError (cut short) or zlib.error (damaged compressed data), not a TarError
+    except (urllib.error.URLError, OSError, EOFError, zlib.error, tarfile.TarError) as e:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
         raise DataError(f"billion-word: cannot download the One Billion Word benchmark ({reason})", hint) from None
     finally:
