@@ -56,6 +56,9 @@ def read(path: str | Path) -> dict:
         kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
         raise UsageError(f"--config {path}: not valid {kind} ({e})",
                          "TOML for a .toml file, JSON for any other name") from None
+    except RecursionError:   # both parsers recurse per level of nesting; options are two levels deep
+        raise UsageError(f"--config {path}: nested too deeply to be a file of options",
+                         "sections hold plain values: see `--dry-run` for the shape") from None
     if not isinstance(data, dict):
         raise UsageError(f"--config {path}: the file must hold a table of sections", "see `--dry-run` for the shape")
     return data

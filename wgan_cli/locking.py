@@ -62,7 +62,7 @@ def describe(info: dict | None) -> str:
 def read_owner(path: Path) -> dict | None:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):   # unreadable, or not what a run wrote
         return None
     return info if isinstance(info, dict) else None
 

@@ -195,9 +195,11 @@ def read_jsonl(path: str | Path) -> list[dict]:
             line = line.strip()
             if line:
                 try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    continue   # a line cut short by a crash
+                    row = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue   # a line cut short by a crash, or not a row wgan wrote (nested beyond the parser)
+                if isinstance(row, dict):   # every row wgan writes is an object
+                    rows.append(row)
     return rows
 
 
