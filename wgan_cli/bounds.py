@@ -66,6 +66,8 @@ COUNT = Range(1, 2**40, integer=True)                       # iterations, cadenc
 BATCH = Range(1, 2**24, integer=True, example="--batch-size 64")
 WIDTH = Range(1, 2**16, integer=True, example="--dim 64")
 SAMPLES = Range(1, 10**8, integer=True)
+# a GIF stores each frame's time in hundredths of a second: above 100 fps it would round to 0 (no frame time)
+FPS = Range(0.1, 100, example="--fps 16")
 
 # field -> range, per record; the flag is the field's kebab-case name unless FLAGS says otherwise
 TRAIN = {

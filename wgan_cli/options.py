@@ -154,7 +154,7 @@ InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: row
                                               "between random latent points; with -o walk.gif (or .mp4, with "
                                               "ffmpeg) a smooth closed loop of -n frames through random latent "
                                               "points, one every 16 frames.")]
-FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk.", min=0.1)]
+FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk, 0.1 to 100.")]
 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(

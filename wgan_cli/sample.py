@@ -139,6 +139,5 @@ def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema:
         points, _ = models.draw(G, n, torch.Generator(device=device).manual_seed(seed), to="cpu")
         outputs.write_points(points.float().numpy(), out)
         return f"wrote {n} points to {out}"
-    if fps <= 0:
-        raise UsageError(f"--fps must be positive (got {fps:g})", "e.g. --fps 16")
+    bounds.check_value("--fps", fps, bounds.FPS)
     return sample_images(ckpt, n, out, seed, device, ema, label, interpolate, fps, notes)
