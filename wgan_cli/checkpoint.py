@@ -24,7 +24,6 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from wgan_cli import __version__, files, models
 from wgan_cli.checkpoint_schema import FORMAT, KINDS, TASKS, VERSION, validate_meta, validate_tensors
@@ -135,7 +134,7 @@ def load(path: str | Path, *, kind=None, task=None, command: str = "this command
     check(meta, path, kind=kind, task=task, command=command)
     validate_tensors(header, meta, path)
     try:
-        tensors = load_file(str(path), device="cpu")
+        tensors = files.read_safetensors(path)
     except Exception as e:   # safetensors' parser on an untrusted file: several error types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path}: cannot read tensors ({first})",

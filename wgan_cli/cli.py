@@ -17,8 +17,8 @@ from typing import Annotated, Optional
 import typer
 
 from wgan_cli import bounds
-from wgan_cli.command import (WganGroup, handle_errors, refuse_ignored, rounded, train_command, version_callback,
-                              with_config)
+from wgan_cli.command import (WganGroup, handle_errors, keep_path_bytes, refuse_ignored, rounded, train_command,
+                              version_callback, with_config)
 from wgan_cli.config import (Device, ImageOptions, Objective, Precision, Resize, RunOptions, TextOptions,
                              ToyDataset, ToyFigure, ToyOptions, TrainConfig, Variant)
 from wgan_cli.errors import UsageError
@@ -341,6 +341,7 @@ def report(
 
 
 def main() -> None:
+    keep_path_bytes()
     app()
 
 

@@ -8,6 +8,7 @@ exit code of its class (see errors.py); `--debug` shows the traceback too, with 
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import os
@@ -44,6 +45,33 @@ class WganGroup(typer.core.TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
+
+
+PATH_ERRORS = "wgan-path-bytes"
+
+
+def _path_bytes(exc: UnicodeError):
+    """An encoding error handler for what the commands print: a file name that is not UTF-8 reaches Python as
+    lone surrogates (PEP 383) and goes out as its original bytes, as the file name itself; any other character
+    the stream cannot encode becomes a backslash escape, as on stderr."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for ch in exc.object[exc.start:exc.end]:
+        code = ord(ch)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else ch.encode("ascii", "backslashreplace")
+    return bytes(out), exc.end
+
+
+codecs.register_error(PATH_ERRORS, _path_bytes)
+
+
+def keep_path_bytes(stream=None) -> None:
+    """Make a strict stdout (PYTHONIOENCODING=utf-8, a UTF-8 locale) print any path: without it the last line
+    ("wrote PATH", "run directory: PATH") of a finished command raised UnicodeEncodeError for a non-UTF-8 name."""
+    stream = sys.stdout if stream is None else stream
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors=PATH_ERRORS)
 
 
 def handle_errors(fn):

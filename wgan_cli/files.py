@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from safetensors import SafetensorError
-from safetensors.torch import save_file
+from safetensors.torch import load, load_file, save_file
 
 from wgan_cli.errors import OutputError
 
@@ -95,6 +95,16 @@ def write_safetensors(path: str | Path, tensors: dict, metadata: dict[str, str],
         except SafetensorError as e:   # safetensors reports a failed write (e.g. ENOSPC) as its own error
             raise _as_os_error(str(e)) from None
     return Path(path)
+
+
+def read_safetensors(path: str | Path) -> dict:
+    """Every tensor of a safetensors file, on the CPU. safetensors' own file reader takes UTF-8 paths only; a file
+    whose name is not UTF-8 (a byte-named folder on Linux) is read into memory first and parsed from there."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return load(Path(path).read_bytes())
+    return load_file(str(path), device="cpu")
 
 
 def _as_os_error(text: str) -> OSError:

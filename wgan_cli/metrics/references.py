@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from wgan_cli import files
 from wgan_cli.data import images as datasets
@@ -81,7 +80,7 @@ def load_stats(path: Path, weights_id: str | None = None, resize: str | None = N
                          f"use --resize {stats_resize(meta)}, or recompute the reference with --resize {resize} "
                          "--save-stats")
     try:
-        t = load_file(str(path))
+        t = files.read_safetensors(path)
     except Exception as e:   # damaged file: safetensors raises several types
         raise DataError(f"{path}: cannot read statistics ({e})", "recreate it with --save-stats") from None
     d = t["mu"].shape[0] if "mu" in t and t["mu"].ndim == 1 else -1
