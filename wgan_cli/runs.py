@@ -138,6 +138,14 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     engine = task.build(cfg, device)
     group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": task.data_identity()})
     run_dir = RunDir(run.out)
+
+    def load(mode: str) -> list:
+        return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
+                      allow_changes=run.resume_with_changes, train=cfg.to_json())
+
+    resumed = None
+    if run.resume not in ("auto", "never"):   # --resume PATH: loaded (or refused) before anything is created
+        resumed = group.resume(load, run.resume, run_dir.ckpt_path, engine)
     with contextlib.ExitStack() as held:
         def open_run_dir():   # rank 0 alone creates the run directory and holds its lock
             run_dir.create()
@@ -145,11 +153,12 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
 
         group.agree(open_run_dir, here=group.is_writer)
         group.check_shared(run_dir.path)
-        return _locked_run(task, cfg, run, run_dir, engine, group, sinks, should_stop)
+        return _locked_run(task, cfg, run, run_dir, engine, group, sinks, should_stop, load, resumed)
 
 
 def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, engine: Engine,
-                group: distributed.Group, sinks: Iterable[Callable], should_stop: Callable[[], int]) -> dict:
+                group: distributed.Group, sinks: Iterable[Callable], should_stop: Callable[[], int],
+                load: Callable[[str], list], resumed: list | None) -> dict:
     device = group.device
     last = LastValues()
     jsonl = JsonlSink(run_dir.metrics_path) if group.is_writer else None
@@ -163,11 +172,9 @@ def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, 
     try:
         for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes()]:
             emit(note)
-        def load(mode: str) -> list:
-            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
-                          allow_changes=run.resume_with_changes, train=cfg.to_json())
-
-        for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
+        if resumed is None:   # --resume auto / never: the run directory's checkpoints, read under its lock
+            resumed = group.resume(load, run.resume, run_dir.ckpt_path, engine)
+        for note in resumed:
             emit(note)
         if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
             purge = engine.step + 1 if engine.step else None
