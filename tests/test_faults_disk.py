@@ -172,7 +172,10 @@ def test_enospc_in_the_textgen_output_checkpoint(tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(f"line {i} of text\n" for i in range(40)))
     lm = tmp_path / "lm.safetensors"
-    lm.write_bytes(text_ckpt(tmp_path / "old.safetensors").read_bytes())   # a previous good -o file
+    args = ["textgen", "--corpus", str(corpus), "--dim", "2", "--seq-len", "8", "--batch-size", "4", "--n-critic", "1",
+            "--heldout", "4", "--eval-every", "100", "-o", str(lm), "--device", "cpu", "--quiet"]
+    # a previous good -o file, of the same model and data (only such a checkpoint may be replaced)
+    assert runner.invoke(app, [*args, "--iters", "1", "--out", str(tmp_path / "first")]).exit_code == 0
     good = lm.read_bytes()
     real_save = files.save_file
 
@@ -183,9 +186,7 @@ def test_enospc_in_the_textgen_output_checkpoint(tmp_path, monkeypatch):
         return real_save(tensors, filename, metadata=metadata)
 
     monkeypatch.setattr(files, "save_file", save_file)
-    r = runner.invoke(app, ["textgen", "--corpus", str(corpus), "--dim", "2", "--seq-len", "8", "--iters", "2",
-                            "--batch-size", "4", "--n-critic", "1", "--heldout", "4", "--eval-every", "100",
-                            "--out", str(tmp_path / "run"), "-o", str(lm), "--device", "cpu", "--quiet"])
+    r = runner.invoke(app, [*args, "--iters", "2", "--out", str(tmp_path / "run")])
     assert r.exit_code == 7 and f"cannot write {lm}: {ENOSPC}" in r.output, r.output
     assert lm.read_bytes() == good and no_tmp_left(tmp_path)
     assert checkpoint.load(tmp_path / "run" / "ckpt-0000002.safetensors")[1]["step"] == 2   # the run's own state

@@ -328,8 +328,10 @@ def report(
 
       wgan report runs/random-architectures/* -o reports/table2 --table2 is --thresholds 1 3 5 7 9
     """
+    from wgan_cli.outputs import refuse_input
     from wgan_cli.report import make_report, table2_markdown
 
+    refuse_input(out, "-o", {f"run directory {run}": run for run in runs})
     result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below)
     if as_json:
         typer.echo(json.dumps(result, allow_nan=False))

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wgan_cli.errors import OutputError
-from wgan_cli.files import atomic_path, write_text
+from wgan_cli.errors import OutputError, UsageError
+from wgan_cli.files import atomic_path, header_metadata, write_text
 
 def hint_for(flag: str) -> str:
     """The hint of an output that cannot be written, naming the option that gave its path."""
@@ -36,9 +36,69 @@ def make_parent(out: str | Path, flag: str = "-o") -> Path:
     return out
 
 
+def same_path(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file or folder (links, `..` and relative forms resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:   # one of them does not exist (yet)
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def refuse_input(out: str | Path, flag: str, inputs: dict[str, str | Path | None]) -> None:
+    """An output that is one of the command's inputs (`inputs`: the option naming it -> its path) would destroy
+    that input: a UsageError (exit code 2)."""
+    for name, path in inputs.items():
+        if path is not None and str(path) != "" and same_path(out, path):
+            raise UsageError(f"{flag} {out} is also {name}: writing there would change that input",
+                             f"give {flag} another path")
+
+
+def existing_checkpoint(path: str | Path) -> dict | None:
+    """The metadata of the wgan checkpoint at `path`, if that is what the file is (header only, nothing loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    meta = header_metadata(path, "wgan")
+    return meta if meta is not None and meta.get("format") == "wgan-checkpoint" else None
+
+
+def refuse_checkpoint(out: str | Path, flag: str, checkpoint: dict | None = None) -> None:
+    """A wgan checkpoint at `out` is replaced only by a checkpoint of the same run: `checkpoint` gives what the
+    new one holds (task, model spec and the `extra` values that identify the data); a checkpoint that
+    --resume would accept is one of the same run. Anything else (text, statistics, samples, another model) is
+    a UsageError (exit code 2): the trained weights would be lost."""
+    meta = existing_checkpoint(out)
+    if meta is None:
+        return
+    if checkpoint is not None and meta.get("task") == checkpoint["task"] \
+            and meta.get("model") == checkpoint["model"] \
+            and all((meta.get("extra") or {}).get(k) == v for k, v in checkpoint.get("same", {}).items()):
+        return
+    what = "a checkpoint of another model or data" if checkpoint is not None else "this output"
+    raise UsageError(f"{flag} {out} is a wgan {meta.get('task')} checkpoint ({meta.get('kind')}, iteration "
+                     f"{meta.get('step')}); {what} would replace it",
+                     f"give {flag} another path (or move the checkpoint away first)")
+
+
+def check_output(out: str | Path, flag: str = "-o", inputs: dict[str, str | Path | None] | None = None,
+                 checkpoint: dict | None = None) -> Path:
+    """Before any work is done, for every file a command writes at a path the user gave: not one of the
+    command's `inputs` (option -> path), not a wgan checkpoint unless `checkpoint` says the output is one of the
+    same run (refuse_checkpoint), and writable (check_writable)."""
+    refuse_input(out, flag, inputs or {})
+    refuse_checkpoint(out, flag, checkpoint)
+    return _writable(out, flag)
+
+
 def check_writable(out: str | Path, flag: str = "-o") -> Path:
     """Before any work is done: the output's folder exists (made if needed) and takes a new file, and the output
-    is not a folder. An OutputError naming the path (and, in the hint, the option `flag`) otherwise."""
+    is not a folder. An OutputError naming the path (and, in the hint, the option `flag`) otherwise. An existing
+    wgan checkpoint is never replaced by it (refuse_checkpoint); check_output also compares the inputs."""
+    refuse_checkpoint(out, flag)
+    return _writable(out, flag)
+
+
+def _writable(out: str | Path, flag: str) -> Path:
     out = make_parent(out, flag)
     if out.is_dir():
         raise OutputError(f"cannot write {out}: it is a folder", f"give {flag} a file path")

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import bounds, distributed, tensorboard, torchrun
+from wgan_cli import bounds, distributed, outputs, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.events import Note
@@ -100,6 +100,10 @@ class Task:
 
     def data_identity(self) -> dict:
         return {k: self.extra[k] for k in self.same}
+
+    def inputs(self) -> dict:
+        """The files and folders the run reads (option -> path), which --out must not be."""
+        return {}
     description = ""
 
     def notes(self) -> Iterable[Note]:
@@ -131,6 +135,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     if run.tensorboard:
         tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)
+    outputs.refuse_input(run.out, "--out", task.inputs())   # e.g. the folder the images are read from
     group = torchrun.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
     device = group.device
     configure_backends(cfg.precision, device)

@@ -119,7 +119,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     say = note or (lambda text: None)
     requested = validate(req)
     if req.save_stats:   # before hours of feature extraction, not after
-        outputs.check_writable(req.save_stats, "--save-stats")
+        outputs.check_output(req.save_stats, "--save-stats", {"INPUT": req.input, "--ref": req.ref})
     group = torchrun.join(pick_device(req.device))   # alone, or this rank of a torchrun job
     device = group.device
     progress = progress if group.is_writer else None

@@ -92,12 +92,11 @@ class TextEvaluator:
         return js_report(idx, self.reference, self.base), idx
 
 
-def check_ckpt_output(path: Path) -> None:
-    """-o must be a .safetensors path in a folder that exists or can be made (checked before training)."""
+def check_ckpt_suffix(path: Path) -> None:
+    """-o must be a .safetensors path (checked before the corpus is read)."""
     checkpoint.refuse_pickle(path)
     if path.suffix.lower() != ".safetensors":
         raise UsageError(f"-o {path}: checkpoints are .safetensors files", "e.g. -o lm.safetensors")
-    outputs.check_writable(path)
 
 
 # ---- training ----------------------------------------------------------------------------------------------
@@ -121,8 +120,11 @@ class TextTask(Task):
 
     def prepare(self, cfg: TrainConfig, device) -> None:
         if self.opts.output:
-            check_ckpt_output(Path(self.opts.output))
+            check_ckpt_suffix(Path(self.opts.output))
         self.corpus = corpus = load_corpus(self.opts)
+        if self.opts.output:   # before training: writable, and replacing no checkpoint but one of this model and data
+            outputs.check_output(self.opts.output, "-o", self.inputs(),
+                                 checkpoint={"task": self.name, "model": self.spec, "same": self.data_identity()})
         if len(corpus.train) < cfg.batch_size:
             raise DataError(f"{corpus.source}: {len(corpus.train)} training lines, fewer than one batch "
                             f"({cfg.batch_size})", "use a smaller --batch-size or a larger corpus")
@@ -135,6 +137,9 @@ class TextTask(Task):
     @property
     def extra(self) -> dict:
         return text_extra(self.corpus.charmap, self.opts, self.corpus.source)
+
+    def inputs(self) -> dict:
+        return {"--corpus": self.opts.corpus}
 
     @property
     def description(self) -> str:
@@ -215,7 +220,7 @@ def generate_command(ckpt: Path, n: int, seed: int, device, eval_file: Path | No
                      notes: list) -> tuple[str, dict | None]:
     """`wgan textgen --ckpt`: what to print (the lines, or where they were written) and the --eval metrics."""
     if out is not None:   # refused before the model is loaded
-        outputs.check_writable(out, "--out")
+        outputs.check_output(out, "--out", {"--ckpt": ckpt, "--eval": eval_file})
     lines, metrics = generate(ckpt, n, seed, device, eval_file, notes=notes)
     if out is None:
         return "\n".join(lines), metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 
 import torch
 
@@ -158,6 +159,10 @@ class ImageTask(Task):
                 every=opts.eval_every, n=opts.eval_n, metrics=opts.eval_metrics,
                 ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=self.scored_generator,
                 output=self.output, on_best=self.save_best, seed=cfg.seed, data_dir=opts.data_dir)
+
+    def inputs(self) -> dict:
+        folder = self.opts.dataset[len("folder:"):] if (self.opts.dataset or "").startswith("folder:") else None
+        return {"--data-dir": self.opts.data_dir, "--dataset": folder and os.path.expanduser(folder)}
 
     @property
     def spec(self) -> dict:
