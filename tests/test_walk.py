@@ -169,6 +169,14 @@ def test_mp4_with_real_ffmpeg(tmp_path):
                           "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     decoded = np.frombuffer(raw, dtype=np.uint8).reshape(t, h + 1, w + 1, 3)
     decoded = decoded[:, :h, :w].astype(float)
-    assert np.abs(decoded - video).mean() < 12                    # measured 7.4 with libx264; frames reversed: 47
-    # frame i's blue plane is 40 + 20 i: the frames come back in order (one frame off would be 20 away)
-    np.testing.assert_allclose(decoded[..., 2].mean(axis=(1, 2)), 40 + 20 * np.arange(t), atol=9)   # measured <= 4.7
+    # lossy, by an amount that depends on the encoder's version and settings: so no bound on the error itself, but
+    # the decoded video is nearer the one that went in than that video shifted by a frame or reversed
+    def err(reference):
+        return np.abs(decoded - reference).mean()
+
+    assert err(video) < min(err(np.roll(video, 1, axis=0)), err(video[::-1]))
+    # frame i's blue plane is 40 + 20 i: each decoded frame is nearest its own level, i.e. within half the 20
+    # between neighbours (what "the frames come back in order" means, whatever the encoder's error)
+    levels = 40 + 20 * np.arange(t)
+    blue = decoded[..., 2].mean(axis=(1, 2))
+    assert np.abs(blue[:, None] - levels[None, :]).argmin(axis=1).tolist() == list(range(t))
