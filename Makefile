@@ -37,5 +37,12 @@ test-deps: setup
 test: setup test-data test-deps
 	$(BIN)/python -m pytest -q tests
 
+# The suite in a random order (pytest-randomly, from the test extra): order-dependent tests are bugs too. The seed
+# is printed; `make test-random SEED=N` repeats that order.
+SEED ?=
+.PHONY: test-random
+test-random: setup test-data test-deps
+	$(BIN)/python -m pytest -q -p randomly $(if $(SEED),--randomly-seed=$(SEED)) tests
+
 clean:
 	rm -rf $(VENV) runs
