@@ -63,8 +63,9 @@ def test_engine_on_the_mnist_pipeline_matches_the_plain_loop(float64):
         plain_loop.iteration(G_ref, D_ref, opt_g, opt_d, real_batch, 6, gen)
     for net, ref in ((engine.G, G_ref), (engine.D, D_ref)):
         for (name, p), q in zip(net.named_parameters(), ref.parameters()):
-            # float64: a gradient's rounding error (~1e-16 of its terms) is far below Adam's eps (1e-8), so it
-            # moves a weight by at most lr * 1e-16 / 1e-8 ~ 1e-12 per step; 18 steps stay far below 1e-9
+            # a gradient's rounding error d moves Adam's step lr * g / (|g| + eps) by at most lr * d / eps; in
+            # float64 d stays below ~1e-15 for these sums of order-1 terms, so 1e-4 * 1e-15 / 1e-8 = 1e-11 per step,
+            # 2e-10 over the 18 steps here; in float32 (d ~ 1e-8 ~ eps) it would be up to 2 * lr per step
             assert (p - q).abs().max() < 1e-9, name
     # and training did move the weights (15 critic and 3 generator Adam steps of about lr each)
     assert max((p - q).abs().max().item() for p, q in zip(engine.G.parameters(), G_start.parameters())) > 1e-4
