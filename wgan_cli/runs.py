@@ -148,6 +148,13 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
         return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
                       allow_changes=run.resume_with_changes, train=cfg.to_json())
 
+    if run.resume != "auto" and not run.resume_with_changes:
+        # --resume auto compares the run directory's newest checkpoint with the options; with never or a PATH,
+        # nothing does: a directory holding another model's or data's checkpoints would see its generator
+        # replaced and its train-states pruned
+        same_run = {"task": task.name, "model": task.spec, "same": task.data_identity()}
+        for path in (run_dir.generator_path, *run_dir.checkpoints()[:1]):
+            outputs.refuse_checkpoint(path, "--out", same_run)
     resumed = None
     if run.resume not in ("auto", "never"):   # --resume PATH: loaded (or refused) before anything is created
         resumed = group.resume(load, run.resume, run_dir.ckpt_path, engine)

@@ -114,3 +114,15 @@ def test_textgen_training_output_over_another_run_s_checkpoint_is_refused_before
     refused(invoke("textgen", "--corpus", corpus, "--dim", 4, "--batch-size", 4, "--heldout", 4, "--iters", 1,
                    "--out", out, "-o", path, "--device", "cpu", "--quiet"), "-o", "another model or data")
     assert path.read_bytes() == data and not out.exists()
+
+
+def test_resuming_from_a_path_into_another_run_s_directory_is_refused(tmp_path):
+    toy = ["toy", "--iters", 2, "--batch-size", 16, "--device", "cpu", "--quiet"]
+    assert invoke(*toy, "--dim", 8, "--out", tmp_path / "a").exit_code == 0
+    assert invoke(*toy, "--dim", 16, "--out", tmp_path / "b").exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()}
+    # b's model, resumed into a: a's generator.safetensors would be replaced and its train-states pruned
+    r = invoke(*toy[:2], 4, *toy[3:], "--dim", 16, "--out", tmp_path / "a", "--resume",
+               tmp_path / "b" / "ckpt-0000002.safetensors")
+    refused(r, "--out", "another model or data")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()} == before
