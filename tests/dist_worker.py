@@ -219,8 +219,8 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
 
     best = []
     with projection_weights():
-        cb, _ = eval_callback(every=1, n=90, metrics="fid,is", ref=ref, device="cpu", generator=lambda: G,
-                              batch_size=25, splits=3, on_best=lambda step, metrics: best.append(step))
+        cb, _ = eval_callback(every=1, n=90, metrics="fid,is", ref=ref, device="cpu", generator=lambda engine: G,
+                              batch_size=25, splits=3, on_best=lambda engine, metrics: best.append(engine.step))
         events = list(cb.fn(SimpleNamespace(step=1, dist=group), False))
     evaluated = next(e.metrics for e in events if isinstance(e, Evaluated))
     out["eval"] = torch.tensor([evaluated[k] for k in sorted(evaluated)], dtype=torch.float64)

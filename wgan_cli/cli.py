@@ -18,8 +18,8 @@ from typing import Annotated, Optional
 import typer
 
 from wgan_cli import fields
-from wgan_cli.command import (WganGroup, handle_errors, refuse_ignored, rounded, train_command, version_callback,
-                              with_config)
+from wgan_cli.command import (WganGroup, handle_errors, refuse_ignored, rounded, show_plan, train_command,
+                              version_callback, with_config)
 from wgan_cli.config import (Device, ImageOptions, RunOptions, ScoreRequest, TextOptions, ToyFigure, ToyOptions,
                              TrainConfig)
 from wgan_cli.errors import UsageError
@@ -82,10 +82,10 @@ def toy(
     if run.tensorboard:
         raise UsageError("--tensorboard logs a training run; --figure makes a figure", "drop one of the two")
     refuse_ignored(ctx, f"--figure {figure}", toy_mod.FIGURE_IGNORES[figure])
-    fields.check_all(cfg)
     if dry_run:
-        typer.echo(json.dumps({"figure": figure, **task.record(task.resolve(cfg), run)}, indent=2))
+        show_plan(task, cfg, run, figure=figure)
         return
+    fields.check_all(cfg)
     sinks = terminal_sinks(quiet, plain)
     if figure == ToyFigure.value_surface:
         path = toy_mod.figure_value_surfaces(out / "figure1a-value-surfaces.png", cfg, iters=cfg.iters or 500,

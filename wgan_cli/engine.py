@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wgan_cli import models
 from wgan_cli.config import TrainConfig
 from wgan_cli.distributed import LOCAL
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
@@ -117,12 +118,12 @@ class Engine:
 
     # ---- inputs -------------------------------------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return self.dist.take(torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen))
+        return self.dist.take(models.draw_z(self.G, n, self.gen))   # the global batch's draws, this rank's rows
 
     def fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.cfg.conditional:
             return None
-        return self.dist.take(torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen))
+        return self.dist.take(models.draw_labels(self.G, n, self.gen))
 
     def generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self.fake_labels(n)

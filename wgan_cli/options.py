@@ -8,7 +8,6 @@ flags every command shares (--config, --dry-run, --quiet, --plain, --debug).
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
 import inspect
 import types
