@@ -1,10 +1,10 @@
 """The run skeleton shared by every training command (`toy`, `train`, `textgen`).
 
-`train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: resolve the options,
-read the data (before anything is created on disk), open the run directory, build the engine, resume, record
-the options, log to metrics.jsonl, wire the checkpoints and the task's callbacks, run the loop and return the
-task's summary. A Task (toy.py, train.py, textgen.py) says only what differs: what it builds, its callbacks and
-its summary.
+`train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: check and resolve the
+options, read the data and build the engine (before anything is created on disk), then create and lock the run
+directory, resume, record the options, log to metrics.jsonl, wire the checkpoints and the task's callbacks, run
+the loop and return the task's summary. A Task (toy.py, train.py, textgen.py) says only what differs: what it
+builds, its callbacks and its summary.
 
 The run directory itself (layout, resume, the checkpoint callback) is rundir.py.
 
@@ -62,7 +62,7 @@ class StopFlag:
 
 class Task:
     """What one training command adds to the run skeleton; `train_run` calls these in order:
-    resolve -> prepare -> (run directory) -> build -> notes -> resume -> record -> callbacks -> start ->
+    resolve -> prepare -> build -> (run directory) -> notes -> resume -> record -> callbacks -> start ->
     fit -> finish -> summary."""
 
     name = ""       # the checkpoint's task: toy | image | text
@@ -77,7 +77,8 @@ class Task:
         return cfg
 
     def record(self, cfg: TrainConfig, run: RunOptions) -> dict:
-        """options.json (and `--dry-run`): every resolved option."""
+        """options.json: every resolved option. `--dry-run` prints it after `resolve` alone, so without what
+        `prepare` and `build` add (the data, the model)."""
         return {"command": self.command, self.section: asdict(self.opts), "train": cfg.to_json(), "run": asdict(run)}
 
     def prepare(self, cfg: TrainConfig, device: torch.device) -> None:
