@@ -88,7 +88,7 @@ class RunDir:
         return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
+def resume(engine: Engine, run_dir: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
            allow_changes: bool = False, train: dict | None = None) -> list:
     """Load the state to resume from into `engine`; returns Note events to show.
 
@@ -98,12 +98,12 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, sa
     training options (`train`, e.g. more --iters) are shown as a note."""
     notes = []
     if mode == "never":
-        if run.checkpoints():
-            raise UsageError(f"{run.path} already holds checkpoints and --resume never was given",
+        if run_dir.checkpoints():
+            raise UsageError(f"{run_dir.path} already holds checkpoints and --resume never was given",
                              "use --resume auto to continue that run, or a new --out directory")
         return notes
     if mode == "auto":
-        candidates = run.checkpoints()
+        candidates = run_dir.checkpoints()
     else:
         candidates = [Path(mode)]
     for path in candidates:
@@ -162,7 +162,7 @@ def generator_state(G: torch.nn.Module, G_ema: torch.nn.Module | None = None) ->
     return state
 
 
-def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, extra: dict | None = None,
+def checkpoint_callback(run_dir: RunDir, *, task: str, model: dict, train: dict, extra: dict | None = None,
                         every: int = 1000, keep: int = 3) -> Callback:
     """Save a train-state and a generator-only checkpoint every `every` iterations, at the end and on a signal.
     Old train-states are pruned only after the new one is in place; at least 2 are kept."""
@@ -170,12 +170,12 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
 
     def write(engine: Engine):
         step = engine.step
-        path = checkpoint.save(run.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
+        path = checkpoint.save(run_dir.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
                                model=model, train=train, step=step, extra=extra)
         yield Saved(step, str(path), "train-state")
-        checkpoint.save(run.generator_path, generator_state(engine.G, engine.G_ema), kind="generator", task=task,
+        checkpoint.save(run_dir.generator_path, generator_state(engine.G, engine.G_ema), kind="generator", task=task,
                         model=model, train=train, step=step, extra=extra)
-        for old in run.checkpoints()[keep:]:
+        for old in run_dir.checkpoints()[keep:]:
             old.unlink(missing_ok=True)
 
     def save(engine: Engine, final: bool):
