@@ -232,7 +232,7 @@ def trace_all(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]
     out = {}
     for setting in ("toy", "conv", "cond"):
         engine = build(setting)
-        group.attach(engine, {"setting": setting})
+        torchrun.attach(group, engine, {"setting": setting})
         out.update({f"{setting}.{k}": v for k, v in trace(engine).items()})
     out.update(scores(group, folder))
     return out

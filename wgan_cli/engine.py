@@ -28,7 +28,7 @@ from wgan_cli.errors import DivergedError, Interrupted, UsageError
 from wgan_cli.events import RunFinished, RunStarted, StepDone
 from wgan_cli.objectives import OBJECTIVES
 from wgan_cli.optim import load_optimizer_tensors, make_optimizer, optimizer_tensors  # noqa: F401 (re-exported)
-from wgan_cli.penalties import CONSTRAINTS, PENALTIES, PER_SAMPLE, batchnorm_refusal, critic_score
+from wgan_cli.penalties import CONSTRAINTS, PENALTIES, PER_SAMPLE, batchnorm_refusal, critic_score, has_batchnorm
 
 STAT_NAMES_D = ("loss_d", "w_dist", "gp")
 STAT_NAMES_G = ("loss_g",)
@@ -57,10 +57,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UsageError("--device mps was asked for but MPS is not available", "use --device auto or cpu")
     return torch.device(name)
-
-
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def configure_backends(precision: str, device: torch.device) -> None:

@@ -26,7 +26,7 @@ from wgan_cli import bounds, distributed, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.events import Note
-from wgan_cli.rundir import RunDir, checkpoint_callback, resume
+from wgan_cli.rundir import RunDir, checkpoint_callback, resume_every_rank
 from wgan_cli.ui import JsonlSink, LastValues
 
 class StopFlag:
@@ -136,7 +136,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     configure_backends(cfg.precision, device)
     group.per_node(lambda: task.prepare(cfg, device))
     engine = task.build(cfg, device)
-    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": task.data_identity()})
+    torchrun.attach(group, engine, {"train": cfg.to_json(), "model": task.spec, "data": task.data_identity()})
     run_dir = RunDir(run.out)
     with contextlib.ExitStack() as held:
         def open_run_dir():   # rank 0 alone creates the run directory and holds its lock
@@ -144,7 +144,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
             held.enter_context(run_dir.lock())
 
         group.agree(open_run_dir, here=group.is_writer)
-        group.check_shared(run_dir.path)
+        run_dir.check_shared(group)
         return _locked_run(task, cfg, run, run_dir, engine, group, sinks, should_stop)
 
 
@@ -163,11 +163,9 @@ def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, 
     try:
         for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes()]:
             emit(note)
-        def load(mode: str) -> list:
-            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
-                          allow_changes=run.resume_with_changes, train=cfg.to_json())
-
-        for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
+        for note in resume_every_rank(group, engine, run_dir, run.resume, task=task.name, model=task.spec,
+                                      same=task.data_identity(), allow_changes=run.resume_with_changes,
+                                      train=cfg.to_json()):
             emit(note)
         if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
             purge = engine.step + 1 if engine.step else None
