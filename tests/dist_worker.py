@@ -31,7 +31,8 @@ from wgan_cli.engine import Engine
 from wgan_cli.metrics import weights
 from wgan_cli.metrics.features import extract, generator_source, tensor_source
 from wgan_cli.metrics.references import ref_stats
-from wgan_cli.metrics.scores import METRICS, MetricOptions
+from wgan_cli.metrics.inputs import MetricOptions
+from wgan_cli.metrics.registry import METRICS
 from wgan_cli.train import validation_w_dist
 
 

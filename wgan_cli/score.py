@@ -2,7 +2,7 @@
 image folder or an .npz of images.
 
 The pipeline, one small step each: INPUT -> uint8 image batches (metrics/features.py) -> Inception features
-(pool3, logits; images resized to 299x299 the tf1 or the clean way) -> the metrics of metrics/scores.py, against
+(pool3, logits; images resized to 299x299 the tf1 or the clean way) -> the metrics of metrics/registry.py, against
 reference statistics (metrics/references.py). With `repeats` K > 1 a checkpoint is scored on K independent sample
 sets (seeds seed, seed + 1, ...) and each metric is reported as the mean and standard deviation over them.
 Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
@@ -25,7 +25,8 @@ from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
 from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
-from wgan_cli.metrics.scores import METRICS, MetricOptions, choose_metrics, parse_metrics
+from wgan_cli.metrics.inputs import MetricOptions
+from wgan_cli.metrics.registry import METRICS, choose_metrics, parse_metrics
 
 LOGITS_HINT = f"; IS needs {inception_weights.HUB_NAMES[0]} (see `wgan score --help`)"
 

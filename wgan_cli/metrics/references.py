@@ -23,7 +23,8 @@ from wgan_cli.data import images as datasets
 from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.errors import DataError, OutputError, UsageError
 from wgan_cli.metrics.features import Progress, array_source, extract, folder_source, tensor_source
-from wgan_cli.metrics.scores import RefStats, statistics
+from wgan_cli.metrics.inputs import RefStats
+from wgan_cli.metrics.scores import statistics
 from wgan_cli.metrics.weights import Weights, cache_dir
 
 STATS_FORMAT = "wgan-stats"
