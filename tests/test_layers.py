@@ -8,6 +8,7 @@ module outside the packages listed there is refused until it is given a layer.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,15 @@ def test_a_planted_circle_and_upward_imports_are_found(tmp_path):
     layers = [("top", ["pkg.top"]), ("middle", ["pkg.a", "pkg.b", "pkg.sub"]), ("bottom", ["pkg", "pkg.leaf"])]
     assert upward(g, layers) == ["pkg.leaf:1 imports pkg.top (bottom -> top)",
                                  "pkg.sub.low:1 imports pkg.top (middle -> top)"]
+
+
+def test_the_training_loop_names_no_flags():
+    """The engine and the collectives know no command line: their messages name concepts (the learning rate, the
+    device), and a flag is the commands' word for one. Docstrings may show a command."""
+    for name in ("engine.py", "distributed.py"):
+        tree = ast.parse((PACKAGE / name).read_text(encoding="utf-8"))
+        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}
+        texts = [n.value for n in ast.walk(tree)
+                 if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+        flags = [t for t in texts if re.search(r"(^|\s)--[a-z]", t)]
+        assert not flags, f"{name} names flags: {flags}"
