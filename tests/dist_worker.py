@@ -32,7 +32,7 @@ from wgan_cli.metrics import weights
 from wgan_cli.metrics.features import extract, generator_source, tensor_source
 from wgan_cli.metrics.references import ref_stats
 from wgan_cli.metrics.inputs import MetricOptions
-from wgan_cli.metrics.registry import METRICS
+from wgan_cli.metrics.registry import compute
 from wgan_cli.train import validation_w_dist
 
 
@@ -195,9 +195,7 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
                 "gen.logits": gen.logits})
     ref = ref_stats(feats.pool3, "array")
     opts = MetricOptions(splits=5, kid_subsets=10, kid_subset_size=50)
-    values = {}
-    for name in ("fid", "is", "kid"):
-        values.update(METRICS[name].fn(gen, ref, opts))
+    values = compute(["fid", "is", "kid"], gen, ref, opts)
     out["metrics"] = torch.tensor([values[k] for k in sorted(values)], dtype=torch.float64)
     engine = build("conv")
     engine.dist = group

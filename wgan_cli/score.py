@@ -26,7 +26,7 @@ from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
 from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
 from wgan_cli.metrics.inputs import MetricOptions
-from wgan_cli.metrics.registry import METRICS, choose_metrics, parse_metrics
+from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
 LOGITS_HINT = f"; IS needs {inception_weights.HUB_NAMES[0]} (see `wgan score --help`)"
 
@@ -178,14 +178,8 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
         label = "input" if req.repeats == 1 else f"input {i + 1}/{req.repeats}"
         feats = extract(net, source, req.batch_size, device, progress, label, group)
         seconds += time.perf_counter() - t0
-        if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
-            raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "
-                            f"{feats.pool3.shape[1]}-D", "recompute the reference with this network")
         opts = MetricOptions(req.splits, req.kid_subsets, req.kid_subset_size, seed, str(device))
-        values: dict = {}
-        for name in metrics:
-            values.update(METRICS[name].fn(feats, ref, opts))
-        runs.append(values)
+        runs.append(compute(metrics, feats, ref, opts, req.ref))
     result.update({"n": source.n, "metrics": runs[0], "unavailable": unavailable,
                    "images_per_s": round(source.n * req.repeats / max(seconds, 1e-9), 2)})
     if req.repeats > 1:

@@ -31,7 +31,7 @@ from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.features import extract, generator_source
 from wgan_cli.metrics.references import parse_ref, resolve_ref
 from wgan_cli.metrics.inputs import MetricOptions, RefStats
-from wgan_cli.metrics.registry import METRICS, choose_metrics, parse_metrics
+from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
 OnBest = Callable[[int, dict], Iterable | None]
 
@@ -67,9 +67,7 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
         source = generator_source(generator(), n, seed, device, output, f"generator at iteration {engine.step}",
                                   balanced=False)
         feats = extract(state["net"], source, batch_size, device, group=group)
-        values: dict = {}
-        for name in names:
-            values.update(METRICS[name].fn(feats, state["ref"], opts))
+        values = compute(names, feats, state["ref"], opts)
         yield Evaluated(step=engine.step, metrics=values)
         if "fid" in values and values["fid"] < state["best"]:
             state["best"] = values["fid"]

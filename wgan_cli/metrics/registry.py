@@ -55,3 +55,17 @@ def choose_metrics(requested: list[str] | None, has_ref: bool, has_logits: bool,
     unavailable = {m: "unavailable: the Inception weights found have no logits layer (pool3 only)" + logits_hint
                    for m in wanted if METRICS[m].needs_logits and not has_logits}
     return [m for m in wanted if m not in unavailable], unavailable
+
+
+def compute(names: list[str], gen: Features, ref: RefStats | None, opts: MetricOptions,
+            ref_name: str | None = None) -> dict:
+    """Features -> numbers: the values of the named metrics in one dict (`wgan score` and the in-training
+    evaluation both take this path). Reference statistics of features of another size (another network's) are
+    refused, named `ref_name` (default: where they came from)."""
+    if ref is not None and ref.mu.shape[0] != gen.pool3.shape[1]:
+        raise DataError(f"{ref_name or ref.source}: statistics of {ref.mu.shape[0]}-D features, the network gives "
+                        f"{gen.pool3.shape[1]}-D", "recompute the reference with this network")
+    values: dict = {}
+    for name in names:
+        values.update(METRICS[name].fn(gen, ref, opts))
+    return values
