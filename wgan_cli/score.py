@@ -21,6 +21,7 @@ import torch
 from wgan_cli import bounds, checkpoint, outputs, torchrun
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
+from wgan_cli.events import Note
 from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
@@ -114,10 +115,10 @@ def numeric_options(req: ScoreRequest) -> list:
 CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
 
 
-def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[str], None] | None = None) -> dict:
-    """Run the whole command; returns the result dict printed by the CLI. `note(text)` is told, as soon as it is
-    known, what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
-    say = note or (lambda text: None)
+def score(req: ScoreRequest, progress: Progress | None = None, sink: Callable[[Note], None] | None = None) -> dict:
+    """Run the whole command; returns the result dict printed by the CLI. `sink` is given a Note event, as soon as
+    it is known, for what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
+    emit = sink or (lambda event: None)
     requested = validate(req)
     if req.save_stats:   # before hours of feature extraction, not after
         outputs.check_writable(req.save_stats, "--save-stats")
@@ -130,7 +131,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     weights = group.per_node(lambda: inception_weights.resolve_weights(req.weights, want_logits=want_logits))
     metrics, unavailable = choose_metrics(requested, ref_spec is not None, weights.has_logits, LOGITS_HINT)
     for name, why in unavailable.items():
-        say(f"{name.upper()} {why}")
+        emit(Note(f"{name.upper()} {why}", "warning"))
     if source is not None and not metrics:
         if requested is None and ref_spec is None:
             raise UsageError("only FID and KID can be computed with the weights found (no logits layer for IS), "
@@ -145,20 +146,17 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     total = req.n * req.repeats
     if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S * group.world:
         sets = f" ({req.repeats} sets of {req.n})" if req.repeats > 1 else ""
-        say(f"{total} samples{sets} through the Inception network on the CPU take about "
-            f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on "
-            "2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
+        emit(Note(f"{total} samples{sets} through the Inception network on the CPU take about "
+                  f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s "
+                  "on 2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000"))
     net = inception_weights.load_network(weights, device)
     net.resize = req.resize
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device),
                     "resize": req.resize}
     ref = None
     if ref_spec is not None:
-        notes: list[str] = []
-        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir, req.resize,
+        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, emit, req.data_dir, req.resize,
                           group)
-        for text in notes:
-            say(text)
         result["ref_n"] = ref.n
         if req.save_stats:
             group.agree(lambda: save_stats(Path(req.save_stats), ref, weights.id, req.resize), here=group.is_writer)

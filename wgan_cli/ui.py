@@ -215,6 +215,16 @@ def terminal_sinks(quiet: bool = False, plain: bool | None = None) -> list:
     return [PlainSink()] if plain else [RichSink()]
 
 
+def note_lines(stream=None):
+    """The sink of the commands that show no training progress (`wgan score`, `textgen --ckpt`): each Note event
+    as one `note: TEXT` line on stderr; other events are not theirs to show."""
+    def show(event) -> None:
+        if isinstance(event, Note):
+            print(f"note: {event.text}", file=stream or sys.stderr, flush=True)
+
+    return show
+
+
 def plain_progress(stream=None, every_s: float = 5.0):
     """`wgan score`'s progress: lines on stderr, at most one every `every_s` seconds, and one at the end of each
     pass. Returns a callable (done, total, label)."""

@@ -60,10 +60,9 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
             state["net"] = inception_weights.load_network(found, device)
         notes: list = []
         if spec is not None and state["ref"] is None:
-            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, notes=notes, data_dir=data_dir,
-                                       group=group)
-        for text in notes:
-            yield Note(text, "warning")
+            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, sink=notes.append,
+                                       data_dir=data_dir, group=group)
+        yield from notes
         source = generator_source(generator(), n, seed, device, output, f"generator at iteration {engine.step}",
                                   balanced=False)
         feats = extract(state["net"], source, batch_size, device, group=group)
