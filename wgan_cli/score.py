@@ -25,8 +25,8 @@ from wgan_cli.events import Note
 from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
-from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
 from wgan_cli.metrics.inputs import MetricOptions
+from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
 from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
 LOGITS_HINT = f"; IS needs {inception_weights.HUB_NAMES[0]} (see `wgan score --help`)"

@@ -29,8 +29,8 @@ from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
 from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.features import extract, generator_source
-from wgan_cli.metrics.references import parse_ref, resolve_ref
 from wgan_cli.metrics.inputs import MetricOptions, RefStats
+from wgan_cli.metrics.references import parse_ref, resolve_ref
 from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
 OnBest = Callable[[int, dict], Iterable | None]
