@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "wgan_cli"
+import wgan_cli
+
+PACKAGE = Path(wgan_cli.__file__).resolve().parent   # the copy being tested, wherever this file lives
 
 # Top to bottom. A module may import modules of its own layer or of any layer below it, never above.
 LAYERS = [
