@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from wgan_cli import outputs
 from wgan_cli.cli import app
 from wgan_cli.errors import OutputError
-from wgan_cli.metrics import scores
+from wgan_cli.metrics import registry
 
 runner = CliRunner()
 
@@ -68,7 +68,7 @@ def test_reference_statistics_with_nan_are_refused(fake_net, tmp_path):
 
 
 def test_json_never_holds_nan(fake_net, tmp_path, monkeypatch):
-    monkeypatch.setitem(scores.METRICS, "fid", scores.Metric(lambda g, r, o: {"fid": math.nan}, True, False))
+    monkeypatch.setitem(registry.METRICS, "fid", registry.Metric(lambda g, r, o: {"fid": math.nan}, True, False))
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     np.savez(a, images=images(8, 1))
     np.savez(b, images=images(8, 2))

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from wgan_cli.metrics.scores import (METRICS, Features, MetricOptions, RefStats, choose_metrics, frechet_distance,
-                                     inception_score, kernel_inception_distance, statistics)
+from wgan_cli.metrics.inputs import Features, MetricOptions, RefStats
+from wgan_cli.metrics.registry import METRICS, choose_metrics
+from wgan_cli.metrics.scores import frechet_distance, inception_score, kernel_inception_distance, statistics
 
 
 def gaussian_features(n, d, shift=0.0, seed=0):

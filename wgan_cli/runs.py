@@ -27,7 +27,7 @@ from wgan_cli import distributed, fields, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.events import Note
-from wgan_cli.rundir import RunDir, checkpoint_callback, resume
+from wgan_cli.rundir import RunDir, checkpoint_callback, resume_every_rank
 from wgan_cli.ui import JsonlSink, LastValues
 
 class StopFlag:
@@ -165,7 +165,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     data = group.per_node(lambda: task.prepare(plan, device))
     engine = task.build(plan, data, device)
     spec = task.spec(plan, data)
-    group.attach(engine, {"train": cfg.to_json(), "model": spec, "data": same_data(task, plan, data)})
+    torchrun.attach(group, engine, {"train": cfg.to_json(), "model": spec, "data": same_data(task, plan, data)})
     run_dir = RunDir(run.out)
     with contextlib.ExitStack() as held:
         def open_run_dir():   # rank 0 alone creates the run directory and holds its lock
@@ -173,7 +173,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
             held.enter_context(run_dir.lock())
 
         group.agree(open_run_dir, here=group.is_writer)
-        group.check_shared(run_dir.path)
+        run_dir.check_shared(group)
         return _locked_run(task, plan, data, spec, run_dir, engine, group, sinks, should_stop)
 
 
@@ -198,12 +198,9 @@ def _locked_run(task: Task, plan: Plan, data, spec: dict, run_dir: RunDir, engin
     try:
         for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes(plan, data)]:
             emit(note)
-
-        def load(mode: str) -> list:
-            return resume(engine, run_dir, mode, task=task.name, model=spec, same=same_data(task, plan, data),
-                          allow_changes=run.resume_with_changes, train=cfg.to_json())
-
-        for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
+        for note in resume_every_rank(group, engine, run_dir, run.resume, task=task.name, model=spec,
+                                      same=same_data(task, plan, data), allow_changes=run.resume_with_changes,
+                                      train=cfg.to_json()):
             emit(note)
         if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
             purge = engine.step + 1 if engine.step else None

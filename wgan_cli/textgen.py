@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -183,9 +184,14 @@ class TextTask(Task):
 
 
 # ---- generation --------------------------------------------------------------------------------------------
-def load_text_generator(ckpt: Path, device, notes: list | None = None) -> tuple[torch.nn.Module, CharMap, dict]:
-    """G and its character map from a text checkpoint (train-state or generator); weights mapped to `device`."""
+def load_text_generator(ckpt: Path, device, sink: Callable[[Note], None] | None = None
+                        ) -> tuple[torch.nn.Module, CharMap, dict]:
+    """G and its character map from a text checkpoint (train-state or generator); weights mapped to `device`; what
+    the user should know about the file goes to `sink` as a Note."""
+    notes: list[str] = []
     G, meta = checkpoint.load_generator(ckpt, device=device, task="text", command="wgan textgen --ckpt", notes=notes)
+    for text in notes if sink else ():
+        sink(Note(text, "warning"))
     vocab = meta.get("extra", {}).get("vocab")
     if not vocab or len(vocab) != meta["model"].get("vocab_size"):
         raise CheckpointError(f"{ckpt}: the checkpoint holds no character map matching its model",
@@ -194,12 +200,12 @@ def load_text_generator(ckpt: Path, device, notes: list | None = None) -> tuple[
 
 
 def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = None,
-             n_eval: int = 640, notes: list | None = None) -> tuple[list[str], dict | None]:
+             n_eval: int = 640, sink: Callable[[Note], None] | None = None) -> tuple[list[str], dict | None]:
     """n argmax-decoded lines (padding stripped); with `eval_file`, the JS divergences of max(n, n_eval)
     samples against that text's lines."""
     bounds.check_value("-n", n, bounds.SAMPLES)
     bounds.check_value("--seed", seed, bounds.SEED)
-    G, charmap, meta = load_text_generator(ckpt, device, notes)
+    G, charmap, meta = load_text_generator(ckpt, device, sink)
     reference = None
     if eval_file is not None:   # read the reference before generating: a bad file fails fast
         seq_len = meta["model"]["seq_len"]
@@ -215,11 +221,11 @@ def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = Non
 
 
 def generate_command(ckpt: Path, n: int, seed: int, device, eval_file: Path | None, out: Path | None,
-                     notes: list) -> tuple[str, dict | None]:
+                     sink: Callable[[Note], None] | None = None) -> tuple[str, dict | None]:
     """`wgan textgen --ckpt`: what to print (the lines, or where they were written) and the --eval metrics."""
     if out is not None:   # refused before the model is loaded
         outputs.check_writable(out, "--out")
-    lines, metrics = generate(ckpt, n, seed, device, eval_file, notes=notes)
+    lines, metrics = generate(ckpt, n, seed, device, eval_file, sink=sink)
     if out is None:
         return "\n".join(lines), metrics
     outputs.write_lines(out, lines, "--out")

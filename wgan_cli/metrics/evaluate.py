@@ -29,8 +29,9 @@ from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
 from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.features import extract, generator_source
+from wgan_cli.metrics.inputs import MetricOptions, RefStats
 from wgan_cli.metrics.references import parse_ref, resolve_ref
-from wgan_cli.metrics.scores import METRICS, MetricOptions, RefStats, choose_metrics, parse_metrics
+from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
 OnBest = Callable[[Engine, dict], Iterable | None]
 
@@ -59,16 +60,13 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
             state["net"] = inception_weights.load_network(found, device)
         notes: list = []
         if spec is not None and state["ref"] is None:
-            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, notes=notes, data_dir=data_dir,
-                                       group=group)
-        for text in notes:
-            yield Note(text, "warning")
+            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, sink=notes.append,
+                                       data_dir=data_dir, group=group)
+        yield from notes
         source = generator_source(generator(engine), n, seed, device, output, f"generator at iteration {engine.step}",
                                   balanced=False)
         feats = extract(state["net"], source, batch_size, device, group=group)
-        values: dict = {}
-        for name in names:
-            values.update(METRICS[name].fn(feats, state["ref"], opts))
+        values = compute(names, feats, state["ref"], opts)
         yield Evaluated(step=engine.step, metrics=values)
         if "fid" in values and values["fid"] < state["best"]:
             state["best"] = values["fid"]
