@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 import typer.core
 
-from wgan_cli import __version__, bounds
+from wgan_cli import __version__
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.errors import UsageError, WganError
 
@@ -114,15 +114,14 @@ def refuse_ignored(ctx, mode: str, ignored: tuple[str, ...]) -> None:
 
 def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, quiet: bool, plain: bool | None,
                   generator: Path | None = None) -> None:
-    """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
-    train (or resume), then print the summary and where the run is."""
+    """The shared body of toy, train and textgen: --dry-run prints what the run would do; otherwise train (or
+    resume), then print the summary and where the run is."""
     from wgan_cli.torchrun import main_process
     from wgan_cli.runs import StopFlag, train_run
     from wgan_cli.ui import terminal_sinks
 
     if dry_run:
-        bounds.check_training(cfg, run, task.opts)
-        typer.echo(json.dumps(task.record(task.resolve(cfg), run), indent=2))
+        show_plan(task, cfg, run)
         return
     with StopFlag() as stop:
         result = train_run(task, cfg, run, sinks=terminal_sinks(quiet, plain), should_stop=stop)
@@ -132,6 +131,14 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
         typer.echo(json.dumps(rounded(result)))
     out = Path(run.out)
     typer.echo(f"run directory: {out}  (generator: {generator or out / 'generator.safetensors'})")
+
+
+def show_plan(task, cfg: TrainConfig, run: RunOptions, **head) -> None:
+    """--dry-run of a training command: the resolved options, the model as far as it is known without the data,
+    the device and the number of ranks, as JSON (`head` first). Nothing is read or written."""
+    from wgan_cli.runs import preview
+
+    typer.echo(json.dumps({**head, **preview(task, cfg, run)}, indent=2))
 
 
 def with_config(ctx: typer.Context, config: Path | None, command: str, section: str, cfg: TrainConfig,

@@ -32,10 +32,12 @@ import types
 import typing
 from pathlib import Path
 
-from wgan_cli.bounds import is_number
+from wgan_cli import fields
+from wgan_cli.bounds import check_value, is_number
 from wgan_cli.config import OPTIM_KEYS, RunOptions, TrainConfig
 from wgan_cli.errors import UsageError
 
+RENAMED = {("image", "eval_n"): "n_eval"}   # (section, the key an older options.json wrote) -> the field now
 DESCRIPTIVE = ("device", "ranks", "model", "data", "size", "corpus_lines", "vocab_size")   # recorded by a run, not options
 METHOD_KEYS = ("objective", "penalty", "preset")   # options whose defaults depend on each other
 
@@ -96,8 +98,9 @@ KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool
               "pair": "two numbers", "null": "null"}
 
 
-def _value(ctx, name: str, value, hint, where: str):
-    """The file's value of one field, checked as its flag's value is, in the record's own type."""
+def _value(ctx, record, name: str, value, hint, where: str):
+    """The file's value of one field, checked as its flag's value is (type, choices, the declared range), in the
+    record's own type."""
     kinds = _kinds(hint)
     if not _fits(value, kinds):
         wanted = " or ".join(KIND_WORDS[k] for k in sorted(kinds))
@@ -112,6 +115,9 @@ def _value(ctx, name: str, value, hint, where: str):
             message = e.format_message() if hasattr(e, "format_message") else str(e)
             raise UsageError(f"{where}: {message}", f"see `{ctx.command_path} --help` for --{name.replace('_', '-')}"
                              ) from None
+    declared = [o for f, o in fields.declared(record) if f.name == name and o.range is not None]
+    if declared:
+        check_value(where, value, declared[0].range, f"{declared[0].flag(name)} {declared[0].example}")
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, Path):
@@ -134,6 +140,9 @@ def apply(ctx, path: str | Path, command: str, section: str, cfg: TrainConfig, r
     """Replace the records' fields by the file's values, except where a flag was given on the command line.
     Returns (cfg, run, opts, notes)."""
     data = read(path)
+    for (name, old), new in RENAMED.items():   # an options.json written before a field was renamed
+        if isinstance(data.get(name), dict) and old in data[name] and new not in data[name]:
+            data[name][new] = data[name].pop(old)
     records = {"train": cfg, "run": run, section: opts}
     written_by = data.get("command")
     if written_by is not None and written_by != command:
@@ -155,7 +164,7 @@ def apply(ctx, path: str | Path, command: str, section: str, cfg: TrainConfig, r
     changed: dict[str, dict] = {}
     for name, rec in records.items():
         hints = typing.get_type_hints(type(rec))
-        values = {key: _value(ctx, key, value, hints[key], f"--config {path}: {name}.{key}")
+        values = {key: _value(ctx, rec, key, value, hints[key], f"--config {path}: {name}.{key}")
                   for key, value in data.get(name, {}).items()}
         changed[name] = {k: v for k, v in values.items() if k not in given}
         records[name] = dataclasses.replace(rec, **changed[name])

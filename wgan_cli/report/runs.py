@@ -14,6 +14,7 @@ from pathlib import Path
 
 from wgan_cli.bounds import is_number
 from wgan_cli.errors import DataError, UsageError
+from wgan_cli.ui import read_jsonl
 
 OPTIONS_RE = re.compile(r"^options(?:\.(\d+))?\.json$")
 # bookkeeping, not statistics
@@ -91,7 +92,7 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     _check_run_dir(path)
     options = _merged_options(path)
-    rows = _read_rows(path / "metrics.jsonl")
+    rows = [row for row in read_jsonl(path / "metrics.jsonl") if is_number(row.get("step", 0))]
     kept: list[dict] = []
     closed = 0.0                       # seconds in the segments before the current one
     callbacks = 0.0                    # seconds spent in callbacks so far
@@ -164,22 +165,6 @@ def _deep_merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
-
-
-def _read_rows(path: Path) -> list[dict]:
-    rows = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue   # a line cut short by a crash, or being written right now
-                if isinstance(row, dict) and is_number(row.get("step", 0)):
-                    rows.append(row)
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})", "check the file's permissions") from None
-    return rows
 
 
 def canon(v) -> str:
