@@ -26,6 +26,7 @@ spent stopped between resumed segments left out (see `load_run`).
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -128,6 +129,9 @@ def split_thresholds(args: list[str], thresholds: str | None) -> tuple[list[str]
             numbers += [float(t) for t in _numbers(arg)]
         else:
             runs.append(arg)
+    bad = [t for t in numbers if not math.isfinite(t)]
+    if bad:
+        raise UsageError(f"--thresholds {bad[0]:g} is not a finite number", "e.g. --thresholds 1 3 5 7 9")
     return runs, numbers
 
 

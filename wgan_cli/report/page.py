@@ -51,7 +51,8 @@ def artifact_path(run: Run, logged: str) -> Path | None:
 
 def samples_gif(files: list[tuple[int, Path]], frame_ms: int = 300) -> bytes | None:
     """An animated GIF of sample grids, each captioned with its iteration; at most MAX_GIF_FRAMES frames,
-    evenly spaced, always the first and the last. Files that cannot be read (one being written) are skipped."""
+    evenly spaced, always the first and the last. Files that cannot be read (one being written, one damaged, one
+    over Pillow's pixel limit) are skipped."""
     from PIL import Image, ImageDraw
 
     if len(files) > MAX_GIF_FRAMES:
@@ -62,7 +63,7 @@ def samples_gif(files: list[tuple[int, Path]], frame_ms: int = 300) -> bytes | N
         try:
             with Image.open(path) as im:
                 im = im.convert("RGB")
-        except (OSError, ValueError):
+        except (OSError, ValueError, Image.DecompressionBombError):   # the last: over Pillow's pixel limit
             continue
         size = size or im.size
         if im.size != size:   # GIF frames share one size

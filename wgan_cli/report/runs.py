@@ -8,6 +8,7 @@ it) and its metrics.jsonl rows, each with the active wall-clock seconds at that 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ CALLBACK_EVENTS = {"saved", "eval", "artifact"}   # rows written by callbacks be
 STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
 HIGHER_IS_BETTER = {"is", "modes_covered", "min_mode_share"}   # every other metric: lower is better
 NOT_SUMMARISED = re.compile(r"(_std|^kid_subset_size)$")   # spreads and sizes that accompany a metric
+# the sections of options.json the report reads (each an object of option -> value)
+SECTIONS = ("train", "run", "toy", "image", "textgen", "model")
 
 
 # ---- loading ----------------------------------------------------------------------------------------------
@@ -155,8 +158,23 @@ def _merged_options(path: Path) -> dict:
                             "the file is damaged; restore it or leave the run out") from None
         if not isinstance(data, dict):
             raise DataError(f"{file}: holds no options object", "leave the run out")
+        _check_options(file, data)
         merged = _deep_merge(merged, data)
     return merged
+
+
+def _check_options(file: Path, data: dict) -> None:
+    """The shape the report relies on: each section an object, the command a name, the target iterations a
+    whole number. Anything else is a damaged (or hand-edited) file, refused rather than half read."""
+    hint = "the file is damaged; restore it (wgan writes it at the start of each run) or leave the run out"
+    for key in SECTIONS:
+        if key in data and not isinstance(data[key], dict):
+            raise DataError(f"{file}: \"{key}\" is {type(data[key]).__name__}, not an object of options", hint)
+    if "command" in data and not isinstance(data["command"], str):
+        raise DataError(f"{file}: \"command\" is not a command name", hint)
+    iters = data.get("train", {}).get("iters")
+    if iters is not None and not (isinstance(iters, int) and not isinstance(iters, bool) and iters >= 0):
+        raise DataError(f"{file}: \"train.iters\" is {iters!r}, not a number of iterations", hint)
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -175,11 +193,23 @@ def _read_rows(path: Path) -> list[dict]:
                     row = json.loads(line)
                 except ValueError:
                     continue   # a line cut short by a crash, or being written right now
-                if isinstance(row, dict) and is_number(row.get("step", 0)):
+                if _row_ok(row):
                     rows.append(row)
     except OSError as e:
         raise DataError(f"{path}: cannot be read ({e.strerror})", "check the file's permissions") from None
     return rows
+
+
+def _row_ok(row) -> bool:
+    """A row the report can use: an object whose bookkeeping fields have their types (event, kind and path
+    strings; step a finite count; time, where there is one, a finite number). Rows that parse as JSON but have
+    another shape (a damaged or hand-edited log) are skipped, as lines that do not parse are."""
+    if not isinstance(row, dict):
+        return False
+    step, t = row.get("step", 0), row.get("time")
+    return (all(isinstance(row.get(k, ""), str) for k in ("event", "kind", "path"))
+            and is_number(step) and math.isfinite(step) and step >= 0
+            and (t is None or is_number(t) and math.isfinite(t)))
 
 
 def canon(v) -> str:

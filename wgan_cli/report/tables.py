@@ -65,8 +65,16 @@ def summary_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def md_text(value) -> str:
+    """Text from run names, labels or metric names made safe for Markdown: `&`, `<`, `>` as HTML entities (many
+    renderers pass raw HTML through unsanitised: a folder named `<img src=x onerror=...>` must stay text) and
+    line breaks as spaces (a row is one line)."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.splitlines())
+
+
 def md_row(cells) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "| " + " | ".join(md_text(c).replace("|", "\\|") for c in cells) + " |"
 
 
 def fmt_num(v) -> str:
