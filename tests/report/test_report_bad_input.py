@@ -163,3 +163,19 @@ def test_a_sample_grid_over_the_pixel_limit_is_skipped(tmp_path, monkeypatch):
     assert "samples-img.gif" in result["files"]
     with Image.open(tmp_path / "out" / "samples-img.gif") as gif:
         assert gif.n_frames == 1 and gif.size == (8, 8 + 14)   # the readable grid with its caption strip
+
+
+def test_rows_before_the_first_start_row_join_its_segment(tmp_path):
+    """`wgan textgen` evaluates the untrained model and logs it just before its start row: one segment, not
+    two; its time counts. A log with step rows before a start row (older logs, then a resume) keeps two."""
+    rows = [{"event": "eval", "step": 0, "js1": 0.9, "time": 10.0},
+            {"event": "artifact", "step": 0, "kind": "text", "path": "s.txt", "time": 11.0},
+            {"event": "start", "step": 0, "total": 2, "time": 12.0},
+            {"event": "step", "step": 2, "w_dist": 1.0, "time": 14.0}]
+    run = report.load_run(make_run(tmp_path / "text", rows=rows))
+    assert run.segments == 1 and run.seconds == 4.0
+    older = [{"event": "step", "step": 1, "w_dist": 1.0, "time": 10.0},
+             {"event": "start", "step": 1, "total": 2, "time": 100.0},
+             {"event": "step", "step": 2, "w_dist": 1.0, "time": 101.0}]
+    run = report.load_run(make_run(tmp_path / "older", rows=older))
+    assert run.segments == 2 and run.seconds == 1.0

@@ -81,7 +81,8 @@ def load_run(path: str | Path) -> Run:
     Active wall-clock time: every `start` row opens a segment (a process that trained the run); a segment lasts
     from its `start` row's time to the time of its last row, so the time a run spent stopped between segments
     (and each process's start-up before its first row) is not counted. Rows logged before the first `start`
-    row (older logs) open the first segment. When a segment resumes at iteration N, rows of earlier segments
+    row open the first segment (older logs; or the evaluation of the untrained model that `wgan textgen` logs
+    just before its start row, which joins the segment that start row opens). When a segment resumes at iteration N, rows of earlier segments
     past N are dropped (those iterations were lost and redone), but the time spent on them still counts: it
     was spent. `Run.seconds` is all of it.
 
@@ -101,9 +102,10 @@ def load_run(path: str | Path) -> Run:
     seg_start = last = None            # unix times: the current segment's start and its latest row
     previous = None                    # (step, time) of the previous timed row of this segment
     segments = 0
+    started = trained = False          # a start row seen; a step row seen
     for row in rows:
         t = float(row["time"]) if is_number(row.get("time")) else last   # untimed: where it stands
-        if row.get("event") == "start":
+        if row.get("event") == "start" and not (segments == 1 and not started and not trained):
             if seg_start is not None:
                 closed += last - seg_start
             kept = [r for r in kept if r.get("step", 0) <= row.get("step", 0)]   # redone after the resume
@@ -123,6 +125,8 @@ def load_run(path: str | Path) -> Run:
         since = t - seg_start if t is not None else 0.0
         active = closed + max(since, 0.0)   # max: a clock set back never runs time back
         kept.append({**row, "active_seconds": active, "seconds": max(active - callbacks, 0.0)})
+        started = started or row.get("event") == "start"
+        trained = trained or row.get("event") == "step"
     seconds = closed + (last - seg_start if seg_start is not None else 0.0)
     return Run(path, options, kept, seconds, segments, max(seconds - callbacks, 0.0))
 
