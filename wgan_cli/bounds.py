@@ -100,6 +100,7 @@ TEXT = {"seq_len": Range(4, 4096, integer=True, example="--seq-len 32"),
         "max_lines": Range(2, 2**40, integer=True, example="--max-lines 10000000"),
         "heldout": Range(1, 10**8, integer=True, example="--heldout 5000"), "dim": WIDTH,
         "eval_every": dataclasses.replace(COUNT, example="--eval-every 1000"), "n_eval": Range(1, 10**7, integer=True)}
+WATCH = Range(0.1, 86_400, example="--watch 10")   # seconds between looks at the runs: a tenth to a day
 RECORDS = {"TrainConfig": TRAIN, "RunOptions": RUN, "ToyOptions": TOY, "ImageOptions": IMAGE, "TextOptions": TEXT}
 FLAGS = {"gp_weight": "--lambda"}
 

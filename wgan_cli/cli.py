@@ -317,7 +317,8 @@ def textgen(
 @handle_errors
 def report(
     runs: ReportRunsArg, out: ReportOutOpt = Path("report"), table2: Table2Opt = None,
-    thresholds: ThresholdsOpt = None, below: BelowOpt = None, as_json: JsonOpt = False, debug: DebugOpt = False,
+    thresholds: ThresholdsOpt = None, below: BelowOpt = None, watch: WatchOpt = None, as_json: JsonOpt = False,
+    debug: DebugOpt = False,
 ):
     """Compare runs: curves against iterations and wall-clock time, metrics, a summary table, sample GIFs and
     one self-contained index.html; with --table2, the paper's Table 2 over a sweep of random architectures.
@@ -327,10 +328,16 @@ def report(
       wgan report runs/toy-gp runs/toy-clip -o reports/toy
 
       wgan report runs/random-architectures/* -o reports/table2 --table2 is --thresholds 1 3 5 7 9
+
+      wgan report runs/toy -o reports/live --watch
     """
     from wgan_cli.report import make_report, table2_markdown
 
-    result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below)
+    bounds.check_value("--watch", watch, bounds.WATCH)
+    say = (lambda line: None) if as_json else typer.echo
+    result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below, watch=watch, say=say)
+    if watch is not None and not as_json:
+        return   # each rewrite has been said
     if as_json:
         typer.echo(json.dumps(result, allow_nan=False))
         return

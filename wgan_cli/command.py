@@ -21,9 +21,30 @@ import typer.core
 from wgan_cli import __version__, bounds
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.errors import UsageError, WganError
+from wgan_cli.options import WATCH_SECONDS
 
 # click's exception class, found through typer's public BadParameter (typer vendors click in recent versions)
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+# Options whose value may be left out (`--watch` alone, or `--watch 5`): the parser wants a value, so a bare
+# one is given its default before parsing.
+OPTIONAL_VALUES = {"--watch": f"{WATCH_SECONDS:g}"}
+
+
+def fill_optional_values(args: list[str]) -> list[str]:
+    """`--watch` not followed by a number -> `--watch 10`; everything after `--` left alone."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--":
+            return out + args[i + 1:]
+        if arg in OPTIONAL_VALUES:
+            try:
+                float(args[i + 1])
+            except (IndexError, ValueError):
+                out.append(OPTIONAL_VALUES[arg])
+    return out
 
 
 class WganGroup(typer.core.TyperGroup):
@@ -31,6 +52,7 @@ class WganGroup(typer.core.TyperGroup):
     and one `hint:` line on stderr, exit code 2; help and version output as usual."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = fill_optional_values(sys.argv[1:] if args is None else list(args))
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except ClickException as e:

@@ -224,6 +224,12 @@ Table2Opt = Annotated[Optional[str], typer.Option(
     "count.", show_default=False)]
 ThresholdsOpt = Annotated[Optional[str], typer.Option(
     help="Table 2's thresholds: --thresholds 1 3 5 7 9 (or 1,3,5,7,9).", show_default=False)]
+WATCH_SECONDS = 10.0   # `--watch` alone
+WatchOpt = Annotated[Optional[float], typer.Option(
+    "--watch", metavar="[SECONDS]", help=f"Keep the report up to date while the runs train: look every SECONDS "
+    f"(default {WATCH_SECONDS:g}), rewrite it when a run logged more, the page reloading itself while any run "
+    "is going; stops when every run has ended, or on Ctrl-C (exit 130) with a complete page.",
+    show_default=False)]
 BelowOpt = Annotated[Optional[bool], typer.Option(
     "--below/--above", help="Success is a final metric below (FID, KID) or above (IS) the threshold. "
     "\\[default: the metric's own direction]", show_default=False)]

@@ -116,15 +116,20 @@ def main_metric(row: dict) -> str | None:
     return next((m for m in MAIN_METRICS if m in row["metrics"]), next(iter(row["metrics"]), None))
 
 
-def index_html(runs, labs, rows, t2, written: dict, metric_files: dict, gifs: dict) -> str:
+def index_html(runs, labs, rows, t2, written: dict, metric_files: dict, gifs: dict,
+               refresh: float | None = None) -> str:
     """The page: runs, summary, Table 2, figures, sample GIFs, text samples and toy value surfaces.
-    `written` maps the report's file names to their bytes (figures are inlined from there)."""
+    `written` maps the report's file names to their bytes (figures are inlined from there); with `refresh`
+    (seconds: `--watch`, while a run is going) the page reloads itself that often."""
+    reload = (f'<meta http-equiv="refresh" content="{max(1, round(refresh))}">' if refresh is not None else "")
     parts = ["<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-             f"<title>wgan report</title><style>{CSS}</style></head><body>", "<h1>wgan report</h1>",
+             f"{reload}<title>wgan report</title><style>{CSS}</style></head><body>", "<h1>wgan report</h1>",
              f"<p>{len(runs)} runs; written {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}. Minutes count "
              "active time (time stopped between resumed segments is left out); training minutes and the "
              "wall-clock axes also leave out checkpoints, evaluations and sample grids.</p>",
+             *([f"<p><b>Live:</b> runs are still training; this page is rewritten as they log and reloads "
+                f"itself every {max(1, round(refresh))} s.</p>"] if refresh is not None else []),
              "<h2>Runs</h2>",
              _table(["label", "folder", "command", "segments"],
                     [[lab, str(r.path), r.command, r.segments] for r, lab in zip(runs, labs)])]

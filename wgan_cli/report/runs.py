@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from wgan_cli.bounds import is_number
 from wgan_cli.errors import DataError, UsageError
+from wgan_cli.locking import LOCK_NAME, read_owner
 
 OPTIONS_RE = re.compile(r"^options(?:\.(\d+))?\.json$")
 # bookkeeping, not statistics
@@ -214,6 +217,30 @@ def _row_ok(row) -> bool:
     return (all(isinstance(row.get(k, ""), str) for k in ("event", "kind", "path"))
             and is_number(step) and math.isfinite(step) and step >= 0
             and (t is None or is_number(t) and math.isfinite(t)))
+
+
+def run_is_going(path: Path) -> bool:
+    """Whether a training command is still writing the run. While it runs, its lock file (RUN/.lock) names it
+    (pid, host); when it exits, however it ends (finished, stopped, diverged, an error), it empties the file. A
+    killed process cannot empty it: on this host the pid is asked whether it is still alive; a process on
+    another host cannot be asked and counts as going."""
+    info = read_owner(path / LOCK_NAME)
+    if not info:
+        return False
+    if info.get("host") != socket.gethostname():
+        return True
+    pid = info.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)   # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # it exists, run by another user
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def canon(v) -> str:
