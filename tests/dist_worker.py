@@ -6,8 +6,7 @@
 Each rank writes OUT_DIR/rank{R}.safetensors: per setting (toy MLP, DCGAN without normalisation, a conditional
 conv net with an auxiliary classifier) the first critic and generator gradients, the logged statistics of the first
 critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3
-iterations later, with a mask of the parameters whose gradient was at the rounding level at some step (Adam turns
-rounding noise there into a full step of lr);
+iterations later;
 then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate,
 `wgan score`'s result and the in-training evaluation's (with how often this rank saved a best generator).
 """
@@ -95,30 +94,17 @@ def build(setting: str) -> Engine:
     raise ValueError(setting)
 
 
-ROUNDING = 1e-5   # a non-zero gradient below this fraction of its tensor's largest: rounding noise of a sum
-
-
-def mark(tiny: dict, prefix: str, module: nn.Module) -> None:
-    for name, p in module.named_parameters():
-        if p.grad is not None:
-            g = p.grad.abs()
-            tiny[prefix + name] = tiny.get(prefix + name, torch.zeros_like(g, dtype=torch.bool)) | \
-((g > 0) & (g <= ROUNDING * g.max()))   # zero on every rank is no noise
-
-
-def iteration(engine: Engine, tiny: dict, first: dict | None = None) -> None:
-    """Engine.iteration step by step: `tiny` marks rounding-level gradients; `first` gets the first gradients."""
+def iteration(engine: Engine, first: dict | None = None) -> None:
+    """Engine.iteration step by step; `first` gets the first gradients and statistics."""
     engine.set_lr()
     engine.G.train()
     engine.D.train()
     for i in range(engine.cfg.n_critic):
         engine.critic_step()
-        mark(tiny, "D.", engine.D)
         if first is not None and i == 0:
             first.update({"grad_d." + n: p.grad.clone() for n, p in engine.D.named_parameters()})
             first["stats_first_step"] = as_tensor(engine.read_stats())
     engine.generator_step()
-    mark(tiny, "G.", engine.G)
     if first is not None:
         first.update({"grad_g." + n: p.grad.clone() for n, p in engine.G.named_parameters()})
     engine.step += 1
@@ -134,30 +120,27 @@ def weights_of(engine: Engine, prefix: str) -> dict[str, torch.Tensor]:
 
 def trace(engine: Engine) -> dict[str, torch.Tensor]:
     """First critic and generator gradients and the first iteration's statistics; the train state after 3
-    iterations and the weights after 3 more; the rounding-level masks of both stretches."""
-    out, tiny, later = {}, {}, {}
-    iteration(engine, tiny, out)
+    iterations and the weights after 3 more."""
+    out: dict = {}
+    iteration(engine, out)
     out["stats"] = as_tensor(engine.read_stats())
     for _ in range(2):
-        iteration(engine, tiny)
+        iteration(engine)
     out.update({"state." + k: v.clone() for k, v in engine.state_tensors().items()})
     for _ in range(3):
-        iteration(engine, later)
+        iteration(engine)
     out.update(weights_of(engine, "after."))
-    out.update({"tiny." + k: v for k, v in tiny.items()})
-    out.update({"tiny_after." + k: v for k, v in later.items()})
     return out
 
 
 def continue_from(setting: str, state: dict[str, torch.Tensor], iters: int = 3) -> dict[str, torch.Tensor]:
     """A fresh engine of `setting` loaded with `state` (at iteration 3), `iters` iterations on: its weights
-    ("G.", "D.", "G_ema.") and rounding-level masks ("tiny.")."""
+    ("G.", "D.", "G_ema.")."""
     engine = build(setting)
     engine.load_state_tensors(state, 3)
-    tiny: dict = {}
     for _ in range(iters):
-        iteration(engine, tiny)
-    return {**weights_of(engine, ""), **{"tiny." + k: v for k, v in tiny.items()}}
+        iteration(engine)
+    return weights_of(engine, "")
 
 
 # ---- scores ------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from wgan_cli import bounds, checkpoint, models
+from wgan_cli import checkpoint, fields, models
 from wgan_cli.cli import app
 
 runner = CliRunner()
@@ -73,8 +73,8 @@ def test_the_message_gives_the_range():
 def test_good_values_pass_the_checks():
     from wgan_cli.config import RunOptions, TrainConfig
 
-    bounds.check_training(TrainConfig(lr=1e-4, betas=(0.0, 0.9), gp_weight=0.0, ema_decay=0.0, seed=2**63 - 1),
-                          RunOptions())
+    fields.check_all(TrainConfig(lr=1e-4, betas=(0.0, 0.9), gp_weight=0.0, ema_decay=0.0, seed=2**63 - 1),
+                     RunOptions())
 
 
 @pytest.fixture

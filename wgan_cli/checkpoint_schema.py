@@ -16,6 +16,9 @@ from pathlib import Path
 import torch
 
 from wgan_cli import models
+from wgan_cli.bounds import WIDTH
+from wgan_cli.config import TextOptions, ToyOptions
+from wgan_cli.fields import range_of
 from wgan_cli.errors import CheckpointError, WganError
 from wgan_cli.models.init import INITS
 
@@ -28,9 +31,12 @@ DAMAGED_HINT = "the file is damaged or was not written by wgan; use an earlier c
 
 # ---- the metadata ----------------------------------------------------------------------------
 # model spec keys: (lowest, highest) for integers, or the allowed values
-SPEC_INTS = {"dim": (1, 2**16), "z_dim": (1, 2**16), "depth": (1, 1024), "data_dim": (1, 1024),
-             "n_classes": (1, 2**16), "vocab_size": (2, 32767), "seq_len": (1, 4096),
-             "n_blocks": (1, 64), "per_res": (1, 64), "fc_dim": (1, 2**16)}
+# sizes that are options take their range from the option's declaration (config.py)
+_OPTION_SIZES = {"dim": WIDTH, "depth": range_of(ToyOptions, "depth"), "vocab_size": range_of(TextOptions, "vocab_size"),
+                 "seq_len": range_of(TextOptions, "seq_len")}
+SPEC_INTS = {**{k: (int(r.lo), int(r.hi)) for k, r in _OPTION_SIZES.items()}, "z_dim": (1, 2**16),
+             "data_dim": (1, 1024), "n_classes": (1, 2**16), "n_blocks": (1, 64), "per_res": (1, 64),
+             "fc_dim": (1, 2**16)}
 MAX_STEP = 2**62
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -1,5 +1,6 @@
 """The `wgan` command line. One thin function per subcommand: options -> config -> task -> engine; no maths here.
-The options themselves (types, defaults, help texts) are declared once in options.py.
+Each option is declared once: on a record's field (config.py), which `with_records` turns into the command's
+parameters, or, for what belongs to one command only, in options.py.
 
 Each command imports its own modules inside the function, on purpose: torch costs seconds to import, and
 `wgan --help` or a mistyped option should answer at once.
@@ -16,11 +17,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli import bounds
+from wgan_cli import bounds, fields
 from wgan_cli.command import (WganGroup, handle_errors, refuse_ignored, rounded, train_command, version_callback,
                               with_config)
-from wgan_cli.config import (Device, ImageOptions, Objective, Precision, Resize, RunOptions, TextOptions,
-                             ToyDataset, ToyFigure, ToyOptions, TrainConfig, Variant)
+from wgan_cli.config import (Device, ImageOptions, RunOptions, ScoreRequest, TextOptions, ToyFigure, ToyOptions,
+                             TrainConfig)
 from wgan_cli.errors import UsageError
 from wgan_cli.options import *  # noqa: F403 (the option aliases, each declared once)
 
@@ -48,17 +49,11 @@ def main_callback(
 
 @app.command()
 @handle_errors
+@with_records("toy", opts=ToyOptions, cfg=TrainConfig, run=RunOptions)
 def toy(
-    ctx: typer.Context, dataset: ToyDatasetOpt = ToyDataset.eight, objective: ObjectiveOpt = Objective.wgan,
-    penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
-    betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = Device.auto, out: ToyOutOpt = Path("runs/toy"), resume: ResumeOpt = "auto",
-    resume_with_changes: ResumeChangesOpt = False, dim: ToyDimOpt = 512, depth: ToyDepthOpt = 3,
-    fixed_generator: FixedGeneratorOpt = False,
-    figure: FigureOpt = None, plot_every: PlotEveryOpt = 500, save_every: SaveEveryOpt = 1000,
-    log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
-    dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
+    ctx: typer.Context, cfg: TrainConfig, run: RunOptions, opts: ToyOptions, out: ToyOutOpt = Path("runs/toy"),
+    figure: FigureOpt = None, config: ConfigOpt = None, dry_run: DryRunOpt = False, quiet: QuietOpt = False,
+    plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """Train on the paper's 2-D toy distributions (gan_toy.py) or make Figure 1.
 
@@ -78,11 +73,7 @@ def toy(
     from wgan_cli import toy as toy_mod
     from wgan_cli.ui import terminal_sinks
 
-    cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
-                      betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
-    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
-                     tensorboard=tensorboard, resume_with_changes=resume_with_changes)
-    opts = ToyOptions(dataset=dataset, dim=dim, depth=depth, fixed_generator=fixed_generator, plot_every=plot_every)
+    run = dataclasses.replace(run, out=str(out))
     cfg, run, opts = with_config(ctx, config, "toy", "toy", cfg, run, opts)
     task = toy_mod.ToyTask(opts)
     if figure is None:
@@ -91,17 +82,17 @@ def toy(
     if run.tensorboard:
         raise UsageError("--tensorboard logs a training run; --figure makes a figure", "drop one of the two")
     refuse_ignored(ctx, f"--figure {figure}", toy_mod.FIGURE_IGNORES[figure])
-    bounds.check_training(cfg)
+    fields.check_all(cfg)
     if dry_run:
         typer.echo(json.dumps({"figure": figure, **task.record(task.resolve(cfg), run)}, indent=2))
         return
     sinks = terminal_sinks(quiet, plain)
     if figure == ToyFigure.value_surface:
-        path = toy_mod.figure_value_surfaces(out / "figure1a-value-surfaces.png", cfg, iters=iters or 500,
-                                             device=device, sinks=sinks)
+        path = toy_mod.figure_value_surfaces(out / "figure1a-value-surfaces.png", cfg, iters=cfg.iters or 500,
+                                             device=run.device, sinks=sinks)
     else:
-        path, curves = toy_mod.figure_gradnorms(out / "figure1b-gradnorms.png", cfg, iters=iters or 200,
-                                                device=device, sinks=sinks)
+        path, curves = toy_mod.figure_gradnorms(out / "figure1b-gradnorms.png", cfg, iters=cfg.iters or 200,
+                                                device=run.device, sinks=sinks)
         for label, norms in curves.items():
             typer.echo(f"{label:28s} layer 1: {norms[0]:.3g}  layer {len(norms)}: {norms[-1]:.3g}")
     typer.echo(f"wrote {path}")
@@ -110,7 +101,8 @@ def toy(
 @app.command()
 @handle_errors
 def sample(
-    ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = Device.cpu,
+    ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SampleSeedOpt = 0,
+    device: SampleDeviceOpt = Device.cpu,
     ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, fps: FpsOpt = 16.0,
     debug: DebugOpt = False,
 ):
@@ -141,24 +133,11 @@ def sample(
 
 @app.command()
 @handle_errors
+@with_records("train", opts=ImageOptions, cfg=TrainConfig, run=RunOptions)
 def train(
-    ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None,
-    arch: ArchOpt = None, arch_seed: ArchSeedOpt = None, dim: DimOpt = None, size: SizeOpt = None,
-    variant: VariantOpt = Variant.default, critic_norm: CriticNormOpt = None, init: InitOpt = None,
-    conditional: ConditionalOpt = None, objective: ObjectiveOpt = Objective.wgan,
-    penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
-    optimizer: OptimizerOpt = None, betas: BetasOpt = None, lr_decay: LrDecayOpt = None, batch_size: BatchOpt = None,
-    gen_batch_size: GenBatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
-    ema_decay: EmaDecayOpt = None, dequantize: DequantizeOpt = None, precision: PrecisionOpt = Precision.fp32,
-    seed: SeedOpt = 0, device: DeviceOpt = Device.auto, out: TrainOutOpt = Path("runs/train"),
-    resume: ResumeOpt = "auto", resume_with_changes: ResumeChangesOpt = False, log_every: LogEveryOpt = 100,
-    save_every: SaveEveryOpt = 1000, sample_every: SampleEveryOpt = 1000, eval_every: EvalEveryOpt = 1000,
-    n_val: NValOpt = 1000,
-    eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
-    train_images: TrainImagesOpt = None, workers: WorkersOpt = 4, strict: StrictOpt = False,
-    download: DownloadOpt = True, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
-    dry_run: DryRunOpt = False,
-    quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
+    ctx: typer.Context, cfg: TrainConfig, run: RunOptions, opts: ImageOptions, out: TrainOutOpt = Path("runs/train"),
+    config: ConfigOpt = None, dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
+    debug: DebugOpt = False,
 ):
     """Train an image GAN (WGAN-GP and the paper's baselines) and write a run directory.
 
@@ -178,30 +157,17 @@ def train(
     """
     from wgan_cli.train import ImageTask
 
-    cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
-                      optimizer=optimizer, betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size,
-                      iters=iters, clip_value=clip_value, seed=seed, ema_decay=ema_decay, precision=precision,
-                      lr_decay=lr_decay, conditional=conditional)
-    run = RunOptions(out=str(out), device=device, resume=resume, log_every=log_every, save_every=save_every,
-                     tensorboard=tensorboard, resume_with_changes=resume_with_changes)
-    opts = ImageOptions(dataset=dataset, data_dir=data_dir and str(data_dir), arch=arch, arch_seed=arch_seed,
-                        dim=dim, size=size, train_images=train_images, variant=variant, critic_norm=critic_norm,
-                        init=init, dequantize=dequantize, sample_every=sample_every, eval_every=eval_every,
-                        n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n, eval_ref=eval_ref, workers=workers,
-                        strict=strict, download=download, preset=preset)
+    run = dataclasses.replace(run, out=str(out))
     cfg, run, opts = with_config(ctx, config, "train", "image", cfg, run, opts)
     train_command(ImageTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
 
 
 @app.command()
 @handle_errors
+@with_records("score", req=ScoreRequest)
 def score(
-    input: ScoreInputArg = None, ref: RefOpt = None, metrics: MetricsOpt = None, n: ScoreNOpt = 50_000,
-    splits: SplitsOpt = 10, batch_size: ScoreBatchOpt = 50, device: DeviceOpt = Device.auto, seed: SeedOpt = 0,
-    weights: WeightsOpt = None, save_stats: SaveStatsOpt = None, ema: EmaOpt = False,
-    kid_subsets: KidSubsetsOpt = 100, kid_subset_size: KidSubsetSizeOpt = 1000, data_dir: DataDirOpt = None,
-    resize: ResizeOpt = Resize.tf1, repeats: RepeatsOpt = 1,
-    as_json: JsonOpt = False, quiet: QuietOpt = False, dry_run: DryRunOpt = False, debug: DebugOpt = False,
+    req: ScoreRequest, input: ScoreInputArg = None, as_json: JsonOpt = False, quiet: QuietOpt = False,
+    dry_run: DryRunOpt = False, debug: DebugOpt = False,
 ):
     """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights), and
     precision/recall and density/coverage on the same network's pool3 features.
@@ -222,11 +188,7 @@ def score(
     from wgan_cli.torchrun import main_process
     from wgan_cli.ui import plain_progress
 
-    req = score_mod.ScoreRequest(input=input, ref=ref, metrics=metrics, n=n, splits=splits, batch_size=batch_size,
-                                 device=device, seed=seed, weights=weights and str(weights),
-                                 save_stats=save_stats and str(save_stats), ema=ema, kid_subsets=kid_subsets,
-                                 kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir),
-                                 resize=resize.value, repeats=repeats)
+    req = dataclasses.replace(req, input=input)
     if dry_run:
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
@@ -247,19 +209,11 @@ def score(
 
 @app.command()
 @handle_errors
+@with_records("textgen", opts=TextOptions, cfg=TrainConfig, run=RunOptions)
 def textgen(
-    ctx: typer.Context, corpus: CorpusOpt = None, ckpt: TextCkptOpt = None, out: TextOutOpt = None,
-    output: TextOutputOpt = None, n: LinesOpt = 20, eval_file: EvalFileOpt = None, seq_len: SeqLenOpt = 32,
-    vocab_size: VocabOpt = 2048, max_lines: MaxLinesOpt = 10_000_000, split_sentences: SplitSentencesOpt = False,
-    heldout: HeldoutOpt = 5000,
-    dim: TextDimOpt = 512, data_dir: DataDirOpt = None, objective: ObjectiveOpt = Objective.wgan,
-    penalty: PenaltyOpt = None, gp_weight: LambdaOpt = None, n_critic: NCriticOpt = None, lr: LrOpt = None,
-    betas: BetasOpt = None, batch_size: BatchOpt = None, iters: ItersOpt = None, clip_value: ClipOpt = 0.01,
-    seed: SeedOpt = 0, device: DeviceOpt = Device.auto, resume: ResumeOpt = "auto",
-    resume_with_changes: ResumeChangesOpt = False, eval_every: TextEvalEveryOpt = 1000,
-    save_every: SaveEveryOpt = 1000, log_every: LogEveryOpt = 100, tensorboard: TensorBoardOpt = False,
-    config: ConfigOpt = None, dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
-    debug: DebugOpt = False,
+    ctx: typer.Context, cfg: TrainConfig, run: RunOptions, opts: TextOptions, ckpt: TextCkptOpt = None,
+    out: TextOutOpt = None, n: LinesOpt = 20, eval_file: EvalFileOpt = None, config: ConfigOpt = None,
+    dry_run: DryRunOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
 ):
     """The character-level language GAN of Section 5.5: train on a corpus, or generate from a checkpoint.
 
@@ -280,11 +234,11 @@ def textgen(
     if ckpt is not None and config is not None:
         raise UsageError("--config sets training options; generating with --ckpt takes none",
                          "wgan textgen --config runs/lm/options.json   or   wgan textgen --ckpt lm.safetensors")
-    if (corpus is None and config is None) == (ckpt is None):
+    if (not opts.corpus and config is None) == (ckpt is None):
         raise UsageError("give exactly one of --corpus (train) and --ckpt (generate)",
                          "wgan textgen --corpus sentences.txt   or   wgan textgen --ckpt lm.safetensors")
     if ckpt is not None and dry_run:
-        typer.echo(json.dumps({"textgen": {"ckpt": str(ckpt), "n": n, "seed": seed, "device": device,
+        typer.echo(json.dumps({"textgen": {"ckpt": str(ckpt), "n": n, "seed": cfg.seed, "device": run.device,
                                            "out": out and str(out), "eval": eval_file and str(eval_file)}},
                               indent=2))
         return
@@ -293,7 +247,7 @@ def textgen(
         from wgan_cli.textgen import generate_command
 
         notes: list = []
-        text, metrics = generate_command(ckpt, n, seed, pick_device(device), eval_file, out, notes)
+        text, metrics = generate_command(ckpt, n, cfg.seed, pick_device(run.device), eval_file, out, notes)
         for note in notes:
             typer.echo(f"note: {note}", err=True)
         typer.echo(text)
@@ -302,13 +256,7 @@ def textgen(
         return
     from wgan_cli.textgen import TextTask
 
-    cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
-                      betas=betas, batch_size=batch_size, iters=iters, clip_value=clip_value, seed=seed)
-    run = RunOptions(out=str(out or "runs/textgen"), device=device, resume=resume, log_every=log_every,
-                     save_every=save_every, tensorboard=tensorboard, resume_with_changes=resume_with_changes)
-    opts = TextOptions(corpus=corpus or "", output=output and str(output), seq_len=seq_len, vocab_size=vocab_size,
-                       max_lines=max_lines, split_sentences=split_sentences, heldout=heldout, dim=dim,
-                       eval_every=eval_every, data_dir=data_dir and str(data_dir))
+    run = dataclasses.replace(run, out=str(out or "runs/textgen"))
     cfg, run, opts = with_config(ctx, config, "textgen", "textgen", cfg, run, opts)
     train_command(TextTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain, generator=opts.output)
 
@@ -333,7 +281,7 @@ def report(
     """
     from wgan_cli.report import make_report, table2_markdown
 
-    bounds.check_value("--watch", watch, bounds.WATCH)
+    bounds.check_value("--watch", watch, WATCH_RANGE)
     say = (lambda line: None) if as_json else typer.echo
     result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below, watch=watch, say=say)
     if watch is not None and not as_json:

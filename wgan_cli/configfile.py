@@ -32,7 +32,8 @@ import types
 import typing
 from pathlib import Path
 
-from wgan_cli.bounds import is_number
+from wgan_cli import fields
+from wgan_cli.bounds import check_value, is_number
 from wgan_cli.config import OPTIM_KEYS, RunOptions, TrainConfig
 from wgan_cli.errors import UsageError
 
@@ -93,8 +94,9 @@ KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool
               "pair": "two numbers", "null": "null"}
 
 
-def _value(ctx, name: str, value, hint, where: str):
-    """The file's value of one field, checked as its flag's value is, in the record's own type."""
+def _value(ctx, record, name: str, value, hint, where: str):
+    """The file's value of one field, checked as its flag's value is (type, choices, the declared range), in the
+    record's own type."""
     kinds = _kinds(hint)
     if not _fits(value, kinds):
         wanted = " or ".join(KIND_WORDS[k] for k in sorted(kinds))
@@ -109,6 +111,9 @@ def _value(ctx, name: str, value, hint, where: str):
             message = e.format_message() if hasattr(e, "format_message") else str(e)
             raise UsageError(f"{where}: {message}", f"see `{ctx.command_path} --help` for --{name.replace('_', '-')}"
                              ) from None
+    declared = [o for f, o in fields.declared(record) if f.name == name and o.range is not None]
+    if declared:
+        check_value(where, value, declared[0].range, f"{declared[0].flag(name)} {declared[0].example}")
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, Path):
@@ -152,7 +157,7 @@ def apply(ctx, path: str | Path, command: str, section: str, cfg: TrainConfig, r
     changed: dict[str, dict] = {}
     for name, rec in records.items():
         hints = typing.get_type_hints(type(rec))
-        values = {key: _value(ctx, key, value, hints[key], f"--config {path}: {name}.{key}")
+        values = {key: _value(ctx, rec, key, value, hints[key], f"--config {path}: {name}.{key}")
                   for key, value in data.get(name, {}).items()}
         changed[name] = {k: v for k, v in values.items() if k not in given}
         records[name] = dataclasses.replace(rec, **changed[name])

