@@ -130,10 +130,7 @@ def look(driver, page: Path, width: int, screenshot: Path | None = None) -> dict
             requests.append(message["params"]["request"]["url"])
     seen["requests"] = requests + seen.pop("resources")
     seen["console"] = [(e["level"], e["message"]) for e in driver.get_log("browser")]
-    if screenshot is not None:   # the whole page, not just the first screen
-        full = driver.execute_script("return document.documentElement.scrollHeight")
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                               {"width": width, "height": full, "deviceScaleFactor": 1, "mobile": False})
+    if screenshot is not None:   # the first screen, as the reader sees it on opening the page
         driver.save_screenshot(str(screenshot))
     return seen
 
