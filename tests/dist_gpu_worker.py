@@ -17,7 +17,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 from dist_worker import iteration, random_images
-from wgan_cli import models
+from wgan_cli import models, torchrun
 from wgan_cli.config import TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages
 from wgan_cli.distributed import Group
@@ -31,7 +31,7 @@ def trace_resnet(group: Group) -> dict[str, torch.Tensor]:
     G, D = models.build_seeded({"arch": "resnet", "dim": 16, "size": 32, "channels": 3, "z_dim": 32}, 5)
     images, _ = random_images(256, 32, 0)
     engine = Engine(G, D, DeviceImages(images.to(device), None, "tanh", dequantize=True), cfg, device)
-    group.attach(engine, {"setting": "resnet"})
+    torchrun.attach(group, engine, {"setting": "resnet"})
     out: dict = {}
     iteration(engine, {}, out)
     out.update({"G." + k: v.clone() for k, v in engine.G.state_dict().items() if "running" in k})

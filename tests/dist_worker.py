@@ -31,7 +31,8 @@ from wgan_cli.engine import Engine
 from wgan_cli.metrics import weights
 from wgan_cli.metrics.features import extract, generator_source, tensor_source
 from wgan_cli.metrics.references import ref_stats
-from wgan_cli.metrics.scores import METRICS, MetricOptions
+from wgan_cli.metrics.inputs import MetricOptions
+from wgan_cli.metrics.registry import compute
 from wgan_cli.train import validation_w_dist
 
 
@@ -194,9 +195,7 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
                 "gen.logits": gen.logits})
     ref = ref_stats(feats.pool3, "array")
     opts = MetricOptions(splits=5, kid_subsets=10, kid_subset_size=50)
-    values = {}
-    for name in ("fid", "is", "kid"):
-        values.update(METRICS[name].fn(gen, ref, opts))
+    values = compute(["fid", "is", "kid"], gen, ref, opts)
     out["metrics"] = torch.tensor([values[k] for k in sorted(values)], dtype=torch.float64)
     engine = build("conv")
     engine.dist = group
@@ -219,8 +218,8 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
 
     best = []
     with projection_weights():
-        cb, _ = eval_callback(every=1, n=90, metrics="fid,is", ref=ref, device="cpu", generator=lambda: G,
-                              batch_size=25, splits=3, on_best=lambda step, metrics: best.append(step))
+        cb, _ = eval_callback(every=1, n=90, metrics="fid,is", ref=ref, device="cpu", generator=lambda engine: G,
+                              batch_size=25, splits=3, on_best=lambda engine, metrics: best.append(engine.step))
         events = list(cb.fn(SimpleNamespace(step=1, dist=group), False))
     evaluated = next(e.metrics for e in events if isinstance(e, Evaluated))
     out["eval"] = torch.tensor([evaluated[k] for k in sorted(evaluated)], dtype=torch.float64)
@@ -232,7 +231,7 @@ def trace_all(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]
     out = {}
     for setting in ("toy", "conv", "cond"):
         engine = build(setting)
-        group.attach(engine, {"setting": setting})
+        torchrun.attach(group, engine, {"setting": setting})
         out.update({f"{setting}.{k}": v for k, v in trace(engine).items()})
     out.update(scores(group, folder))
     return out

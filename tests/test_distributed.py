@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import dist_worker
 from wgan_cli import checkpoint, distributed
-from wgan_cli.torchrun import TIMEOUT_ENV, check_batches
+from wgan_cli.torchrun import TIMEOUT_ENV, attach, check_batches
 from wgan_cli.cli import app
 from wgan_cli.config import RunOptions, ToyOptions, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages, ImageFiles, StreamImages
@@ -182,9 +182,9 @@ def test_batchnorm_models_are_refused_on_the_cpu_with_several_ranks():
     images, _ = dist_worker.random_images(16, 32, 0)
     engine = Engine(G, D, DeviceImages(images, None), cfg)
     with pytest.raises(UsageError, match="BatchNorm cannot be split over ranks on the CPU") as e:
-        Group(0, 2).attach(engine, {})   # no process group exists: refused before any collective
+        attach(Group(0, 2), engine, {})   # no process group exists: refused before any collective
     assert e.value.exit_code == 2 and engine.dist is distributed.LOCAL
-    Group().attach(engine, {})   # one process: nothing to refuse
+    attach(Group(), engine, {})   # one process: nothing to refuse
 
 
 # ---- 2 ranks x B/2 against 1 rank x B ----------------------------------------------------------------------------

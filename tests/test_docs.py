@@ -188,3 +188,16 @@ def test_the_checker_refuses_what_does_not_exist_and_skips_option_values():
     assert env == {"N": "500", "ROOT": "runs/sweep-500", "p": "gp", "k": "3"}
     assert command_from('wgan train --iters "$N" --sample-every $(((N + 19) / 20)) --out "$ROOT/a"', env) == \
         ["train", "--iters", "500", "--sample-every", "1", "--out", "runs/sweep-500/a"]
+
+
+def test_the_exit_code_table_matches_errors_py():
+    """docs/troubleshooting.md's table lists exactly the exit codes of errors.py's classes (plus 0 and the signals)."""
+    from wgan_cli import errors
+
+    page = (ROOT / "docs" / "troubleshooting.md").read_text()
+    table = page.split("## Errors and exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(c) for row in re.findall(r"^\| ([\d /]+) \|", table, re.M) for c in row.split("/")}
+    classes = {cls.exit_code for cls in vars(errors).values()
+               if isinstance(cls, type) and issubclass(cls, errors.WganError) and cls is not errors.WganError
+               and cls is not errors.Interrupted}
+    assert documented == {0} | classes | {130, 143}, (documented, classes)

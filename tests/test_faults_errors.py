@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from wgan_cli import outputs
 from wgan_cli.cli import app
 from wgan_cli.errors import OutputError
-from wgan_cli.metrics import scores
+from wgan_cli.metrics import registry
 
 runner = CliRunner()
 
@@ -68,7 +68,7 @@ def test_reference_statistics_with_nan_are_refused(fake_net, tmp_path):
 
 
 def test_json_never_holds_nan(fake_net, tmp_path, monkeypatch):
-    monkeypatch.setitem(scores.METRICS, "fid", scores.Metric(lambda g, r, o: {"fid": math.nan}, True, False))
+    monkeypatch.setitem(registry.METRICS, "fid", registry.Metric(lambda g, r, o: {"fid": math.nan}, True, False))
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     np.savez(a, images=images(8, 1))
     np.savez(b, images=images(8, 2))
@@ -173,18 +173,3 @@ def test_a_worker_error_is_one_line(tmp_path, one_thread):
     line = one_error(r, 3)
     assert line.startswith("error: reading the data set: 50 images in a row could not be read (first: ")
     assert "Original Traceback" not in r.output and "File \"" not in r.output
-
-
-def test_the_readme_exit_code_table_matches_errors_py():
-    import re
-    from pathlib import Path
-
-    from wgan_cli import errors
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = readme.split("## Errors and exit codes", 1)[1].split("\n## ", 1)[0]
-    documented = {int(c) for row in re.findall(r"^\| ([\d /]+) \|", table, re.M) for c in row.split("/")}
-    classes = {cls.exit_code for cls in vars(errors).values()
-               if isinstance(cls, type) and issubclass(cls, errors.WganError) and cls is not errors.WganError
-               and cls is not errors.Interrupted}
-    assert documented == {0} | classes | {130, 143}, (documented, classes)

@@ -121,3 +121,31 @@ def test_the_largest_seed_trains(tmp_path, one_thread):
                             "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"])
     assert r.exit_code == 0, r.output
     assert torch.isfinite(checkpoint.load(tmp_path / "run" / "generator.safetensors")[0]["G.net.0.weight"]).all()
+
+
+def test_one_range_for_the_flag_the_config_file_and_the_checkpoint(tmp_path):
+    """--seq-len's range is declared once: the flag, a --config file and a checkpoint's model spec all refuse 3
+    and take 4."""
+    from wgan_cli.errors import CheckpointError
+
+    corpus = tmp_path / "c.txt"
+    r = runner.invoke(app, ["textgen", "--corpus", str(corpus), "--seq-len", "3", "--dry-run"])
+    assert r.exit_code == 2 and "--seq-len 3: must be an integer in [4, 4096]" in r.output, r.output
+    config = tmp_path / "opts.json"
+    config.write_text('{"textgen": {"seq_len": 3}}')
+    r = runner.invoke(app, ["textgen", "--corpus", str(corpus), "--config", str(config), "--dry-run"])
+    assert r.exit_code == 2 and "textgen.seq_len 3: must be an integer in [4, 4096]" in r.output, r.output
+    config.write_text('{"textgen": {"seq_len": 4}}')
+    r = runner.invoke(app, ["textgen", "--corpus", str(corpus), "--config", str(config), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    for seq_len, ok in ((3, False), (4, True)):
+        spec = {"arch": "text-resnet", "vocab_size": 4, "seq_len": seq_len, "dim": 2, "z_dim": 3, "n_blocks": 1}
+        G, _ = models.build_seeded(spec, 0)
+        path = checkpoint.save(tmp_path / f"lm{seq_len}.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
+                               kind="generator", task="text", model=spec,
+                               extra={"vocab": ["", "a", "b", "`"], "seq_len": seq_len, "pad": "`"})
+        if ok:
+            checkpoint.load(path, task="text")
+        else:
+            with pytest.raises(CheckpointError, match="seq_len"):
+                checkpoint.load(path, task="text")

@@ -5,9 +5,9 @@ import torch
 
 from wgan_cli import models
 from wgan_cli.config import ImageArch
-from wgan_cli.engine import has_batchnorm
 from wgan_cli.errors import UsageError
 from wgan_cli.models.image import conv
+from wgan_cli.penalties import has_batchnorm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,8 @@ import torch
 
 from wgan_cli.errors import DataError
 from wgan_cli.metrics import manifold
-from wgan_cli.metrics.scores import Features, MetricOptions, RefStats, statistics
+from wgan_cli.metrics.inputs import Features, MetricOptions, RefStats
+from wgan_cli.metrics.scores import statistics
 
 BIG = 10**9   # a chunk larger than any set here: one tile, the unchunked computation
 

@@ -224,11 +224,11 @@ def test_eval_callback_yields_scores_and_calls_on_best_when_fid_improves(fake_ne
 
     bests = []
 
-    def on_best(step, metrics):
-        bests.append((step, metrics["fid"]))
-        return [Note(f"best at {step}")]
+    def on_best(engine, metrics):
+        bests.append((engine.step, metrics["fid"]))
+        return [Note(f"best at {engine.step}")]
 
-    cb, notes = eval_callback(every=10, n=40, metrics="fid,is", ref=ref, device="cpu", generator=lambda: G,
+    cb, notes = eval_callback(every=10, n=40, metrics="fid,is", ref=ref, device="cpu", generator=lambda engine: G,
                               on_best=on_best, batch_size=16, splits=4)
     assert cb.every == 10 and notes == []
     fids = []

@@ -17,8 +17,9 @@ from wgan_cli.data import images as datasets
 from wgan_cli.data.formats import SYSTEM_DIRS
 from wgan_cli.metrics import inception, weights as inception_weights
 from wgan_cli.metrics.features import extract, tensor_source
-from wgan_cli.metrics.scores import (METRICS, Features, MetricOptions, frechet_distance, kernel_inception_distance,
-                                     statistics)
+from wgan_cli.metrics.inputs import Features, MetricOptions
+from wgan_cli.metrics.registry import METRICS
+from wgan_cli.metrics.scores import frechet_distance, kernel_inception_distance, statistics
 
 torch_fidelity = pytest.importorskip("torch_fidelity", reason="torch-fidelity not installed (make test-deps)")
 pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception",

@@ -5,8 +5,7 @@ from torch import nn
 
 from wgan_cli import models
 from wgan_cli.data.text import TextSampler
-from wgan_cli.engine import has_batchnorm
-from wgan_cli.penalties import gradient_penalty, interpolate, slopes
+from wgan_cli.penalties import gradient_penalty, has_batchnorm, interpolate, slopes
 
 
 class LinearOnSequences(nn.Module):

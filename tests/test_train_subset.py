@@ -21,16 +21,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def run_subset(tmp_path, n, iters=1, dataset="mnist", **kw):
     opts = ImageOptions(dataset=dataset, data_dir=str(tmp_path), arch="dcgan", dim=2, train_images=n,
                         sample_every=100, eval_every=100, n_val=4, workers=0, download=False, **kw)
-    task = ImageTask(opts)
+    task, cfg = ImageTask(opts), TrainConfig(batch_size=4, n_critic=1, iters=iters)
     run = RunOptions(out=str(tmp_path / "run"), device="cpu", log_every=1, save_every=100)
-    train_run(task, TrainConfig(batch_size=4, n_critic=1, iters=iters), run)
-    return task
+    train_run(task, cfg, run)
+    return task.prepare(task.plan(cfg, run), torch.device("cpu")).data   # the images the run read
 
 
 def test_trains_on_the_first_n_images_and_validates_on_the_whole_split(tmp_path):
     write_mnist(tmp_path, n_train=64, n_test=32)
-    task = run_subset(tmp_path, 10)
-    data = task.data
+    data = run_subset(tmp_path, 10)
     assert (data.n_train, data.n_val) == (10, 32)
     assert torch.equal(data.train.images, load_split("mnist", "train", tmp_path)[:10])
     assert len(data.val.images) == 32
@@ -49,9 +48,9 @@ def test_resume_with_another_subset_is_refused(tmp_path):
 
 def test_folder_subset(tmp_path):
     write_pngs(tmp_path / "pics", 30, size=32)
-    task = run_subset(tmp_path, 5, dataset=f"folder:{tmp_path / 'pics'}", size=32)
-    assert task.data.n_train == 5 and len(task.data.train.dataset.files) == 5
-    assert task.data.n_val == 1   # the 5% held out of the folder, untouched
+    data = run_subset(tmp_path, 5, dataset=f"folder:{tmp_path / 'pics'}", size=32)
+    assert data.n_train == 5 and len(data.train.dataset.files) == 5
+    assert data.n_val == 1   # the 5% held out of the folder, untouched
 
 
 def test_more_images_than_the_split_holds_is_refused(tmp_path):

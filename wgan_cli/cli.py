@@ -18,16 +18,20 @@ from typing import Annotated, Optional
 import typer
 
 from wgan_cli import bounds, fields
-from wgan_cli.command import (WganGroup, handle_errors, refuse_ignored, rounded, train_command, version_callback,
-                              with_config)
+from wgan_cli.command import (WganGroup, handle_errors, refuse_ignored, rounded, show_plan, train_command,
+                              version_callback, with_config)
 from wgan_cli.config import (Device, ImageOptions, RunOptions, ScoreRequest, TextOptions, ToyFigure, ToyOptions,
                              TrainConfig)
 from wgan_cli.errors import UsageError
 from wgan_cli.options import *  # noqa: F403 (the option aliases, each declared once)
 
+class Wgan(WganGroup):
+    optional_values = OPTIONAL_VALUES   # `--watch` alone: its default interval
+
+
 app = typer.Typer(
     name="wgan",
-    cls=WganGroup,
+    cls=Wgan,
     help="Train, sample and score Wasserstein GANs with gradient penalty (Gulrajani et al. 2017).",
     no_args_is_help=True,
     add_completion=False,
@@ -82,10 +86,10 @@ def toy(
     if run.tensorboard:
         raise UsageError("--tensorboard logs a training run; --figure makes a figure", "drop one of the two")
     refuse_ignored(ctx, f"--figure {figure}", toy_mod.FIGURE_IGNORES[figure])
-    fields.check_all(cfg)
     if dry_run:
-        typer.echo(json.dumps({"figure": figure, **task.record(task.resolve(cfg), run)}, indent=2))
+        show_plan(task, cfg, run, figure=figure)
         return
+    fields.check_all(cfg)
     sinks = terminal_sinks(quiet, plain)
     if figure == ToyFigure.value_surface:
         path = toy_mod.figure_value_surfaces(out / "figure1a-value-surfaces.png", cfg, iters=cfg.iters or 500,
@@ -186,7 +190,8 @@ def score(
     """
     from wgan_cli import score as score_mod
     from wgan_cli.torchrun import main_process
-    from wgan_cli.ui import plain_progress
+    from wgan_cli.events import Note
+    from wgan_cli.ui import note_lines, plain_progress
 
     req = dataclasses.replace(req, input=input)
     if dry_run:
@@ -194,16 +199,16 @@ def score(
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))
         return
     rank0 = main_process()   # under torchrun every rank scores its share; rank 0 reports
-    say = None if quiet or not rank0 else lambda text: typer.echo(f"note: {text}", err=True)
-    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(), note=say)
+    sink = None if quiet or not rank0 else note_lines()
+    result = score_mod.score(req, progress=None if quiet or not rank0 else plain_progress(), sink=sink)
     if not rank0:
         return
     if as_json:   # JSON has no NaN or infinity: such a value is reported as null
         from wgan_cli.outputs import json_safe
 
         result, replaced = json_safe(result)
-        if replaced and say:
-            say(f"{', '.join(replaced)} not finite; reported as null")
+        if replaced and sink:
+            sink(Note(f"{', '.join(replaced)} not finite; reported as null"))
     typer.echo(json.dumps(result, allow_nan=False) if as_json else score_mod.format_result(result))
 
 
@@ -245,11 +250,9 @@ def textgen(
     if ckpt is not None:
         from wgan_cli.engine import pick_device
         from wgan_cli.textgen import generate_command
+        from wgan_cli.ui import note_lines
 
-        notes: list = []
-        text, metrics = generate_command(ckpt, n, cfg.seed, pick_device(run.device), eval_file, out, notes)
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
+        text, metrics = generate_command(ckpt, n, cfg.seed, pick_device(run.device), eval_file, out, note_lines())
         typer.echo(text)
         if metrics:
             typer.echo(json.dumps(rounded(metrics)))

@@ -18,41 +18,39 @@ from pathlib import Path
 import typer
 import typer.core
 
-from wgan_cli import __version__, fields
+from wgan_cli import __version__
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.errors import UsageError, WganError
-from wgan_cli.options import WATCH_SECONDS
 
 # click's exception class, found through typer's public BadParameter (typer vendors click in recent versions)
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
-# Options whose value may be left out (`--watch` alone, or `--watch 5`): the parser wants a value, so a bare
-# one is given its default before parsing.
-OPTIONAL_VALUES = {"--watch": f"{WATCH_SECONDS:g}"}
-
-
-def fill_optional_values(args: list[str]) -> list[str]:
-    """`--watch` not followed by a number -> `--watch 10`; everything after `--` left alone."""
+def fill_optional_values(args: list[str], defaults: dict[str, str]) -> list[str]:
+    """Options whose number may be left out (`--watch` alone, or `--watch 5`): the parser wants a value, so a
+    flag of `defaults` not followed by a number is given its default there; everything after `--` left alone."""
     out = []
     for i, arg in enumerate(args):
         out.append(arg)
         if arg == "--":
             return out + args[i + 1:]
-        if arg in OPTIONAL_VALUES:
+        if arg in defaults:
             try:
                 float(args[i + 1])
             except (IndexError, ValueError):
-                out.append(OPTIONAL_VALUES[arg])
+                out.append(defaults[arg])
     return out
 
 
 class WganGroup(typer.core.TyperGroup):
     """Parser errors (unknown option, bad value, missing argument) in the documented format: one `error:` line
-    and one `hint:` line on stderr, exit code 2; help and version output as usual."""
+    and one `hint:` line on stderr, exit code 2; help and version output as usual. `optional_values`: flag ->
+    the value a bare flag stands for (see fill_optional_values)."""
+
+    optional_values: dict[str, str] = {}
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        args = fill_optional_values(sys.argv[1:] if args is None else list(args))
+        args = fill_optional_values(sys.argv[1:] if args is None else list(args), self.optional_values)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except ClickException as e:
@@ -108,15 +106,14 @@ def refuse_ignored(ctx, mode: str, ignored: tuple[str, ...]) -> None:
 
 def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, quiet: bool, plain: bool | None,
                   generator: Path | None = None) -> None:
-    """The shared body of toy, train and textgen: --dry-run prints what options.json would record; otherwise
-    train (or resume), then print the summary and where the run is."""
+    """The shared body of toy, train and textgen: --dry-run prints what the run would do; otherwise train (or
+    resume), then print the summary and where the run is."""
     from wgan_cli.torchrun import main_process
     from wgan_cli.runs import StopFlag, train_run
     from wgan_cli.ui import terminal_sinks
 
     if dry_run:
-        fields.check_all(cfg, run, task.opts)
-        typer.echo(json.dumps(task.record(task.resolve(cfg), run), indent=2))
+        show_plan(task, cfg, run)
         return
     with StopFlag() as stop:
         result = train_run(task, cfg, run, sinks=terminal_sinks(quiet, plain), should_stop=stop)
@@ -126,6 +123,14 @@ def train_command(task, cfg: TrainConfig, run: RunOptions, *, dry_run: bool, qui
         typer.echo(json.dumps(rounded(result)))
     out = Path(run.out)
     typer.echo(f"run directory: {out}  (generator: {generator or out / 'generator.safetensors'})")
+
+
+def show_plan(task, cfg: TrainConfig, run: RunOptions, **head) -> None:
+    """--dry-run of a training command: the resolved options, the model as far as it is known without the data,
+    the device and the number of ranks, as JSON (`head` first). Nothing is read or written."""
+    from wgan_cli.runs import preview
+
+    typer.echo(json.dumps({**head, **preview(task, cfg, run)}, indent=2))
 
 
 def with_config(ctx: typer.Context, config: Path | None, command: str, section: str, cfg: TrainConfig,

@@ -15,14 +15,15 @@ Each rank (one process per device) holds a full replica of G and D; `Group` is e
 
 `Group()` is one process: the slice is the whole batch and every collective the identity, so a run without
 torchrun is the same run as before, bit for bit.
+
+This module is the collectives alone and imports nothing else of wgan but its errors: joining a job and making an
+engine this rank's replica are torchrun.py (`join`, `attach`); the run directory's part (one folder for every rank,
+the replicas compared before a save, every rank resuming from rank 0's checkpoint) is rundir.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 import numpy as np
@@ -30,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from wgan_cli.errors import DistributedError, UsageError, WganError
+from wgan_cli.errors import DistributedError, WganError
 
 T = TypeVar("T")
 SAME_HARDWARE = ("give every rank the same GPU model and the same torch and CUDA versions: random numbers drawn on "
@@ -140,6 +141,10 @@ class Group:
             return True
         return self._reduce(values, dist.ReduceOp.MIN) == self._reduce(values, dist.ReduceOp.MAX)
 
+    def same_bytes(self, data: bytes) -> bool:
+        """Whether every rank holds the same bytes (compared by their SHA-256)."""
+        return self.same(_ints(data))
+
     def all_true(self, flag: bool) -> bool:
         if self.world == 1:
             return flag
@@ -220,83 +225,6 @@ class Group:
             return first
         rest = self.agree(fn, here=self.local_rank != 0)
         return first if self.local_rank == 0 else rest
-
-    # ---- a run -------------------------------------------------------------------------------------------------
-    def check_shared(self, folder: Path) -> None:
-        """Refuse a run directory that is not one folder for every rank (a node's own disk): rank 0 writes the
-        checkpoints, and every rank reads them on resume."""
-        if self.world == 1:
-            return
-        from wgan_cli import files
-
-        token = self.broadcast_int(int.from_bytes(os.urandom(7), "little"))   # rank 0's
-        probe = Path(folder) / f".rank0-{token:x}"
-        self.agree(lambda: files.write_text(probe, ""), here=self.is_writer)
-
-        def visible():
-            if not probe.is_file():
-                raise UsageError(f"rank {self.rank} does not see rank 0's files in {folder}: the run directory must "
-                                 "be one folder for every rank", "give an --out on a file system every node mounts "
-                                                                 "at the same path (NFS, Lustre, ...)")
-        try:
-            self.agree(visible, here=not self.is_writer)
-        finally:
-            if self.is_writer:
-                probe.unlink(missing_ok=True)
-
-    def attach(self, engine, identity: dict) -> None:
-        """Make `engine` this rank's replica and set `engine.dist`: the refusals first (before any collective), then
-        SyncBatchNorm on CUDA, rank 0's weights on every rank, and a check that every rank draws the same random
-        numbers and runs the same options (`identity`) on data of the same size."""
-        if self.world == 1:
-            return
-        from wgan_cli.engine import has_batchnorm
-
-        batchnorm = has_batchnorm(engine.G) or has_batchnorm(engine.D)
-        if batchnorm and engine.device.type != "cuda":
-            raise UsageError("a model with BatchNorm cannot be split over ranks on the CPU: each rank would "
-                             "normalise with its own share of the batch, another algorithm than one process's "
-                             "(SyncBatchNorm, which normalises over the global batch, needs CUDA)",
-                             "train it in one process (without torchrun) or on GPUs, or choose a model without "
-                             "BatchNorm (e.g. --variant no-norm)")
-        if not engine.train_generator:
-            raise UsageError("a run with a fixed generator (--fixed-generator) runs in one process",
-                             "run it without torchrun")
-        if batchnorm:
-            engine.G = nn.SyncBatchNorm.convert_sync_batchnorm(engine.G)   # same parameters, same state_dict keys
-            engine.D = nn.SyncBatchNorm.convert_sync_batchnorm(engine.D)
-        modules = [m for m in (engine.G, engine.D, engine.G_ema) if m is not None]
-        self.broadcast_tensors(t for m in modules for t in m.state_dict().values())
-        if not self.same(rng_digest(engine.device, engine.cfg.seed)):
-            raise DistributedError("the ranks draw different random numbers from the same seed", SAME_HARDWARE)
-        size = len(engine.data) if hasattr(engine.data, "__len__") else -1
-        text = json.dumps({**identity, "data_size": size}, sort_keys=True, default=str)
-        if not self.same(_ints(text.encode())):
-            raise DistributedError("the ranks run different options, models or data (launch the same command with "
-                                   "the same data on every node)", "compare the commands and data directories of "
-                                                                   "the nodes")
-        engine.dist = self
-
-    def check_replicas(self, engine) -> None:
-        """Before a save: every rank's state (weights, optimisers, random generator, data cursor) equal to the bit.
-        A difference stops the run instead of saving one rank's version."""
-        if self.world == 1:
-            return
-        from wgan_cli.checkpoint import digest
-
-        if not self.same(_ints(digest(engine.state_tensors()).encode())):
-            raise DistributedError(f"the ranks' replicas differ at iteration {engine.step}; nothing was saved",
-                                   f"resume from the last checkpoint in the run directory; {SAME_HARDWARE}")
-
-    def resume(self, load: Callable[[str], list], mode: str, path_of: Callable[[int], Path], engine) -> list:
-        """Rank 0 picks the checkpoint to resume from (`load(mode)`, its notes returned); then every other rank
-        loads the same file."""
-        notes = self.agree(lambda: load(mode), here=self.is_writer) or []
-        if self.world > 1:
-            step = self.broadcast_int(engine.step)
-            path = str(path_of(step)) if mode in ("auto", "never") else mode
-            self.agree(lambda: load(path), here=not self.is_writer and step > 0)
-        return notes
 
 
 LOCAL = Group()

@@ -22,13 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wgan_cli import models
 from wgan_cli.config import TrainConfig
 from wgan_cli.distributed import LOCAL
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
 from wgan_cli.events import RunFinished, RunStarted, StepDone
 from wgan_cli.objectives import OBJECTIVES
 from wgan_cli.optim import load_optimizer_tensors, make_optimizer, optimizer_tensors  # noqa: F401 (re-exported)
-from wgan_cli.penalties import CONSTRAINTS, PENALTIES, PER_SAMPLE, batchnorm_refusal, critic_score
+from wgan_cli.penalties import CONSTRAINTS, PENALTIES, PER_SAMPLE, batchnorm_refusal, critic_score, has_batchnorm
 
 STAT_NAMES_D = ("loss_d", "w_dist", "gp")
 STAT_NAMES_G = ("loss_g",)
@@ -53,14 +54,10 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for but CUDA is not available", "use --device auto or cpu")
+        raise UsageError("the device cuda was asked for but CUDA is not available", "choose the device auto or cpu")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("--device mps was asked for but MPS is not available", "use --device auto or cpu")
+        raise UsageError("the device mps was asked for but MPS is not available", "choose the device auto or cpu")
     return torch.device(name)
-
-
-def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def configure_backends(precision: str, device: torch.device) -> None:
@@ -117,12 +114,12 @@ class Engine:
 
     # ---- inputs -------------------------------------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return self.dist.take(torch.randn(n, self.G.z_dim, device=self.device, generator=self.gen))
+        return self.dist.take(models.draw_z(self.G, n, self.gen))   # the global batch's draws, this rank's rows
 
     def fake_labels(self, n: int) -> torch.Tensor | None:
         if not self.cfg.conditional:
             return None
-        return self.dist.take(torch.randint(0, self.G.n_classes, (n,), device=self.device, generator=self.gen))
+        return self.dist.take(models.draw_labels(self.G, n, self.gen))
 
     def generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self.fake_labels(n)
@@ -302,7 +299,8 @@ def fit(engine: Engine, *, sinks: Iterable[Callable] = (), callbacks: Iterable[C
             if not all(map(math.isfinite, stats.values())):
                 raise DivergedError(
                     f"training diverged: non-finite loss between iterations {last_good} and {step} ({stats})",
-                    "lower --lr, raise --lambda, or resume from the last checkpoint in the run directory")
+                    "lower the learning rate, raise the penalty weight lambda, or resume from the last checkpoint in "
+                    "the run directory")
             last_good = step
             it_s = (step - window_start) / max(now - t_window, 1e-9)
             emit(StepDone(step=step, total=total, stats=stats, it_s=it_s, elapsed=now - t_start))

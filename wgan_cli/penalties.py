@@ -77,6 +77,10 @@ PENALTIES = {
 CONSTRAINTS = {"clip": clip_weights}
 
 
+def has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
 def batchnorm_refusal(penalty: str) -> UsageError:
     return UsageError(
         f"BatchNorm in the critic cannot be used with --penalty {penalty}: it makes each sample's critic output "

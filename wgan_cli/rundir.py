@@ -16,14 +16,16 @@ must still fit the model).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import torch
 
 from wgan_cli import checkpoint, files
+from wgan_cli.distributed import SAME_HARDWARE, Group
 from wgan_cli.engine import Callback, Engine
-from wgan_cli.errors import CheckpointError, OutputError, UsageError
+from wgan_cli.errors import CheckpointError, DistributedError, OutputError, UsageError
 from wgan_cli.events import Note, Saved
 from wgan_cli.locking import RunLock
 
@@ -52,6 +54,26 @@ class RunDir:
         """The run directory's exclusive lock, taken by `with run_dir.lock():` (LockedError naming the owner if
         another run holds it)."""
         return RunLock(self.path)
+
+    def check_shared(self, group: Group) -> None:
+        """Refuse a run directory that is not one folder for every rank (a node's own disk): rank 0 writes the
+        checkpoints, and every rank reads them on resume."""
+        if group.world == 1:
+            return
+        token = group.broadcast_int(int.from_bytes(os.urandom(7), "little"))   # rank 0's
+        probe = self.path / f".rank0-{token:x}"
+        group.agree(lambda: files.write_text(probe, ""), here=group.is_writer)
+
+        def visible():
+            if not probe.is_file():
+                raise UsageError(f"rank {group.rank} does not see rank 0's files in {self.path}: the run directory "
+                                 "must be one folder for every rank", "give an --out on a file system every node "
+                                                                      "mounts at the same path (NFS, Lustre, ...)")
+        try:
+            group.agree(visible, here=not group.is_writer)
+        finally:
+            if group.is_writer:
+                probe.unlink(missing_ok=True)
 
     def clean(self) -> list[Note]:
         """Remove the temporary files of a write that a killed process left (only ours, by name)."""
@@ -88,7 +110,7 @@ class RunDir:
         return files.write_text(target, json.dumps(options, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
+def resume(engine: Engine, run_dir: RunDir, mode: str, *, task: str, model: dict, same: dict | None = None,
            allow_changes: bool = False, train: dict | None = None) -> list:
     """Load the state to resume from into `engine`; returns Note events to show.
 
@@ -98,12 +120,12 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, sa
     training options (`train`, e.g. more --iters) are shown as a note."""
     notes = []
     if mode == "never":
-        if run.checkpoints():
-            raise UsageError(f"{run.path} already holds checkpoints and --resume never was given",
+        if run_dir.checkpoints():
+            raise UsageError(f"{run_dir.path} already holds checkpoints and --resume never was given",
                              "use --resume auto to continue that run, or a new --out directory")
         return notes
     if mode == "auto":
-        candidates = run.checkpoints()
+        candidates = run_dir.checkpoints()
     else:
         candidates = [Path(mode)]
     for path in candidates:
@@ -145,6 +167,17 @@ def resume(engine: Engine, run: RunDir, mode: str, *, task: str, model: dict, sa
     return notes
 
 
+def resume_every_rank(group: Group, engine: Engine, run_dir: RunDir, mode: str, **how) -> list:
+    """`resume` on rank 0, which picks the checkpoint (its notes returned); then every other rank loads the same
+    file. `how`: resume's keyword arguments."""
+    notes = group.agree(lambda: resume(engine, run_dir, mode, **how), here=group.is_writer) or []
+    if group.world > 1:
+        step = group.broadcast_int(engine.step)
+        path = str(run_dir.ckpt_path(step)) if mode in ("auto", "never") else mode
+        group.agree(lambda: resume(engine, run_dir, path, **how), here=not group.is_writer and step > 0)
+    return notes
+
+
 def _diff(a: dict, b: dict) -> str:
     """`key: checkpoint's vs the options'` for each differing key; long lists by their length."""
     def shown(v):
@@ -162,7 +195,17 @@ def generator_state(G: torch.nn.Module, G_ema: torch.nn.Module | None = None) ->
     return state
 
 
-def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, extra: dict | None = None,
+def check_replicas(group: Group, engine: Engine) -> None:
+    """Before a save: every rank's state (weights, optimisers, random generator, data cursor) equal to the bit.
+    A difference stops the run instead of saving one rank's version."""
+    if group.world == 1:
+        return
+    if not group.same_bytes(checkpoint.digest(engine.state_tensors()).encode()):
+        raise DistributedError(f"the ranks' replicas differ at iteration {engine.step}; nothing was saved",
+                               f"resume from the last checkpoint in the run directory; {SAME_HARDWARE}")
+
+
+def checkpoint_callback(run_dir: RunDir, *, task: str, model: dict, train: dict, extra: dict | None = None,
                         every: int = 1000, keep: int = 3) -> Callback:
     """Save a train-state and a generator-only checkpoint every `every` iterations, at the end and on a signal.
     Old train-states are pruned only after the new one is in place; at least 2 are kept."""
@@ -170,17 +213,17 @@ def checkpoint_callback(run: RunDir, *, task: str, model: dict, train: dict, ext
 
     def write(engine: Engine):
         step = engine.step
-        path = checkpoint.save(run.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
+        path = checkpoint.save(run_dir.ckpt_path(step), engine.state_tensors(), kind="train-state", task=task,
                                model=model, train=train, step=step, extra=extra)
         yield Saved(step, str(path), "train-state")
-        checkpoint.save(run.generator_path, generator_state(engine.G, engine.G_ema), kind="generator", task=task,
+        checkpoint.save(run_dir.generator_path, generator_state(engine.G, engine.G_ema), kind="generator", task=task,
                         model=model, train=train, step=step, extra=extra)
-        for old in run.checkpoints()[keep:]:
+        for old in run_dir.checkpoints()[keep:]:
             old.unlink(missing_ok=True)
 
     def save(engine: Engine, final: bool):
         group = engine.dist   # under torchrun: replicas compared, rank 0 writes, every rank waits for it
-        group.check_replicas(engine)
+        check_replicas(group, engine)
         yield from group.agree(lambda: list(write(engine)), here=group.is_writer) or ()
 
     return Callback(save, every=every, on_interrupt=True, collective=True)

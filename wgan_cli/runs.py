@@ -1,10 +1,11 @@
 """The run skeleton shared by every training command (`toy`, `train`, `textgen`).
 
-`train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: resolve the options,
-read the data (before anything is created on disk), open the run directory, build the engine, resume, record
-the options, log to metrics.jsonl, wire the checkpoints and the task's callbacks, run the loop and return the
-task's summary. A Task (toy.py, train.py, textgen.py) says only what differs: what it builds, its callbacks and
-its summary.
+`train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: check the options and
+resolve them into a frozen Plan, read the data and build the engine (before anything is created on disk), open
+the run directory, resume, record the options, log to metrics.jsonl, wire the checkpoints and the task's
+callbacks, run the loop and return the task's summary. A Task (toy.py, train.py, textgen.py) holds only its
+options and says what differs: how it resolves them, what it reads and builds, its callbacks and its summary;
+every step after the plan receives the plan and the data. `preview` is --dry-run: the plan, nothing read.
 
 The run directory itself (layout, resume, the checkpoint callback) is rundir.py.
 
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from dataclasses import asdict
-from typing import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -26,7 +27,7 @@ from wgan_cli import distributed, fields, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.events import Note
-from wgan_cli.rundir import RunDir, checkpoint_callback, resume
+from wgan_cli.rundir import RunDir, checkpoint_callback, resume_every_rank
 from wgan_cli.ui import JsonlSink, LastValues
 
 class StopFlag:
@@ -60,64 +61,93 @@ class StopFlag:
 # ---- the run skeleton ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A run resolved before anything is read or written: every option concrete (presets and the method's
+    defaults applied). `--dry-run` prints it; options.json records it with what the data added."""
+
+    command: str          # the CLI command, recorded in options.json
+    section: str          # the options.json key of the command's own options
+    cfg: TrainConfig
+    run: RunOptions
+    opts: Any             # the command's own options (ToyOptions, ImageOptions, TextOptions), resolved
+    description: str      # the progress line's title
+    resolved: dict = field(default_factory=dict)   # facts the options imply, recorded beside them (image: size)
+    model: dict = field(default_factory=dict)      # the model, as far as it is known without the data
+    data: dict = field(default_factory=dict)       # the data it will read (--dry-run shows it)
+
+    def options_json(self) -> dict:
+        return {"command": self.command, self.section: asdict(self.opts), "train": self.cfg.to_json(),
+                "run": asdict(self.run), **self.resolved}
+
+
 class Task:
-    """What one training command adds to the run skeleton; `train_run` calls these in order:
-    resolve -> prepare -> (run directory) -> build -> notes -> resume -> record -> callbacks -> start ->
-    fit -> finish -> summary."""
+    """What one training command adds to the run skeleton. A Task holds only its options; `plan` resolves them
+    into a frozen Plan (no data read), `prepare` reads the data, and every later step receives both. train_run
+    calls: plan -> prepare -> build -> (run directory) -> notes -> resume -> callbacks -> start -> fit ->
+    finish -> summary."""
 
     name = ""       # the checkpoint's task: toy | image | text
-    command = ""    # the CLI command, recorded in options.json
-    section = ""    # the options.json key of the command's own options
+    same: tuple[str, ...] = ()   # the `extra` keys that identify the data (they must match on resume)
 
     def __init__(self, opts):
         self.opts = opts
 
-    def resolve(self, cfg: TrainConfig) -> TrainConfig:
-        """Fill presets and defaults (self.opts too) and check what needs no data; idempotent."""
-        return cfg
-
-    def record(self, cfg: TrainConfig, run: RunOptions) -> dict:
-        """options.json (and `--dry-run`): every resolved option."""
-        return {"command": self.command, self.section: asdict(self.opts), "train": cfg.to_json(), "run": asdict(run)}
-
-    def prepare(self, cfg: TrainConfig, device: torch.device) -> None:
-        """Read the data and check what needs it, before the run directory is created."""
-
-    def build(self, cfg: TrainConfig, device: torch.device) -> Engine:
+    def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
+        """Fill presets and defaults and check what needs no data."""
         raise NotImplementedError
 
-    @property
-    def spec(self) -> dict:
+    def prepare(self, plan: Plan, device: torch.device) -> Any:
+        """Read the data and check what needs it, before the run directory is created; returns the data."""
+        return None
+
+    def data_json(self, plan: Plan, data) -> dict:
+        """What options.json records of the data, beside the plan's options."""
+        return {}
+
+    def spec(self, plan: Plan, data) -> dict:
         """The model spec stored in every checkpoint (rebuilds G and D)."""
         raise NotImplementedError
 
-    @property
-    def extra(self) -> dict:
+    def extra(self, plan: Plan, data) -> dict:
         """What else a checkpoint stores; its `same` keys must match on resume."""
         return {}
 
-    same: tuple[str, ...] = ()   # the `extra` keys that identify the data
+    def build(self, plan: Plan, data, device: torch.device) -> Engine:
+        raise NotImplementedError
 
-    def data_identity(self) -> dict:
-        return {k: self.extra[k] for k in self.same}
-    description = ""
-
-    def notes(self) -> Iterable[Note]:
+    def notes(self, plan: Plan, data) -> Iterable[Note]:
         return ()
 
-    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
+    def callbacks(self, plan: Plan, data, engine: Engine, run_dir: RunDir) -> list[Callback]:
         return []
 
-    def start(self, engine: Engine) -> Iterable:
+    def start(self, plan: Plan, data, engine: Engine) -> Iterable:
         """Events before the first iteration (e.g. an evaluation of the untrained model)."""
         return ()
 
-    def finish(self, engine: Engine) -> Iterable:
+    def finish(self, plan: Plan, data, engine: Engine) -> Iterable:
         """Events after the last iteration (e.g. writing an extra output)."""
         return ()
 
-    def summary(self, engine: Engine, last: LastValues) -> dict:
+    def summary(self, plan: Plan, data, engine: Engine, last: LastValues) -> dict:
         return {"step": engine.step, **last.stats, **last.metrics}
+
+
+def plan_run(task: Task, cfg: TrainConfig, run: RunOptions) -> Plan:
+    """Check every option (before anything is read or written) and resolve them into the run's plan."""
+    fields.check_all(cfg, run, task.opts)
+    if run.tensorboard:
+        tensorboard.require()   # a missing optional package stops the run before any work
+    return task.plan(cfg, run)
+
+
+def preview(task: Task, cfg: TrainConfig, run: RunOptions) -> dict:
+    """What `--dry-run` prints: the plan's options, the model as far as it is known without the data, where the
+    data comes from, the device and the number of ranks. Nothing is read, built or written."""
+    plan = plan_run(task, cfg, run)
+    return {**plan.options_json(), "model": plan.model, "data": plan.data, "device": str(pick_device(run.device)),
+            "ranks": torchrun.world_size()}
 
 
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
@@ -127,16 +157,15 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     Nothing is written before the options are checked, the data is read and the models are built; then the run
     directory is locked (one writer: rank 0 under torchrun), the leftovers of a killed write are removed, and the
     run starts."""
-    fields.check_all(cfg, run, task.opts)
-    if run.tensorboard:
-        tensorboard.require()   # a missing optional package stops the run before any work
-    cfg = task.resolve(cfg)
+    plan = plan_run(task, cfg, run)
+    cfg = plan.cfg
     group = torchrun.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
     device = group.device
     configure_backends(cfg.precision, device)
-    group.per_node(lambda: task.prepare(cfg, device))
-    engine = task.build(cfg, device)
-    group.attach(engine, {"train": cfg.to_json(), "model": task.spec, "data": task.data_identity()})
+    data = group.per_node(lambda: task.prepare(plan, device))
+    engine = task.build(plan, data, device)
+    spec = task.spec(plan, data)
+    torchrun.attach(group, engine, {"train": cfg.to_json(), "model": spec, "data": same_data(task, plan, data)})
     run_dir = RunDir(run.out)
     with contextlib.ExitStack() as held:
         def open_run_dir():   # rank 0 alone creates the run directory and holds its lock
@@ -144,13 +173,19 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
             held.enter_context(run_dir.lock())
 
         group.agree(open_run_dir, here=group.is_writer)
-        group.check_shared(run_dir.path)
-        return _locked_run(task, cfg, run, run_dir, engine, group, sinks, should_stop)
+        run_dir.check_shared(group)
+        return _locked_run(task, plan, data, spec, run_dir, engine, group, sinks, should_stop)
 
 
-def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, engine: Engine,
-                group: distributed.Group, sinks: Iterable[Callable], should_stop: Callable[[], int]) -> dict:
-    device = group.device
+def same_data(task: Task, plan: Plan, data) -> dict:
+    """The checkpoint's `extra` keys that identify the data."""
+    extra = task.extra(plan, data)
+    return {k: extra[k] for k in task.same}
+
+
+def _locked_run(task: Task, plan: Plan, data, spec: dict, run_dir: RunDir, engine: Engine, group: distributed.Group,
+                sinks: Iterable[Callable], should_stop: Callable[[], int]) -> dict:
+    cfg, run, device = plan.cfg, plan.run, group.device
     last = LastValues()
     jsonl = JsonlSink(run_dir.metrics_path) if group.is_writer else None
     sinks = [*sinks, jsonl, last] if jsonl else [last]
@@ -161,31 +196,29 @@ def _locked_run(task: Task, cfg: TrainConfig, run: RunOptions, run_dir: RunDir, 
             sink(event)
 
     try:
-        for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes()]:
+        for note in [*(run_dir.clean() if group.is_writer else ()), *task.notes(plan, data)]:
             emit(note)
-        def load(mode: str) -> list:
-            return resume(engine, run_dir, mode, task=task.name, model=task.spec, same=task.data_identity(),
-                          allow_changes=run.resume_with_changes, train=cfg.to_json())
-
-        for note in group.resume(load, run.resume, run_dir.ckpt_path, engine):
+        for note in resume_every_rank(group, engine, run_dir, run.resume, task=task.name, model=spec,
+                                      same=same_data(task, plan, data), allow_changes=run.resume_with_changes,
+                                      train=cfg.to_json()):
             emit(note)
         if run.tensorboard and group.is_writer:   # opened after resume: a crashed run's tail is dropped
             purge = engine.step + 1 if engine.step else None
             opened.append(tensorboard.TensorBoardSink(run_dir.path / "tensorboard", purge_step=purge))
             sinks.insert(-1, opened[-1])
-        record = {**task.record(cfg, run), "device": str(device), "ranks": group.world}
-        group.agree(lambda: run_dir.write_options(record), here=group.is_writer)
-        callbacks = [checkpoint_callback(run_dir, task=task.name, model=task.spec, train=cfg.to_json(),
-                                         extra=task.extra, every=run.save_every),
-                     *task.callbacks(engine, run_dir, cfg, run)]
+        options = {**plan.options_json(), **task.data_json(plan, data), "device": str(device), "ranks": group.world}
+        group.agree(lambda: run_dir.write_options(options), here=group.is_writer)
+        callbacks = [checkpoint_callback(run_dir, task=task.name, model=spec, train=cfg.to_json(),
+                                         extra=task.extra(plan, data), every=run.save_every),
+                     *task.callbacks(plan, data, engine, run_dir)]
         callbacks = [cb for cb in callbacks if group.is_writer or cb.collective]
-        for event in task.start(engine) if group.is_writer else ():
+        for event in task.start(plan, data, engine) if group.is_writer else ():
             emit(event)
         fit(engine, sinks=sinks, callbacks=callbacks, log_every=run.log_every, should_stop=group.vote(should_stop),
-            description=task.description)
-        for event in task.finish(engine) if group.is_writer else ():
+            description=plan.description)
+        for event in task.finish(plan, data, engine) if group.is_writer else ():
             emit(event)
-        return task.summary(engine, last)
+        return task.summary(plan, data, engine, last)
     finally:
         for sink in opened:
             sink.close()

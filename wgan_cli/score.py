@@ -2,7 +2,7 @@
 image folder or an .npz of images.
 
 The pipeline, one small step each: INPUT -> uint8 image batches (metrics/features.py) -> Inception features
-(pool3, logits; images resized to 299x299 the tf1 or the clean way) -> the metrics of metrics/scores.py, against
+(pool3, logits; images resized to 299x299 the tf1 or the clean way) -> the metrics of metrics/registry.py, against
 reference statistics (metrics/references.py). With `repeats` K > 1 a checkpoint is scored on K independent sample
 sets (seeds seed, seed + 1, ...) and each metric is reported as the mean and standard deviation over them.
 Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
@@ -21,11 +21,13 @@ from wgan_cli import checkpoint, fields, outputs, torchrun
 from wgan_cli.config import ScoreRequest
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
+from wgan_cli.events import Note
 from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
+from wgan_cli.metrics.inputs import MetricOptions
 from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
-from wgan_cli.metrics.scores import METRICS, MetricOptions, choose_metrics, parse_metrics
+from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
 LOGITS_HINT = f"; IS needs {inception_weights.HUB_NAMES[0]} (see `wgan score --help`)"
 
@@ -80,10 +82,10 @@ def validate(req: ScoreRequest) -> list[str] | None:
 CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
 
 
-def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[str], None] | None = None) -> dict:
-    """Run the whole command; returns the result dict printed by the CLI. `note(text)` is told, as soon as it is
-    known, what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
-    say = note or (lambda text: None)
+def score(req: ScoreRequest, progress: Progress | None = None, sink: Callable[[Note], None] | None = None) -> dict:
+    """Run the whole command; returns the result dict printed by the CLI. `sink` is given a Note event, as soon as
+    it is known, for what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
+    emit = sink or (lambda event: None)
     requested = validate(req)
     if req.save_stats:   # before hours of feature extraction, not after
         outputs.check_writable(req.save_stats, "--save-stats")
@@ -96,7 +98,7 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     weights = group.per_node(lambda: inception_weights.resolve_weights(req.weights, want_logits=want_logits))
     metrics, unavailable = choose_metrics(requested, ref_spec is not None, weights.has_logits, LOGITS_HINT)
     for name, why in unavailable.items():
-        say(f"{name.upper()} {why}")
+        emit(Note(f"{name.upper()} {why}", "warning"))
     if source is not None and not metrics:
         if requested is None and ref_spec is None:
             raise UsageError("only FID and KID can be computed with the weights found (no logits layer for IS), "
@@ -111,20 +113,17 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
     total = req.n * req.repeats
     if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S * group.world:
         sets = f" ({req.repeats} sets of {req.n})" if req.repeats > 1 else ""
-        say(f"{total} samples{sets} through the Inception network on the CPU take about "
-            f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on "
-            "2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
+        emit(Note(f"{total} samples{sets} through the Inception network on the CPU take about "
+                  f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s "
+                  "on 2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000"))
     net = inception_weights.load_network(weights, device)
     net.resize = req.resize
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device),
                     "resize": req.resize}
     ref = None
     if ref_spec is not None:
-        notes: list[str] = []
-        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, notes, req.data_dir, req.resize,
+        ref = resolve_ref(ref_spec, net, weights, req.batch_size, device, progress, emit, req.data_dir, req.resize,
                           group)
-        for text in notes:
-            say(text)
         result["ref_n"] = ref.n
         if req.save_stats:
             group.agree(lambda: save_stats(Path(req.save_stats), ref, weights.id, req.resize), here=group.is_writer)
@@ -144,14 +143,8 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
         label = "input" if req.repeats == 1 else f"input {i + 1}/{req.repeats}"
         feats = extract(net, source, req.batch_size, device, progress, label, group)
         seconds += time.perf_counter() - t0
-        if ref is not None and ref.mu.shape[0] != feats.pool3.shape[1]:
-            raise DataError(f"{req.ref}: statistics of {ref.mu.shape[0]}-D features, the network gives "
-                            f"{feats.pool3.shape[1]}-D", "recompute the reference with this network")
         opts = MetricOptions(req.splits, req.kid_subsets, req.kid_subset_size, seed, str(device))
-        values: dict = {}
-        for name in metrics:
-            values.update(METRICS[name].fn(feats, ref, opts))
-        runs.append(values)
+        runs.append(compute(metrics, feats, ref, opts, req.ref))
     result.update({"n": source.n, "metrics": runs[0], "unavailable": unavailable,
                    "images_per_s": round(source.n * req.repeats / max(seconds, 1e-9), 2)})
     if req.repeats > 1:

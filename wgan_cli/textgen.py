@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -20,7 +21,7 @@ from wgan_cli.errors import CheckpointError, DataError, UsageError
 from wgan_cli.events import Artifact, Evaluated, Note, Saved
 from wgan_cli.metrics.ngrams import distributions, js_report
 from wgan_cli.rundir import RunDir, generator_state
-from wgan_cli.runs import Task
+from wgan_cli.runs import Plan, Task
 from wgan_cli.ui import LastValues
 
 SPLIT_SEED = 0      # the held-out split does not depend on --seed: runs with different seeds share it
@@ -101,88 +102,96 @@ def check_ckpt_output(path: Path) -> None:
 
 
 # ---- training ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TextData:
+    corpus: Corpus
+    evaluator: TextEvaluator
+
+
 class TextTask(Task):
     """`wgan textgen --corpus`: the language GAN on a corpus."""
 
     name = "text"
-    command = section = "textgen"
     same = ("vocab",)
 
-    def resolve(self, cfg: TrainConfig) -> TrainConfig:
-        self.cfg = resolve_train(cfg, TEXT_PRESET)
-        return self.cfg
+    def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
+        opts = self.opts
+        model = {"arch": "text-resnet", "dim": opts.dim, "seq_len": opts.seq_len,
+                 "vocab_size": f"at most {opts.vocab_size}, from the corpus"}
+        return Plan("textgen", "textgen", resolve_train(cfg, TEXT_PRESET), run, opts,
+                    description=f"textgen dim {opts.dim}", model=model,
+                    data={"corpus": opts.corpus, "max_lines": opts.max_lines, "heldout": opts.heldout,
+                          "data_dir": opts.data_dir})
 
-    def record(self, cfg: TrainConfig, run: RunOptions) -> dict:
-        out = super().record(cfg, run)
-        if hasattr(self, "corpus"):
-            out.update(corpus_lines={"train": len(self.corpus.train), "heldout": len(self.corpus.heldout)},
-                       vocab_size=len(self.corpus.charmap))
-        return out
-
-    def prepare(self, cfg: TrainConfig, device) -> None:
-        if self.opts.output:
-            check_ckpt_output(Path(self.opts.output))
-        self.corpus = corpus = load_corpus(self.opts)
+    def prepare(self, plan: Plan, device) -> TextData:
+        opts, cfg = plan.opts, plan.cfg
+        if opts.output:
+            check_ckpt_output(Path(opts.output))
+        corpus = load_corpus(opts)
         if len(corpus.train) < cfg.batch_size:
             raise DataError(f"{corpus.source}: {len(corpus.train)} training lines, fewer than one batch "
                             f"({cfg.batch_size})", "use a smaller --batch-size or a larger corpus")
-        self.evaluator = TextEvaluator(corpus, self.opts.n_eval, device)
+        return TextData(corpus, TextEvaluator(corpus, opts.n_eval, device))
 
-    @property
-    def spec(self) -> dict:
-        return model_spec(self.opts, self.corpus.charmap)
+    def data_json(self, plan: Plan, data: TextData) -> dict:
+        c = data.corpus
+        return {"corpus_lines": {"train": len(c.train), "heldout": len(c.heldout)}, "vocab_size": len(c.charmap)}
 
-    @property
-    def extra(self) -> dict:
-        return text_extra(self.corpus.charmap, self.opts, self.corpus.source)
+    def spec(self, plan: Plan, data: TextData) -> dict:
+        return model_spec(plan.opts, data.corpus.charmap)
 
-    @property
-    def description(self) -> str:
-        return f"textgen dim {self.opts.dim}"
+    def extra(self, plan: Plan, data: TextData) -> dict:
+        return text_extra(data.corpus.charmap, plan.opts, data.corpus.source)
 
-    def build(self, cfg: TrainConfig, device) -> Engine:
-        G, D = models.build_seeded(self.spec, cfg.seed)
-        sampler = TextSampler(self.corpus.train, len(self.corpus.charmap), device)
-        return Engine(G, D, sampler, cfg, device)
+    def build(self, plan: Plan, data: TextData, device) -> Engine:
+        G, D = models.build_seeded(self.spec(plan, data), plan.cfg.seed)
+        sampler = TextSampler(data.corpus.train, len(data.corpus.charmap), device)
+        return Engine(G, D, sampler, plan.cfg, device)
 
-    def notes(self):
-        c = self.corpus
+    def notes(self, plan: Plan, data: TextData):
+        c = data.corpus
         yield Note(f"corpus {c.source}: {len(c.train)} training lines, {len(c.heldout)} held out, "
                    f"{len(c.charmap)} characters")
 
-    def evaluate(self, engine: Engine, final: bool = False):
-        metrics, idx = self.evaluator(engine.G)
-        path = outputs.write_lines(self.run.path / "samples" / f"iter-{engine.step:07d}.txt",
-                                   self.corpus.charmap.decode(idx))
+    @staticmethod
+    def evaluate(data: TextData, engine: Engine, samples: Path):
+        metrics, idx = data.evaluator(engine.G)
+        path = outputs.write_lines(samples / f"iter-{engine.step:07d}.txt", data.corpus.charmap.decode(idx))
         yield Evaluated(engine.step, metrics)
         yield Artifact(engine.step, str(path), "text")
 
-    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
-        self.run = run
-        return [Callback(self.evaluate, every=self.opts.eval_every)]
+    def callbacks(self, plan: Plan, data: TextData, engine: Engine, run_dir: RunDir) -> list[Callback]:
+        samples = run_dir.path / "samples"
+        return [Callback(lambda engine, final: self.evaluate(data, engine, samples), every=plan.opts.eval_every)]
 
-    def start(self, engine: Engine):
+    def start(self, plan: Plan, data: TextData, engine: Engine):
         if engine.step == 0:   # a fresh run: the floor and the untrained generator's numbers, logged once
-            baseline = self.evaluator.baseline()
-            for event in self.evaluate(engine):
+            baseline = data.evaluator.baseline()
+            for event in self.evaluate(data, engine, Path(plan.run.out) / "samples"):
                 yield Evaluated(0, {**event.metrics, **baseline}) if isinstance(event, Evaluated) else event
 
-    def finish(self, engine: Engine):
-        if self.opts.output:
-            path = checkpoint.save(self.opts.output, generator_state(engine.G), kind="generator", task=self.name,
-                                   model=self.spec, train=self.cfg.to_json(), step=engine.step, extra=self.extra)
+    def finish(self, plan: Plan, data: TextData, engine: Engine):
+        if plan.opts.output:
+            path = checkpoint.save(plan.opts.output, generator_state(engine.G), kind="generator", task=self.name,
+                                   model=self.spec(plan, data), train=plan.cfg.to_json(), step=engine.step,
+                                   extra=self.extra(plan, data))
             yield Saved(engine.step, str(path), "generator")
 
-    def summary(self, engine: Engine, last: LastValues) -> dict:
+    def summary(self, plan: Plan, data: TextData, engine: Engine, last: LastValues) -> dict:
         """js1..js4 of the final generator (evaluated now when the run had finished earlier) and the floor."""
         metrics = {k: v for k, v in last.metrics.items() if k.startswith("js") and not k.endswith("_real")}
-        return {**self.evaluator.baseline(), **(metrics or self.evaluator(engine.G)[0])}
+        return {**data.evaluator.baseline(), **(metrics or data.evaluator(engine.G)[0])}
 
 
 # ---- generation --------------------------------------------------------------------------------------------
-def load_text_generator(ckpt: Path, device, notes: list | None = None) -> tuple[torch.nn.Module, CharMap, dict]:
-    """G and its character map from a text checkpoint (train-state or generator); weights mapped to `device`."""
+def load_text_generator(ckpt: Path, device, sink: Callable[[Note], None] | None = None
+                        ) -> tuple[torch.nn.Module, CharMap, dict]:
+    """G and its character map from a text checkpoint (train-state or generator); weights mapped to `device`; what
+    the user should know about the file goes to `sink` as a Note."""
+    notes: list[str] = []
     G, meta = checkpoint.load_generator(ckpt, device=device, task="text", command="wgan textgen --ckpt", notes=notes)
+    for text in notes if sink else ():
+        sink(Note(text, "warning"))
     vocab = meta.get("extra", {}).get("vocab")
     if not vocab or len(vocab) != meta["model"].get("vocab_size"):
         raise CheckpointError(f"{ckpt}: the checkpoint holds no character map matching its model",
@@ -191,12 +200,12 @@ def load_text_generator(ckpt: Path, device, notes: list | None = None) -> tuple[
 
 
 def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = None,
-             n_eval: int = 640, notes: list | None = None) -> tuple[list[str], dict | None]:
+             n_eval: int = 640, sink: Callable[[Note], None] | None = None) -> tuple[list[str], dict | None]:
     """n argmax-decoded lines (padding stripped); with `eval_file`, the JS divergences of max(n, n_eval)
     samples against that text's lines."""
     bounds.check_value("-n", n, bounds.SAMPLES)
     bounds.check_value("--seed", seed, bounds.SEED)
-    G, charmap, meta = load_text_generator(ckpt, device, notes)
+    G, charmap, meta = load_text_generator(ckpt, device, sink)
     reference = None
     if eval_file is not None:   # read the reference before generating: a bad file fails fast
         seq_len = meta["model"]["seq_len"]
@@ -212,11 +221,11 @@ def generate(ckpt: Path, n: int, seed: int, device, eval_file: Path | None = Non
 
 
 def generate_command(ckpt: Path, n: int, seed: int, device, eval_file: Path | None, out: Path | None,
-                     notes: list) -> tuple[str, dict | None]:
+                     sink: Callable[[Note], None] | None = None) -> tuple[str, dict | None]:
     """`wgan textgen --ckpt`: what to print (the lines, or where they were written) and the --eval metrics."""
     if out is not None:   # refused before the model is loaded
         outputs.check_writable(out, "--out")
-    lines, metrics = generate(ckpt, n, seed, device, eval_file, notes=notes)
+    lines, metrics = generate(ckpt, n, seed, device, eval_file, sink=sink)
     if out is None:
         return "\n".join(lines), metrics
     outputs.write_lines(out, lines, "--out")

@@ -1,19 +1,23 @@
 """Joining a torchrun job: `join(device, cfg)` gives this process its `distributed.Group` - alone when WORLD_SIZE is
 1 (a plain run), else its rank in the process group (NCCL for CUDA tensors, Gloo for CPU ones), on the GPU of its
-LOCAL_RANK - after checking that the global batch splits evenly over the ranks; at exit the ranks leave together.
+LOCAL_RANK - after checking that the global batch splits evenly over the ranks; `attach(group, engine, identity)`
+makes an engine this rank's replica; at exit the ranks leave together.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
-from wgan_cli.distributed import Group
+from wgan_cli.distributed import SAME_HARDWARE, Group, rng_digest
 from wgan_cli.errors import DistributedError, UsageError
+from wgan_cli.penalties import has_batchnorm
 
 TIMEOUT_ENV = "WGAN_DIST_TIMEOUT"   # seconds a rank waits for the others at one collective (default 1800)
 
@@ -67,6 +71,38 @@ def join(device: torch.device, cfg=None) -> "Group":
                                    "every node can reach it") from None
         atexit.register(_leave)
     return Group(dist.get_rank(), dist.get_world_size(), local_rank, device)
+
+
+def attach(group: Group, engine, identity: dict) -> None:
+    """Make `engine` this rank's replica and set `engine.dist`: the refusals first (before any collective), then
+    SyncBatchNorm on CUDA, rank 0's weights on every rank, and a check that every rank draws the same random
+    numbers and runs the same options (`identity`) on data of the same size."""
+    if group.world == 1:
+        return
+    batchnorm = has_batchnorm(engine.G) or has_batchnorm(engine.D)
+    if batchnorm and engine.device.type != "cuda":
+        raise UsageError("a model with BatchNorm cannot be split over ranks on the CPU: each rank would "
+                         "normalise with its own share of the batch, another algorithm than one process's "
+                         "(SyncBatchNorm, which normalises over the global batch, needs CUDA)",
+                         "train it in one process (without torchrun) or on GPUs, or choose a model without "
+                         "BatchNorm (e.g. --variant no-norm)")
+    if not engine.train_generator:
+        raise UsageError("a run with a fixed generator (--fixed-generator) runs in one process",
+                         "run it without torchrun")
+    if batchnorm:
+        engine.G = nn.SyncBatchNorm.convert_sync_batchnorm(engine.G)   # same parameters, same state_dict keys
+        engine.D = nn.SyncBatchNorm.convert_sync_batchnorm(engine.D)
+    modules = [m for m in (engine.G, engine.D, engine.G_ema) if m is not None]
+    group.broadcast_tensors(t for m in modules for t in m.state_dict().values())
+    if not group.same(rng_digest(engine.device, engine.cfg.seed)):
+        raise DistributedError("the ranks draw different random numbers from the same seed", SAME_HARDWARE)
+    size = len(engine.data) if hasattr(engine.data, "__len__") else -1
+    text = json.dumps({**identity, "data_size": size}, sort_keys=True, default=str)
+    if not group.same_bytes(text.encode()):
+        raise DistributedError("the ranks run different options, models or data (launch the same command with "
+                               "the same data on every node)", "compare the commands and data directories of "
+                                                               "the nodes")
+    engine.dist = group
 
 
 def _leave() -> None:

@@ -19,7 +19,7 @@ from wgan_cli.events import Artifact, Evaluated
 from wgan_cli.metrics.points import mode_coverage, wasserstein1
 from wgan_cli.models.toy import NoisyCopyGenerator
 from wgan_cli.rundir import RunDir
-from wgan_cli.runs import Task
+from wgan_cli.runs import Plan, Task
 from wgan_cli.ui import LastValues
 
 DATASETS = ["8gaussians", "25gaussians", "swissroll"]
@@ -66,38 +66,34 @@ def evaluate(engine: Engine, n: int, seed: int = 1234) -> dict:
 
 
 class ToyTask(Task):
-    """`wgan toy`: one run on a 2-D data set (gan_toy.py)."""
+    """`wgan toy`: one run on a 2-D data set (gan_toy.py). The data is drawn by the engine: nothing to prepare."""
 
-    name = command = section = "toy"
+    name = "toy"
     same = ("dataset",)
 
-    def resolve(self, cfg: TrainConfig) -> TrainConfig:
-        self.cfg = resolve_train(cfg, TOY_PRESET)
-        return self.cfg
+    def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
+        cfg = resolve_train(cfg, TOY_PRESET)
+        return Plan("toy", "toy", cfg, run, self.opts, description=f"toy {self.opts.dataset} {cfg.penalty}",
+                    model=model_spec(self.opts), data={"dataset": self.opts.dataset, "drawn": "on the device, "
+                                                       "from the run's seed"})
 
-    def build(self, cfg: TrainConfig, device) -> Engine:
-        return toy_engine(self.opts, cfg, device)
+    def spec(self, plan: Plan, data) -> dict:
+        return model_spec(plan.opts)
 
-    @property
-    def spec(self) -> dict:
-        return model_spec(self.opts)
+    def extra(self, plan: Plan, data) -> dict:
+        return {"dataset": plan.opts.dataset}
 
-    @property
-    def extra(self) -> dict:
-        return {"dataset": self.opts.dataset}
+    def build(self, plan: Plan, data, device) -> Engine:
+        return toy_engine(plan.opts, plan.cfg, device)
 
-    @property
-    def description(self) -> str:
-        return f"toy {self.opts.dataset} {self.cfg.penalty}"
-
-    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
-        opts = self.opts
+    def callbacks(self, plan: Plan, data, engine: Engine, run_dir: RunDir) -> list[Callback]:
+        opts = plan.opts
 
         def figure(engine: Engine, final: bool):
             real, fake = real_and_fake(engine, opts.n_eval, seed=0)
             name = "final.png" if final else f"iter-{engine.step:07d}.png"
-            title = f"{opts.dataset}, {cfg.penalty}, iteration {engine.step}"
-            path = plots.save_toy_figure(run.path / "figures" / name, engine.D, real, fake, engine.device, title)
+            title = f"{opts.dataset}, {plan.cfg.penalty}, iteration {engine.step}"
+            path = plots.save_toy_figure(run_dir.path / "figures" / name, engine.D, real, fake, engine.device, title)
             yield Artifact(engine.step, str(path), "figure")
 
         def final_eval(engine: Engine, final: bool):
@@ -108,11 +104,11 @@ class ToyTask(Task):
             callbacks.append(Callback(final_eval, every=0))
         return callbacks
 
-    def summary(self, engine: Engine, last: LastValues) -> dict:
+    def summary(self, plan: Plan, data, engine: Engine, last: LastValues) -> dict:
         """The final evaluation (made now when the run had finished in an earlier process)."""
-        if self.opts.fixed_generator:
+        if plan.opts.fixed_generator:
             return {}
-        return last.metrics or evaluate(engine, self.opts.n_eval)
+        return last.metrics or evaluate(engine, plan.opts.n_eval)
 
 
 # ---- Figure 1a: value surfaces of critics trained against a fixed generator --------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -26,7 +28,7 @@ from wgan_cli.models import random_arch
 from wgan_cli.models.init import INIT_WHEN_ABSENT
 from wgan_cli.penalties import critic_score
 from wgan_cli.rundir import RunDir, generator_state
-from wgan_cli.runs import Task
+from wgan_cli.runs import Plan, Task
 from wgan_cli.ui import LastValues, read_jsonl
 
 Z_DIM = 128
@@ -94,9 +96,8 @@ def validation_w_dist(engine: Engine, val, n_val: int, seed: int = 1234) -> floa
     with keep_buffers(engine.G, engine.D):
         for _ in range(max(1, math.ceil(n_val / bs))):
             real, _ = group.sample(val, bs, g)
-            z = group.take(torch.randn(bs, engine.G.z_dim, device=engine.device, generator=g))
-            y = group.take(torch.randint(0, engine.G.n_classes, (bs,), device=engine.device, generator=g)) \
-                if engine.G.n_classes else None
+            z = group.take(models.draw_z(engine.G, bs, g))
+            y = group.take(models.draw_labels(engine.G, bs, g)) if engine.G.n_classes else None
             fake = engine.G(z, y)
             real_sum = real_sum + critic_score(engine.D(real)).float().sum()
             fake_sum = fake_sum + critic_score(engine.D(fake.to(real.dtype))).float().sum()
@@ -107,109 +108,19 @@ def validation_w_dist(engine: Engine, val, n_val: int, seed: int = 1234) -> floa
 
 def fixed_noise(G, n: int, device, seed: int = 0):
     g = torch.Generator(device="cpu").manual_seed(seed)
-    z = torch.randn(n, G.z_dim, generator=g).to(device)
+    z = models.draw_z(G, n, g).to(device)
     y = (torch.arange(n) % G.n_classes).to(device) if G.n_classes else None
     return z, y
 
 
-class ImageTask(Task):
-    name = "image"
-    command = "train"
-    section = "image"
-    same = ("dataset", "train_images")
+class SkippedImages:
+    """Reports each unreadable image of a streamed folder data set once, as a warning, when it is first met."""
 
-    def resolve(self, cfg: TrainConfig) -> TrainConfig:
-        opts = self.opts
-        preset = None
-        if opts.preset is not None:
-            if opts.preset not in IMAGE_PRESETS:
-                raise UsageError(f"unknown preset {opts.preset!r}", f"choose one of: {', '.join(IMAGE_PRESETS)}")
-            preset = IMAGE_PRESETS[opts.preset]
-        self.opts = opts = resolve_image(opts, preset)
-        if opts.arch == "random":
-            self.opts, cfg = opts, cfg = resolve_random(opts, cfg)
-        elif opts.arch_seed is not None:
-            raise UsageError("--arch-seed chooses a Table 1 architecture and needs --arch random",
-                             "add --arch random, or drop --arch-seed")
-        self.cfg = cfg = resolve_train(cfg, preset)
-        datasets.get(opts.dataset)
-        models.check(opts.arch, critic_norm=opts.critic_norm, conditional=cfg.conditional, variant=opts.variant,
-                     penalty=cfg.penalty)
-        self.size = models.image_size(opts.arch, opts.size, datasets.get(opts.dataset).size)
-        self.output = models.output_range(opts.arch, self.size)
-        return cfg
-
-    def record(self, cfg: TrainConfig, run: RunOptions) -> dict:
-        out = {**super().record(cfg, run), "size": self.size}
-        if hasattr(self, "data"):
-            data = self.data
-            out.update(model=self.spec, data={"where": data.where, "n_train": data.n_train, "n_val": data.n_val})
-        return out
-
-    def prepare(self, cfg: TrainConfig, device) -> None:
-        opts = self.opts
-        self.data = datasets.load_image_data(
-            opts.dataset, opts.data_dir, size=self.size, device=device, batch_size=cfg.batch_size,
-            output=self.output, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers, strict=opts.strict,
-            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images)
-        self.evaluator, self.eval_notes = None, []
-        if opts.eval_metrics:   # weights and reference checked now, before the run directory exists
-            self.evaluator, self.eval_notes = eval_callback(
-                every=opts.eval_every, n=opts.eval_n, metrics=opts.eval_metrics,
-                ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=self.scored_generator,
-                output=self.output, on_best=self.save_best, seed=cfg.seed, data_dir=opts.data_dir)
-
-    @property
-    def spec(self) -> dict:
-        opts, data = self.opts, self.data
-        if opts.arch == "random":
-            spec = random_arch.random_spec(opts.arch_seed, size=data.size, channels=data.channels, z_dim=Z_DIM,
-                                           penalty=self.cfg.penalty)
-        else:
-            spec = {"arch": opts.arch, "dim": opts.dim, "size": data.size, "channels": data.channels,
-                    "z_dim": Z_DIM, "critic_norm": opts.critic_norm}
-        if opts.arch == "dcgan":
-            spec["variant"] = opts.variant
-        if opts.init != INIT_WHEN_ABSENT:   # absent means tflib, as in every checkpoint written before the key
-            spec["init"] = opts.init
-        if self.cfg.conditional:
-            spec["n_classes"] = data.n_classes
-        return spec
-
-    @property
-    def extra(self) -> dict:
-        extra = {"dataset": self.opts.dataset, "output": self.output, "train_images": self.opts.train_images}
-        return {**extra, "arch_seed": self.opts.arch_seed} if self.opts.arch == "random" else extra
-
-    @property
-    def description(self) -> str:
-        return f"{self.opts.dataset} {self.opts.arch} {self.cfg.objective}-{self.cfg.penalty}"
-
-    def build(self, cfg: TrainConfig, device) -> Engine:
-        G, D = models.build_seeded(self.spec, cfg.seed)
-        self.engine = Engine(G, D, self.data.train, cfg, device)
+    def __init__(self, data):
+        self.data = data
         self.reported: set[str] = set()
-        return self.engine
 
-    def notes(self):
-        data = self.data
-        yield from (Note(text, "warning") for text in data.notes)
-        yield from self.eval_notes
-        yield Note(f"{self.opts.dataset}: {data.n_train} training and {data.n_val} validation images at "
-                   f"{data.size}x{data.size}x{data.channels} from {data.where}")
-
-    def scored_generator(self) -> torch.nn.Module:
-        """The generator the scores judge: its EMA copy where one is kept."""
-        return self.engine.G_ema if self.engine.G_ema is not None else self.engine.G
-
-    def save_best(self, step: int, metrics: dict):
-        path = checkpoint.save(self.run.path / "best.safetensors", generator_state(self.scored_generator()),
-                               kind="generator", task=self.name, model=self.spec, train=self.cfg.to_json(),
-                               step=step, extra={**self.extra, "fid": metrics.get("fid")})
-        return [Saved(step, str(path), "generator (best FID)")]
-
-    def skipped(self, engine: Engine, final: bool = False):
-        """A warning for each unreadable image met since the last report (streamed folder data sets)."""
+    def __call__(self, engine: Engine, final: bool = False):
         bad = [*getattr(self.data.train, "skipped", []), *getattr(self.data.val, "skipped", [])]
         for path in dict.fromkeys(bad):   # the validation images are read again at every evaluation
             if path not in self.reported:
@@ -217,14 +128,110 @@ class ImageTask(Task):
                 yield Note(f"skipped unreadable image {path} ({len(self.reported)} so far; --strict stops "
                            "instead)", "warning")
 
-    def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
-        opts, data = self.opts, self.data
-        self.run = run
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `wgan train` reads before the run directory exists: the images, the in-training evaluation (its
+    weights and reference checked) and the reporter of unreadable images."""
+
+    data: datasets.ImageData
+    evaluator: Callback | None
+    eval_notes: list
+    skipped: SkippedImages
+
+
+def scored_generator(engine: Engine) -> torch.nn.Module:
+    """The generator the scores judge: its EMA copy where one is kept."""
+    return engine.G_ema if engine.G_ema is not None else engine.G
+
+
+class ImageTask(Task):
+    name = "image"
+    same = ("dataset", "train_images")
+
+    def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
+        opts = self.opts
+        preset = None
+        if opts.preset is not None:
+            if opts.preset not in IMAGE_PRESETS:
+                raise UsageError(f"unknown preset {opts.preset!r}", f"choose one of: {', '.join(IMAGE_PRESETS)}")
+            preset = IMAGE_PRESETS[opts.preset]
+        opts = resolve_image(opts, preset)
+        if opts.arch == "random":
+            opts, cfg = resolve_random(opts, cfg)
+        elif opts.arch_seed is not None:
+            raise UsageError("--arch-seed chooses a Table 1 architecture and needs --arch random",
+                             "add --arch random, or drop --arch-seed")
+        cfg = resolve_train(cfg, preset)
+        dataset = datasets.get(opts.dataset)
+        models.check(opts.arch, critic_norm=opts.critic_norm, conditional=cfg.conditional, variant=opts.variant,
+                     penalty=cfg.penalty)
+        size = models.image_size(opts.arch, opts.size, dataset.size)
+        return Plan("train", "image", cfg, run, opts, description=f"{opts.dataset} {opts.arch} {cfg.objective}-"
+                    f"{cfg.penalty}", resolved={"size": size}, model=model_spec(opts, cfg, size, channels="from the data"),
+                    data={"dataset": opts.dataset, "train_images": opts.train_images or "all",
+                          "data_dir": opts.data_dir, "labels": bool(cfg.conditional)})
+
+    def prepare(self, plan: Plan, device) -> Prepared:
+        opts, cfg, size = plan.opts, plan.cfg, plan.resolved["size"]
+        output = models.output_range(opts.arch, size)
+        data = datasets.load_image_data(
+            opts.dataset, opts.data_dir, size=size, device=device, batch_size=cfg.batch_size,
+            output=output, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers, strict=opts.strict,
+            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images)
+        evaluator, eval_notes = None, []
+        if opts.eval_metrics:   # weights and reference checked now, before the run directory exists
+            def save_best(engine: Engine, metrics: dict):
+                path = checkpoint.save(Path(plan.run.out) / "best.safetensors",
+                                       generator_state(scored_generator(engine)), kind="generator", task=self.name,
+                                       model=self.spec(plan, prepared), train=cfg.to_json(), step=engine.step,
+                                       extra={**self.extra(plan, prepared), "fid": metrics.get("fid")})
+                return [Saved(engine.step, str(path), "generator (best FID)")]
+
+            evaluator, eval_notes = eval_callback(
+                every=opts.eval_every, n=opts.eval_n, metrics=opts.eval_metrics,
+                ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=scored_generator,
+                output=output, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir)
+        prepared = Prepared(data, evaluator, eval_notes, SkippedImages(data))
+        return prepared
+
+    def data_json(self, plan: Plan, prepared: Prepared) -> dict:
+        data = prepared.data
+        return {"model": self.spec(plan, prepared),
+                "data": {"where": data.where, "n_train": data.n_train, "n_val": data.n_val}}
+
+    def spec(self, plan: Plan, prepared: Prepared) -> dict:
+        data = prepared.data
+        spec = model_spec(plan.opts, plan.cfg, data.size, data.channels)
+        if plan.cfg.conditional:
+            spec["n_classes"] = data.n_classes
+        return spec
+
+    def extra(self, plan: Plan, prepared: Prepared) -> dict:
+        opts = plan.opts
+        extra = {"dataset": opts.dataset, "output": models.output_range(opts.arch, plan.resolved["size"]),
+                 "train_images": opts.train_images}
+        return {**extra, "arch_seed": opts.arch_seed} if opts.arch == "random" else extra
+
+    def build(self, plan: Plan, prepared: Prepared, device) -> Engine:
+        G, D = models.build_seeded(self.spec(plan, prepared), plan.cfg.seed)
+        return Engine(G, D, prepared.data.train, plan.cfg, device)
+
+    def notes(self, plan: Plan, prepared: Prepared):
+        data = prepared.data
+        yield from (Note(text, "warning") for text in data.notes)
+        yield from prepared.eval_notes
+        yield Note(f"{plan.opts.dataset}: {data.n_train} training and {data.n_val} validation images at "
+                   f"{data.size}x{data.size}x{data.channels} from {data.where}")
+
+    def callbacks(self, plan: Plan, prepared: Prepared, engine: Engine, run_dir: RunDir) -> list[Callback]:
+        opts, cfg, data = plan.opts, plan.cfg, prepared.data
+        output = models.output_range(opts.arch, plan.resolved["size"])
         z, y = fixed_noise(engine.G, 100 if cfg.conditional else 64, engine.device)
 
         def grid(engine: Engine, final: bool):
-            images = to_uint8_nhwc(models.generate(engine.G, z, y, chunk=len(z)), self.output)
-            path = outputs.write_grid(images, run.path / "samples" / f"iter-{engine.step:07d}.png",
+            images = to_uint8_nhwc(models.generate(engine.G, z, y, chunk=len(z)), output)
+            path = outputs.write_grid(images, run_dir.path / "samples" / f"iter-{engine.step:07d}.png",
                                       nrow=10 if cfg.conditional else 8)
             yield Artifact(engine.step, str(path), "samples")
 
@@ -233,26 +240,41 @@ class ImageTask(Task):
                 yield Evaluated(engine.step, {"val_w_dist": validation_w_dist(engine, data.val, opts.n_val)})
 
         def curves(engine: Engine, final: bool):
-            path = plots.save_loss_curves(run.path / "figures" / "loss-curves.png", read_jsonl(run.metrics_path),
-                                          title=self.description)
+            path = plots.save_loss_curves(run_dir.path / "figures" / "loss-curves.png",
+                                          read_jsonl(run_dir.metrics_path), title=plan.description)
             if path is not None and final:
                 yield Artifact(engine.step, str(path), "figure")
 
         return [
-            Callback(self.skipped, every=options.log_every),
-            *([self.evaluator] if self.evaluator is not None else []),
+            Callback(prepared.skipped, every=plan.run.log_every),
+            *([prepared.evaluator] if prepared.evaluator is not None else []),
             Callback(grid, every=opts.sample_every),
             Callback(validate, every=opts.eval_every, collective=True),
             Callback(curves, every=opts.eval_every),
         ]
 
-    def finish(self, engine: Engine):
-        yield from self.skipped(engine)   # anything read since the last report
+    def finish(self, plan: Plan, prepared: Prepared, engine: Engine):
+        yield from prepared.skipped(engine)   # anything read since the last report
 
-    def summary(self, engine: Engine, last: LastValues) -> dict:
+    def summary(self, plan: Plan, prepared: Prepared, engine: Engine, last: LastValues) -> dict:
         result = {k: last.stats[k] for k in ("w_dist", "loss_d", "gp", "loss_g") if k in last.stats}
         if "val_w_dist" in last.metrics:
             result["val_w_dist"] = last.metrics["val_w_dist"]
-        elif self.data.val is not None:   # the run had finished in an earlier process: estimate it now
-            result["val_w_dist"] = validation_w_dist(engine, self.data.val, self.opts.n_val)
-        return {**result, "step": engine.step, "skipped_images": len(self.reported)}
+        elif prepared.data.val is not None:   # the run had finished in an earlier process: estimate it now
+            result["val_w_dist"] = validation_w_dist(engine, prepared.data.val, plan.opts.n_val)
+        return {**result, "step": engine.step, "skipped_images": len(prepared.skipped.reported)}
+
+
+def model_spec(opts: ImageOptions, cfg: TrainConfig, size: int, channels: int | str) -> dict:
+    """The model spec of resolved options (in a plan, `channels` is not known yet: the data says)."""
+    if opts.arch == "random":
+        spec = random_arch.random_spec(opts.arch_seed, size=size, channels=channels, z_dim=Z_DIM,
+                                       penalty=cfg.penalty)
+    else:
+        spec = {"arch": opts.arch, "dim": opts.dim, "size": size, "channels": channels, "z_dim": Z_DIM,
+                "critic_norm": opts.critic_norm}
+    if opts.arch == "dcgan":
+        spec["variant"] = opts.variant
+    if opts.init != INIT_WHEN_ABSENT:   # absent means tflib, as in every checkpoint written before the key
+        spec["init"] = opts.init
+    return spec

@@ -18,7 +18,7 @@ from typing import IO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from wgan_cli.errors import OutputError
+from wgan_cli.errors import DataError, OutputError
 from wgan_cli.events import Artifact, Evaluated, Note, RunFinished, RunStarted, Saved, StepDone
 
 STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
@@ -189,15 +189,20 @@ class LastValues:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
+    """The rows (JSON objects) of a file JsonlSink wrote; a line cut short by a crash, or being written right now,
+    is skipped."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except ValueError:
-                    continue   # a line cut short by a crash
+                    continue
+                if isinstance(row, dict):
+                    rows.append(row)
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})", "check the file's permissions") from None
     return rows
 
 
@@ -208,6 +213,16 @@ def terminal_sinks(quiet: bool = False, plain: bool | None = None) -> list:
     if plain is None:
         plain = not sys.stderr.isatty()
     return [PlainSink()] if plain else [RichSink()]
+
+
+def note_lines(stream=None):
+    """The sink of the commands that show no training progress (`wgan score`, `textgen --ckpt`): each Note event
+    as one `note: TEXT` line on stderr; other events are not theirs to show."""
+    def show(event) -> None:
+        if isinstance(event, Note):
+            print(f"note: {event.text}", file=stream or sys.stderr, flush=True)
+
+    return show
 
 
 def plain_progress(stream=None, every_s: float = 5.0):

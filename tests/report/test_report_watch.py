@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from wgan_cli.cli import app
 from wgan_cli.command import fill_optional_values
+from wgan_cli.options import OPTIONAL_VALUES
 from wgan_cli.locking import RunLock
 
 WAIT = 120   # seconds for a subprocess to start and answer (torch and matplotlib imports on a loaded machine)
@@ -135,10 +136,13 @@ def test_ctrl_c_leaves_a_complete_page_and_exits_130(tmp_path):
 
 
 def test_a_bare_watch_takes_the_default_interval():
-    assert fill_optional_values(["runs/a", "--watch"]) == ["runs/a", "--watch", "10"]
-    assert fill_optional_values(["--watch", "runs/a", "-o", "r"]) == ["--watch", "10", "runs/a", "-o", "r"]
-    assert fill_optional_values(["runs/a", "--watch", "2.5", "-o", "r"]) == ["runs/a", "--watch", "2.5", "-o", "r"]
-    assert fill_optional_values(["--", "--watch"]) == ["--", "--watch"]
+    def fill(args):
+        return fill_optional_values(args, OPTIONAL_VALUES)
+
+    assert fill(["runs/a", "--watch"]) == ["runs/a", "--watch", "10"]
+    assert fill(["--watch", "runs/a", "-o", "r"]) == ["--watch", "10", "runs/a", "-o", "r"]
+    assert fill(["runs/a", "--watch", "2.5", "-o", "r"]) == ["runs/a", "--watch", "2.5", "-o", "r"]
+    assert fill(["--", "--watch"]) == ["--", "--watch"]
 
 
 @pytest.mark.parametrize("value", ["0", "nan", "inf", "1e999", "-1", "90000"])

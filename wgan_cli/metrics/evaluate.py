@@ -2,13 +2,13 @@
 iterations, as an engine Callback.
 
     cb, notes = eval_callback(every=5000, n=10_000, metrics="fid,is", ref="fashion-mnist:train",
-                              device=engine.device, generator=lambda: engine.G, output="tanh",
-                              on_best=lambda step, metrics: save_best(step))
+                              device=engine.device, generator=lambda engine: engine.G, output="tanh",
+                              on_best=lambda engine, metrics: save_best(engine.step))
     fit(engine, callbacks=[..., cb])
 
 Each evaluation draws the same noise (a fixed seed, its own torch.Generator: the engine's RNG and therefore
 bit-exact resume are untouched), yields `Evaluated(step, {"fid": ..., "is": ..., "is_std": ...})`, and calls
-`on_best(step, metrics)` whenever FID improves; events that on_best returns (e.g. Saved) are passed on.
+`on_best(engine, metrics)` whenever FID improves; events that on_best returns (e.g. Saved) are passed on.
 The weights are resolved and the reference is checked when the callback is made (before training starts), and
 `notes` says then which requested metrics the weights cannot give (IS needs the logits layer); the network is
 loaded and the reference statistics computed (or read from the cache) at the first evaluation. Under torchrun
@@ -24,23 +24,24 @@ from typing import Callable, Iterable
 import torch
 
 from wgan_cli.distributed import LOCAL
-from wgan_cli.engine import Callback
+from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
 from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.metrics.features import extract, generator_source
+from wgan_cli.metrics.inputs import MetricOptions, RefStats
 from wgan_cli.metrics.references import parse_ref, resolve_ref
-from wgan_cli.metrics.scores import METRICS, MetricOptions, RefStats, choose_metrics, parse_metrics
+from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
-OnBest = Callable[[int, dict], Iterable | None]
+OnBest = Callable[[Engine, dict], Iterable | None]
 
 
 def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is", ref: str | RefStats | None,
-                  device: torch.device | str, generator: Callable[[], torch.nn.Module], output: str = "tanh",
+                  device: torch.device | str, generator: Callable[[Engine], torch.nn.Module], output: str = "tanh",
                   on_best: OnBest | None = None, batch_size: int = 100, seed: int = 0, splits: int = 10,
                   weights: str | None = None, best_fid: float = math.inf,
                   data_dir: str | None = None) -> tuple[Callback, list[Note]]:
-    """`generator()` returns the generator to score at that moment (the EMA copy where one is kept)."""
+    """`generator(engine)` returns the generator to score at that moment (the EMA copy where one is kept)."""
     names = parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics)) or ["fid", "is"]
     if ref is None and any(METRICS[m].needs_ref for m in names):
         raise UsageError("--eval-metrics fid/kid need a reference", "pass the training set as the reference")
@@ -59,21 +60,18 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
             state["net"] = inception_weights.load_network(found, device)
         notes: list = []
         if spec is not None and state["ref"] is None:
-            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, notes=notes, data_dir=data_dir,
-                                       group=group)
-        for text in notes:
-            yield Note(text, "warning")
-        source = generator_source(generator(), n, seed, device, output, f"generator at iteration {engine.step}",
+            state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, sink=notes.append,
+                                       data_dir=data_dir, group=group)
+        yield from notes
+        source = generator_source(generator(engine), n, seed, device, output, f"generator at iteration {engine.step}",
                                   balanced=False)
         feats = extract(state["net"], source, batch_size, device, group=group)
-        values: dict = {}
-        for name in names:
-            values.update(METRICS[name].fn(feats, state["ref"], opts))
+        values = compute(names, feats, state["ref"], opts)
         yield Evaluated(step=engine.step, metrics=values)
         if "fid" in values and values["fid"] < state["best"]:
             state["best"] = values["fid"]
             if on_best is not None and group.is_writer:
-                yield from on_best(engine.step, values) or ()
+                yield from on_best(engine, values) or ()
 
     warnings = [Note(f"eval: {k.upper()} {why}", "warning") for k, why in unavailable.items()]
     return Callback(evaluate, every=every, collective=True), warnings

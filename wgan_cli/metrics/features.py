@@ -29,7 +29,7 @@ from wgan_cli.data.formats import IMAGE_SUFFIXES
 from wgan_cli.data.pixels import to_uint8
 from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.errors import DataError, WganError
-from wgan_cli.metrics.scores import Features
+from wgan_cli.metrics.inputs import Features
 
 Progress = Callable[[int, int, str], None]   # (done, total, label)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 
 from wgan_cli.errors import DataError
-from wgan_cli.metrics.scores import Features, MetricOptions, RefStats
+from wgan_cli.metrics.inputs import Features, MetricOptions, RefStats
 
 PR_K = 3      # Kynkaanniemi et al. 2019
 DC_K = 5      # Naeem et al. 2020

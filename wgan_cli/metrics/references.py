@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load_file
@@ -22,8 +23,10 @@ from wgan_cli import files
 from wgan_cli.data import images as datasets
 from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.errors import DataError, OutputError, UsageError
+from wgan_cli.events import Note
 from wgan_cli.metrics.features import Progress, array_source, extract, folder_source, tensor_source
-from wgan_cli.metrics.scores import RefStats, statistics
+from wgan_cli.metrics.inputs import RefStats
+from wgan_cli.metrics.scores import statistics
 from wgan_cli.metrics.weights import Weights, cache_dir
 
 STATS_FORMAT = "wgan-stats"
@@ -134,16 +137,16 @@ def stats_cache_path(spec: RefSpec, weights_id: str, resize: str = "tf1") -> Pat
 
 
 def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: torch.device,
-                progress: Progress | None = None, notes: list | None = None,
+                progress: Progress | None = None, sink: Callable[[Note], None] | None = None,
                 data_dir: str | None = None, resize: str = "tf1", group: Group = LOCAL) -> RefStats:
     """The reference's statistics: read from a file or the cache, or computed from its images (with `net`, whose
     resize must be `resize`; under torchrun by all ranks together, unless every rank finds them cached; each node
-    caches them once)."""
-    notes = notes if notes is not None else []
+    caches them once). What the user should know (other weights, a cache not written) goes to `sink` as a Note."""
+    emit = sink or (lambda event: None)
     if spec.kind == "stats":
         stats, warning = load_stats(spec.path, weights.id, resize)
         if warning:
-            notes.append(warning)
+            emit(Note(warning, "warning"))
         return stats
     if spec.kind == "split":
         cached, found = stats_cache_path(spec, weights.id, resize), None
@@ -167,5 +170,5 @@ def resolve_ref(spec: RefSpec, net, weights: Weights, batch_size: int, device: t
         try:
             save_stats(stats_cache_path(spec, weights.id, resize), stats, weights.id, resize)
         except OutputError as e:
-            notes.append(f"could not cache the reference statistics: {e.message}")
+            emit(Note(f"could not cache the reference statistics: {e.message}", "warning"))
     return stats

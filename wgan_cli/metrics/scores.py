@@ -1,49 +1,24 @@
-"""Inception Score, FID and KID as small pure steps: features -> statistics -> number; the registry of every metric
-`wgan score` and the in-training evaluation compute (precision/recall and density/coverage live in manifold.py).
+"""Inception Score, FID and KID as small pure steps: features -> statistics -> number (precision/recall and
+density/coverage are manifold.py; registry.py names every metric).
 
 Conventions follow torch-fidelity (metrics.md): IS over `splits` consecutive splits of the (already shuffled)
 logits, mean and population std; FID from float64 means and covariances; KID as the unbiased MMD^2 with the
 cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets drawn exactly as torch-fidelity
 draws them (numpy RandomState(seed).choice without replacement, generated set first).
 
-Each metric is one function `(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict` in METRICS.
+Each metric is one function `(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict` (`metric_is`,
+`metric_fid`, `metric_kid`), registered in registry.METRICS.
 """
 
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from wgan_cli.errors import UsageError
-
-
-@dataclass
-class Features:
-    pool3: torch.Tensor                 # (N, 2048) float32, CPU
-    logits: torch.Tensor | None = None  # (N, 1008) float32, CPU; None when the weights have no logits layer
-
-
-@dataclass
-class RefStats:
-    mu: torch.Tensor                    # (2048,) float64
-    sigma: torch.Tensor                 # (2048, 2048) float64
-    features: torch.Tensor | None       # (M, 2048) float32, the pool3 features KID draws its subsets from
-    n: int                              # images the statistics were computed from
-    source: str = ""
-
-
-@dataclass
-class MetricOptions:
-    splits: int = 10
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    seed: int = 0
-    device: str | None = None           # where pr/dc compute their distance tiles (None: the features' device)
+from wgan_cli.metrics.inputs import Features, MetricOptions, RefStats
 
 
 # ---- statistics ---------------------------------------------------------------------------------------------
@@ -139,7 +114,7 @@ def kernel_inception_distance(gen: torch.Tensor, ref: torch.Tensor, subsets: int
     return float(s.mean()), float(s.std(unbiased=False)), size
 
 
-# ---- the registry ---------------------------------------------------------------------------------------
+# ---- the metrics -----------------------------------------------------------------------------------------
 def metric_is(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
     # shuffle first: class-sorted inputs (a folder per class) would otherwise bias every split
     order = torch.from_numpy(np.random.RandomState(opts.seed % 2**32).permutation(len(gen.logits)))
@@ -156,56 +131,3 @@ def metric_kid(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict
     mean, std, size = kernel_inception_distance(gen.pool3, ref.features, opts.kid_subsets, opts.kid_subset_size,
                                                 opts.seed)
     return {"kid": mean, "kid_std": std, "kid_subset_size": size}
-
-
-def metric_pr(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
-    from wgan_cli.metrics import manifold   # imported here: manifold builds on this module's records
-
-    return manifold.metric_pr(gen, ref, opts)
-
-
-def metric_dc(gen: Features, ref: RefStats | None, opts: MetricOptions) -> dict:
-    from wgan_cli.metrics import manifold
-
-    return manifold.metric_dc(gen, ref, opts)
-
-
-@dataclass(frozen=True)
-class Metric:
-    fn: Callable[[Features, RefStats | None, MetricOptions], dict]
-    needs_ref: bool
-    needs_logits: bool
-    needs_features: bool = False   # the reference's pool3 features themselves, not only mu and sigma
-    default: bool = True           # computed when --metrics is not given (as the weights and the reference allow)
-
-
-# pr and dc are computed only when named: each costs k-NN distance passes over N x N pairs (three for pr, two for dc)
-METRICS = {
-    "is": Metric(metric_is, needs_ref=False, needs_logits=True),
-    "fid": Metric(metric_fid, needs_ref=True, needs_logits=False),
-    "kid": Metric(metric_kid, needs_ref=True, needs_logits=False, needs_features=True),
-    "pr": Metric(metric_pr, needs_ref=True, needs_logits=False, needs_features=True, default=False),
-    "dc": Metric(metric_dc, needs_ref=True, needs_logits=False, needs_features=True, default=False),
-}
-
-
-def parse_metrics(text: str | None) -> list[str] | None:
-    """'fid,is' -> ["fid", "is"]; None (or "all") means the default metrics (is, fid, kid) that the weights and the
-    reference allow."""
-    if text is None or text.strip() in ("", "all"):
-        return None
-    names = [m.strip().lower() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
-    if unknown:
-        raise UsageError(f"unknown metric {unknown[0]!r}", f"choose from: {', '.join(METRICS)}")
-    return list(dict.fromkeys(names))
-
-
-def choose_metrics(requested: list[str] | None, has_ref: bool, has_logits: bool,
-                   logits_hint: str = "") -> tuple[list[str], dict]:
-    """The metrics to compute, and {name: why} for those the weights cannot give (IS needs the logits layer)."""
-    wanted = requested if requested is not None else [m for m, spec in METRICS.items()
-                                                      if spec.default and (has_ref or not spec.needs_ref)]
-    unavailable = {m: "unavailable: the Inception weights found have no logits layer (pool3 only)" + logits_hint
-                   for m in wanted if METRICS[m].needs_logits and not has_logits}
-    return [m for m in wanted if m not in unavailable], unavailable

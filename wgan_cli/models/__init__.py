@@ -153,12 +153,23 @@ def generate(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None, 
     return torch.cat(out)
 
 
+def draw_z(G: nn.Module, n: int, gen: torch.Generator) -> torch.Tensor:
+    """The prior of every generator: n latents z ~ N(0, I) of G's z_dim, drawn from `gen` on gen's device. The one
+    place that says how z is drawn; callers choose the generator and the order of their draws."""
+    return torch.randn(n, G.z_dim, device=gen.device, generator=gen)
+
+
+def draw_labels(G: nn.Module, n: int, gen: torch.Generator) -> torch.Tensor:
+    """n classes of a conditional G, uniform, drawn from `gen` on gen's device."""
+    return torch.randint(0, G.n_classes, (n,), device=gen.device, generator=gen)
+
+
 def latents(G: nn.Module, n: int, gen: torch.Generator, labels: torch.Tensor | None = None):
-    """What `draw` feeds G: z ~ N(0, I) from `gen` (on gen's device), then, for a conditional G given no `labels`,
-    classes drawn uniformly from `gen`. Returns (z, labels or None)."""
-    z = torch.randn(n, G.z_dim, device=gen.device, generator=gen)
+    """What `draw` feeds G: z from `gen`, then, for a conditional G given no `labels`, classes from `gen`.
+    Returns (z, labels or None)."""
+    z = draw_z(G, n, gen)
     if labels is None and G.n_classes:
-        labels = torch.randint(0, G.n_classes, (n,), device=gen.device, generator=gen)
+        labels = draw_labels(G, n, gen)
     return z, labels
 
 

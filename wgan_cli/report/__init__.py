@@ -19,8 +19,9 @@ Every file is written atomically (files.atomic_path).
 The package, one concept per module: runs.py (loading a run directory, what a run is), legend.py (labels
 naming what differs), tables.py (the summary table), sweep.py (Table 2 and Appendix C over a sweep),
 figures.py (the curves), page.py (sample GIFs and index.html), watch.py (`--watch`: the report kept up to date
-while runs train); `make_report` is the `wgan report` command's body. Labels name what differs between the runs' options; wall-clock time is active time, with the time a run
-spent stopped between resumed segments left out (see `load_run`).
+while runs train); `make_report` is the `wgan report` command's body. Labels name what differs between the
+runs' options; wall-clock time is active time, with the time a run spent stopped between resumed segments left
+out (see `load_run`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 from wgan_cli.bounds import is_number
 from wgan_cli.errors import DataError, UsageError
 from wgan_cli.locking import LOCK_NAME, read_owner
+from wgan_cli.ui import read_jsonl
 
 OPTIONS_RE = re.compile(r"^options(?:\.(\d+))?\.json$")
 # bookkeeping, not statistics
@@ -85,9 +86,9 @@ def load_run(path: str | Path) -> Run:
     from its `start` row's time to the time of its last row, so the time a run spent stopped between segments
     (and each process's start-up before its first row) is not counted. Rows logged before the first `start`
     row open the first segment (older logs; or the evaluation of the untrained model that `wgan textgen` logs
-    just before its start row, which joins the segment that start row opens). When a segment resumes at iteration N, rows of earlier segments
-    past N are dropped (those iterations were lost and redone), but the time spent on them still counts: it
-    was spent. `Run.seconds` is all of it.
+    just before its start row, which joins the segment that start row opens). When a segment resumes at
+    iteration N, rows of earlier segments past N are dropped (those iterations were lost and redone), but the
+    time spent on them still counts: it was spent. `Run.seconds` is all of it.
 
     Training time, a row's "seconds" (Figure 3's wall-clock axis): the active time at that row less the time
     spent in the callbacks (checkpoints, evaluations, sample grids), which would otherwise make a method that is
@@ -98,7 +99,7 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     _check_run_dir(path)
     options = _merged_options(path)
-    rows = _read_rows(path / "metrics.jsonl")
+    rows = [row for row in read_jsonl(path / "metrics.jsonl") if _row_ok(row)]
     kept: list[dict] = []
     closed = 0.0                       # seconds in the segments before the current one
     callbacks = 0.0                    # seconds spent in callbacks so far
@@ -189,22 +190,6 @@ def _deep_merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
-
-
-def _read_rows(path: Path) -> list[dict]:
-    rows = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue   # a line cut short by a crash, or being written right now
-                if _row_ok(row):
-                    rows.append(row)
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})", "check the file's permissions") from None
-    return rows
 
 
 def _row_ok(row) -> bool:
