@@ -45,8 +45,8 @@ def watch(write: Callable[[float | None], dict], paths: list[Path], seconds: flo
     last, result, rewrites = None, None, 0
     with StopFlag() as stop:
         while True:
+            now = fingerprint(paths)   # before asking who is going: a run ending in between is written again
             going = [p for p in paths if run_is_going(p)]
-            now = fingerprint(paths)
             if now != last:
                 result = write(seconds if going else None)
                 rewrites += 1
