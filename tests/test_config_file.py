@@ -163,3 +163,11 @@ def test_unreadable_files_and_generation_with_a_config(tmp_path):
     assert r.exit_code == 2 and "not valid TOML" in r.stderr
     r = cli("textgen", "--ckpt", tmp_path / "lm.safetensors", "--config", broken)
     assert r.exit_code == 2 and "--config sets training options" in r.stderr
+
+
+def test_an_options_json_written_before_a_rename_is_read(tmp_path):
+    """image.eval_n (the field before it was named n_eval, as the toy's and textgen's) is read as n_eval."""
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps({"command": "train", "image": {"dataset": "mnist", "eval_n": 123}}))
+    shown, _ = dry_run("train", "--config", path)
+    assert shown["image"]["n_eval"] == 123 and "eval_n" not in shown["image"]

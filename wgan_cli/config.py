@@ -285,8 +285,8 @@ class ImageOptions:
     eval_metrics: str = option("", "Also score the generator every --eval-every iterations: a comma list of fid, "
                                "is, kid, pr, dc (needs the Inception weights; see `wgan score`). The best generator "
                                "by FID is kept as best.safetensors.", shown_default="none")
-    eval_n: int = option(10_000, "Generated images per in-training score.", range=Range(2, 10**8, integer=True),
-                         example="10000")
+    n_eval: int = option(10_000, "Generated images per in-training score.", flags=("--eval-n",),
+                         range=Range(2, 10**8, integer=True), example="10000")
     eval_ref: str | None = option(None, "Reference for in-training FID/KID (as `wgan score --ref`).",
                                   shown_default="the dataset's train split")
     workers: int = option(4, "DataLoader workers for streamed datasets (celeba, lsun, folders).",

@@ -37,6 +37,7 @@ from wgan_cli.bounds import check_value, is_number
 from wgan_cli.config import OPTIM_KEYS, RunOptions, TrainConfig
 from wgan_cli.errors import UsageError
 
+RENAMED = {("image", "eval_n"): "n_eval"}   # (section, the key an older options.json wrote) -> the field now
 DESCRIPTIVE = ("device", "ranks", "model", "data", "size", "corpus_lines", "vocab_size")   # recorded by a run, not options
 METHOD_KEYS = ("objective", "penalty", "preset")   # options whose defaults depend on each other
 
@@ -136,6 +137,9 @@ def apply(ctx, path: str | Path, command: str, section: str, cfg: TrainConfig, r
     """Replace the records' fields by the file's values, except where a flag was given on the command line.
     Returns (cfg, run, opts, notes)."""
     data = read(path)
+    for (name, old), new in RENAMED.items():   # an options.json written before a field was renamed
+        if isinstance(data.get(name), dict) and old in data[name] and new not in data[name]:
+            data[name][new] = data[name].pop(old)
     records = {"train": cfg, "run": run, section: opts}
     written_by = data.get("command")
     if written_by is not None and written_by != command:

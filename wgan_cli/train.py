@@ -189,7 +189,7 @@ class ImageTask(Task):
                 return [Saved(engine.step, str(path), "generator (best FID)")]
 
             evaluator, eval_notes = eval_callback(
-                every=opts.eval_every, n=opts.eval_n, metrics=opts.eval_metrics,
+                every=opts.eval_every, n=opts.n_eval, metrics=opts.eval_metrics,
                 ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=scored_generator,
                 output=output, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir)
         prepared = Prepared(data, evaluator, eval_notes, SkippedImages(data))
