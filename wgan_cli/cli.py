@@ -25,6 +25,7 @@ from wgan_cli.config import (Device, ImageOptions, RunOptions, ScoreRequest, Tex
 from wgan_cli.errors import UsageError
 from wgan_cli.options import *  # noqa: F403 (the option aliases, each declared once)
 
+
 class Wgan(WganGroup):
     optional_values = OPTIONAL_VALUES   # `--watch` alone: its default interval
 
