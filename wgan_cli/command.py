@@ -27,11 +27,31 @@ from wgan_cli.errors import UsageError, WganError
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def fill_optional_values(args: list[str], defaults: dict[str, str]) -> list[str]:
+    """Options whose number may be left out (`--watch` alone, or `--watch 5`): the parser wants a value, so a
+    flag of `defaults` not followed by a number is given its default there; everything after `--` left alone."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--":
+            return out + args[i + 1:]
+        if arg in defaults:
+            try:
+                float(args[i + 1])
+            except (IndexError, ValueError):
+                out.append(defaults[arg])
+    return out
+
+
 class WganGroup(typer.core.TyperGroup):
     """Parser errors (unknown option, bad value, missing argument) in the documented format: one `error:` line
-    and one `hint:` line on stderr, exit code 2; help and version output as usual."""
+    and one `hint:` line on stderr, exit code 2; help and version output as usual. `optional_values`: flag ->
+    the value a bare flag stands for (see fill_optional_values)."""
+
+    optional_values: dict[str, str] = {}
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = fill_optional_values(sys.argv[1:] if args is None else list(args), self.optional_values)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except ClickException as e:

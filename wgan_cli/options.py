@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 import typer
 
 from wgan_cli import fields
+from wgan_cli.bounds import Range
 from wgan_cli.config import Device, ToyFigure
 
 
@@ -170,6 +171,14 @@ Table2Opt = Annotated[Optional[str], typer.Option(
     "count.", show_default=False)]
 ThresholdsOpt = Annotated[Optional[str], typer.Option(
     help="Table 2's thresholds: --thresholds 1 3 5 7 9 (or 1,3,5,7,9).", show_default=False)]
+WATCH_SECONDS = 10.0   # `--watch` alone (command.fill_optional_values gives a bare flag this value)
+WATCH_RANGE = Range(0.1, 86_400, example="--watch 10")   # seconds between looks at the runs: a tenth to a day
+WatchOpt = Annotated[Optional[float], typer.Option(
+    "--watch", metavar="[SECONDS]", help=f"Keep the report up to date while the runs train: look every SECONDS "
+    f"(default {WATCH_SECONDS:g}), rewrite it when a run logged more, the page reloading itself while any run "
+    "is going; stops when every run has ended, or on Ctrl-C (exit 130) with a complete page. "
+    f"\\[{WATCH_RANGE.describe()}]", show_default=False)]
+OPTIONAL_VALUES = {"--watch": f"{WATCH_SECONDS:g}"}   # flags whose value may be left out, and what it then is
 BelowOpt = Annotated[Optional[bool], typer.Option(
     "--below/--above", help="Success is a final metric below (FID, KID) or above (IS) the threshold. "
     "\\[default: the metric's own direction]", show_default=False)]

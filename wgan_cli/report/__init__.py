@@ -18,14 +18,16 @@ Every file is written atomically (files.atomic_path).
 
 The package, one concept per module: runs.py (loading a run directory, what a run is), legend.py (labels
 naming what differs), tables.py (the summary table), sweep.py (Table 2 and Appendix C over a sweep),
-figures.py (the curves), page.py (sample GIFs and index.html); `make_report` is the `wgan report` command's
-body. Labels name what differs between the runs' options; wall-clock time is active time, with the time a run
-spent stopped between resumed segments left out (see `load_run`).
+figures.py (the curves), page.py (sample GIFs and index.html), watch.py (`--watch`: the report kept up to date
+while runs train); `make_report` is the `wgan report` command's body. Labels name what differs between the
+runs' options; wall-clock time is active time, with the time a run spent stopped between resumed segments left
+out (see `load_run`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -48,9 +50,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "run"
 
 
-def write_report(runs: list[Run], out_dir: str | Path, table2: dict | None = None) -> dict:
+def write_report(runs: list[Run], out_dir: str | Path, table2: dict | None = None,
+                 refresh: float | None = None) -> dict:
     """Write the report's files (see the module docstring) into `out_dir`; returns what a `--json` caller
-    prints: {"out_dir", "files": [names], "runs": summary(runs), "table2": table2}."""
+    prints: {"out_dir", "files": [names], "runs": summary(runs), "table2": table2}. With `refresh` (seconds)
+    index.html reloads itself that often (`--watch`, while runs are going)."""
     if not runs:
         raise UsageError("no runs to report on", "pass one or more run directories")
     out = Path(out_dir)
@@ -96,14 +100,16 @@ def write_report(runs: list[Run], out_dir: str | Path, table2: dict | None = Non
         used.add(name)
         put(name + ".gif", gif)
         gifs[lab] = name + ".gif"
-    put("index.html", index_html(runs, labs, rows, table2, written, metric_files, gifs))
+    put("index.html", index_html(runs, labs, rows, table2, written, metric_files, gifs, refresh))   # last
     return {"out_dir": str(out), "files": sorted(written), "runs": rows, "table2": table2}
 
 
 def make_report(args: list[str], out_dir: str | Path, *, table2: str | None = None, thresholds: str | None = None,
-                below: bool | None = None) -> dict:
+                below: bool | None = None, watch: float | None = None, say=print) -> dict:
     """`wgan report`: the run folders in `args` (with --thresholds' extra numbers, see `split_thresholds`) read,
-    Table 2 counted when `table2` names a metric, the report written; returns write_report's result."""
+    Table 2 counted when `table2` names a metric, the report written; returns write_report's result. With
+    `watch` (seconds) the report is written again as the runs change until every run has ended (watch.py);
+    the result then also holds "rewrites"."""
     runs, numbers = split_thresholds(args, thresholds)
     if table2 is None and numbers:
         raise UsageError("--thresholds needs --table2 METRIC", "e.g. --table2 is --thresholds 1 3 5 7 9")
@@ -111,9 +117,17 @@ def make_report(args: list[str], out_dir: str | Path, *, table2: str | None = No
         raise UsageError("--table2 needs --thresholds", f"e.g. --table2 {table2} --thresholds 1 3 5 7 9")
     if not runs:
         raise UsageError("no run directories given", "e.g. wgan report runs/a runs/b -o report")
-    loaded = [load_run(path) for path in runs]
-    counted = sweep.table2(loaded, table2, numbers, None if below is None else not below) if table2 else None
-    return write_report(loaded, out_dir, table2=counted)
+
+    def write(refresh: float | None = None) -> dict:
+        loaded = [load_run(path) for path in runs]
+        counted = sweep.table2(loaded, table2, numbers, None if below is None else not below) if table2 else None
+        return write_report(loaded, out_dir, table2=counted, refresh=refresh)
+
+    if watch is None:
+        return write()
+    from wgan_cli.report.watch import watch as keep_up
+
+    return keep_up(write, [Path(p) for p in runs], watch, say)
 
 
 def split_thresholds(args: list[str], thresholds: str | None) -> tuple[list[str], list[float]]:
@@ -128,6 +142,9 @@ def split_thresholds(args: list[str], thresholds: str | None) -> tuple[list[str]
             numbers += [float(t) for t in _numbers(arg)]
         else:
             runs.append(arg)
+    bad = [t for t in numbers if not math.isfinite(t)]
+    if bad:
+        raise UsageError(f"--thresholds {bad[0]:g} is not a finite number", "e.g. --thresholds 1 3 5 7 9")
     return runs, numbers
 
 

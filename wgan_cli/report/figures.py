@@ -4,10 +4,12 @@ Section 5.6 (Figure 5b). One line per run, one colour per run in every figure.""
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
 from wgan_cli.report.runs import HIGHER_IS_BETTER, Run, stat_names
+
 
 def _plt():
     import matplotlib
@@ -16,6 +18,21 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _plain_text(figure_fn):
+    """Draw with every text (run labels, titles, metric names) taken literally: a `$` in a run's folder name
+    (`cost_$5_vs_$10`, `lr$\\alpha$`) is a dollar sign, never matplotlib's mathtext (which would crash on the
+    first and draw an alpha for the second). Text objects read the setting when they are made."""
+
+    @functools.wraps(figure_fn)
+    def draw(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return figure_fn(*args, **kwargs)
+
+    return draw
 
 
 def _colors(n: int) -> list:
@@ -74,6 +91,7 @@ def _legend(fig, axes) -> None:
     fig.tight_layout(rect=(0, extra / height, 1, 1))
 
 
+@_plain_text
 def curves_figure(runs: list[Run], labs: list[str], x_axis: str) -> bytes:
     """Every training statistic, one panel each, against iterations or wall-clock time; PNG bytes."""
     plt = _plt()
@@ -99,6 +117,7 @@ def curves_figure(runs: list[Run], labs: list[str], x_axis: str) -> bytes:
     return _figure_bytes(fig)
 
 
+@_plain_text
 def metric_figure(runs: list[Run], labs: list[str], key: str) -> bytes:
     """Figure 3's layout for one evaluation metric: against generator iterations and against wall-clock."""
     plt = _plt()
@@ -116,6 +135,7 @@ def metric_figure(runs: list[Run], labs: list[str], key: str) -> bytes:
     return _figure_bytes(fig)
 
 
+@_plain_text
 def validation_figure(runs: list[Run], labs: list[str]) -> bytes | None:
     """Section 5.6, Figure 5b: for each run that logged a validation estimate (val_w_dist), the critic's
     Wasserstein estimate on training batches (w_dist, the negative critic loss without the penalty) and on

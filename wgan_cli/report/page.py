@@ -51,7 +51,8 @@ def artifact_path(run: Run, logged: str) -> Path | None:
 
 def samples_gif(files: list[tuple[int, Path]], frame_ms: int = 300) -> bytes | None:
     """An animated GIF of sample grids, each captioned with its iteration; at most MAX_GIF_FRAMES frames,
-    evenly spaced, always the first and the last. Files that cannot be read (one being written) are skipped."""
+    evenly spaced, always the first and the last. Files that cannot be read (one being written, one damaged, one
+    over Pillow's pixel limit) are skipped."""
     from PIL import Image, ImageDraw
 
     if len(files) > MAX_GIF_FRAMES:
@@ -62,7 +63,7 @@ def samples_gif(files: list[tuple[int, Path]], frame_ms: int = 300) -> bytes | N
         try:
             with Image.open(path) as im:
                 im = im.convert("RGB")
-        except (OSError, ValueError):
+        except (OSError, ValueError, Image.DecompressionBombError):   # the last: over Pillow's pixel limit
             continue
         size = size or im.size
         if im.size != size:   # GIF frames share one size
@@ -82,12 +83,19 @@ def samples_gif(files: list[tuple[int, Path]], frame_ms: int = 300) -> bytes | N
 
 # ---- index.html -----------------------------------------------------------------------------------------
 
+# Readable at any width: tables scroll sideways inside their own box (never the page), figures shrink to fit.
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
-text-align:left}th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;border:1px solid #eee;margin:.5em 0}.grid{display:flex;flex-wrap:wrap;gap:1em}
-.grid figure{margin:0}figcaption{font-size:13px}pre{background:#f7f7f7;padding:.6em;font-size:12px;
-overflow-x:auto}code{font-size:12px}"""
+h3{font-size:1em;margin:1.2em 0 .3em}h3 small{font-weight:normal;color:#666}
+.scroll{overflow-x:auto;max-width:100%;margin:.6em 0 1em}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
+text-align:left;vertical-align:top}th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0;box-sizing:border-box}
+.grid{display:flex;flex-wrap:wrap;gap:0 1.5em}.grid>*{margin:0;min-width:0;max-width:100%}
+figcaption{font-size:13px;overflow-wrap:anywhere}p{overflow-wrap:anywhere}pre{background:#f7f7f7;padding:.6em;
+font-size:12px;overflow-x:auto}code{font-size:12px}"""
+# the metric a summary row shows beside the run (the first of these that the run logged): the paper's scores
+# first, then the toy's and the text's
+MAIN_METRICS = ("is", "fid", "kid", "w1", "js4", "js1", "val_w_dist")
 
 
 def _img(data: bytes, mime: str, alt: str) -> str:
@@ -99,33 +107,56 @@ def _table(head: list[str], body: list[list]) -> str:
         cls = ' class="n"' if isinstance(v, (int, float)) else ""
         return f"<td{cls}>{html.escape(fmt_num(v))}</td>"
 
-    return ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
-            + "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in body) + "</table>")
+    return ('<div class="scroll"><table><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+            + "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in body) + "</table></div>")
 
 
-def index_html(runs, labs, rows, t2, written: dict, metric_files: dict, gifs: dict) -> str:
+def main_metric(row: dict) -> str | None:
+    """The metric a summary row leads with: the first of MAIN_METRICS the run logged, else its first metric."""
+    return next((m for m in MAIN_METRICS if m in row["metrics"]), next(iter(row["metrics"]), None))
+
+
+def index_html(runs, labs, rows, t2, written: dict, metric_files: dict, gifs: dict,
+               refresh: float | None = None) -> str:
     """The page: runs, summary, Table 2, figures, sample GIFs, text samples and toy value surfaces.
-    `written` maps the report's file names to their bytes (figures are inlined from there)."""
-    parts = [f"<!doctype html><html><head><meta charset=\"utf-8\"><title>wgan report</title><style>{CSS}</style>"
-             "</head><body>", "<h1>wgan report</h1>",
+    `written` maps the report's file names to their bytes (figures are inlined from there); with `refresh`
+    (seconds: `--watch`, while a run is going) the page reloads itself that often."""
+    reload = (f'<meta http-equiv="refresh" content="{max(1, round(refresh))}">' if refresh is not None else "")
+    parts = ["<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             f"{reload}<title>wgan report</title><style>{CSS}</style></head><body>", "<h1>wgan report</h1>",
              f"<p>{len(runs)} runs; written {html.escape(time.strftime('%Y-%m-%d %H:%M:%S'))}. Minutes count "
              "active time (time stopped between resumed segments is left out); training minutes and the "
              "wall-clock axes also leave out checkpoints, evaluations and sample grids.</p>",
+             *([f"<p><b>Live:</b> runs are still training; this page is rewritten as they log and reloads "
+                f"itself every {max(1, round(refresh))} s.</p>"] if refresh is not None else []),
              "<h2>Runs</h2>",
              _table(["label", "folder", "command", "segments"],
                     [[lab, str(r.path), r.command, r.segments] for r, lab in zip(runs, labs)])]
-    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
-    head = ["run", "label", "method", "architecture", "dataset", "iterations", "minutes", "training minutes",
-            "status"]
+    # the key columns first; every metric's last and best below, one small table per metric
+    head = ["run", "label", "method", "iterations", "minutes", "main metric", "last", "best", "architecture",
+            "dataset", "training minutes", "status"]
     body = []
     for r in rows:
-        cells = [r["run"], r["label"], r["method"], r["architecture"], r["dataset"], r["iterations"],
-                 round(r["minutes"], 2), round(r["training_minutes"], 2), r["status"]]
-        for m in metrics:
-            v = r["metrics"].get(m)
-            cells += [v["last"], v["best"]] if v else ["", ""]
-        body.append(cells)
-    parts += ["<h2>Summary</h2>", _table(head + [f"{m} {w}" for m in metrics for w in ("last", "best")], body)]
+        main = main_metric(r)
+        value = r["metrics"].get(main, {})
+        its = r["iterations"] if r["status"] == "finished" else f"{r['iterations']} / {r['target_iterations']}"
+        body.append([r["run"], r["label"], r["method"], its, round(r["minutes"], 2), main or "",
+                     value.get("last", ""), value.get("best", ""), r["architecture"], r["dataset"],
+                     round(r["training_minutes"], 2), r["status"]])
+    parts += ["<h2>Summary</h2>", _table(head, body)]
+    metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
+    if metrics:
+        parts.append('<div class="grid">')
+    for m in metrics:
+        logged = [r for r in rows if m in r["metrics"]]
+        better = logged[0]["metrics"][m]["better"]
+        parts += [f"<section><h3>{html.escape(m)} <small>({better} is better)</small></h3>",
+                  _table(["run", "last", "at iteration", "best", "at iteration"],
+                         [[r["run"], v["last"], v["last_step"], v["best"], v["best_step"]]
+                          for r in logged for v in [r["metrics"][m]]]), "</section>"]
+    if metrics:
+        parts.append("</div>")
     stats = list(dict.fromkeys(s for r in rows for s in r["stats"]))
     if stats:
         parts += ["<p>Training statistics, last logged value:</p>",

@@ -8,12 +8,16 @@ it) and its metrics.jsonl rows, each with the active wall-clock seconds at that 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from wgan_cli.bounds import is_number
 from wgan_cli.errors import DataError, UsageError
+from wgan_cli.locking import LOCK_NAME, read_owner
 from wgan_cli.ui import read_jsonl
 
 OPTIONS_RE = re.compile(r"^options(?:\.(\d+))?\.json$")
@@ -23,6 +27,8 @@ CALLBACK_EVENTS = {"saved", "eval", "artifact"}   # rows written by callbacks be
 STAT_ORDER = ("w_dist", "loss_d", "gp", "loss_g")
 HIGHER_IS_BETTER = {"is", "modes_covered", "min_mode_share"}   # every other metric: lower is better
 NOT_SUMMARISED = re.compile(r"(_std|^kid_subset_size)$")   # spreads and sizes that accompany a metric
+# the sections of options.json the report reads (each an object of option -> value)
+SECTIONS = ("train", "run", "toy", "image", "textgen", "model")
 
 
 # ---- loading ----------------------------------------------------------------------------------------------
@@ -79,9 +85,10 @@ def load_run(path: str | Path) -> Run:
     Active wall-clock time: every `start` row opens a segment (a process that trained the run); a segment lasts
     from its `start` row's time to the time of its last row, so the time a run spent stopped between segments
     (and each process's start-up before its first row) is not counted. Rows logged before the first `start`
-    row (older logs) open the first segment. When a segment resumes at iteration N, rows of earlier segments
-    past N are dropped (those iterations were lost and redone), but the time spent on them still counts: it
-    was spent. `Run.seconds` is all of it.
+    row open the first segment (older logs; or the evaluation of the untrained model that `wgan textgen` logs
+    just before its start row, which joins the segment that start row opens). When a segment resumes at
+    iteration N, rows of earlier segments past N are dropped (those iterations were lost and redone), but the
+    time spent on them still counts: it was spent. `Run.seconds` is all of it.
 
     Training time, a row's "seconds" (Figure 3's wall-clock axis): the active time at that row less the time
     spent in the callbacks (checkpoints, evaluations, sample grids), which would otherwise make a method that is
@@ -92,16 +99,17 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     _check_run_dir(path)
     options = _merged_options(path)
-    rows = [row for row in read_jsonl(path / "metrics.jsonl") if is_number(row.get("step", 0))]
+    rows = [row for row in read_jsonl(path / "metrics.jsonl") if _row_ok(row)]
     kept: list[dict] = []
     closed = 0.0                       # seconds in the segments before the current one
     callbacks = 0.0                    # seconds spent in callbacks so far
     seg_start = last = None            # unix times: the current segment's start and its latest row
     previous = None                    # (step, time) of the previous timed row of this segment
     segments = 0
+    started = trained = False          # a start row seen; a step row seen
     for row in rows:
         t = float(row["time"]) if is_number(row.get("time")) else last   # untimed: where it stands
-        if row.get("event") == "start":
+        if row.get("event") == "start" and not (segments == 1 and not started and not trained):
             if seg_start is not None:
                 closed += last - seg_start
             kept = [r for r in kept if r.get("step", 0) <= row.get("step", 0)]   # redone after the resume
@@ -121,6 +129,8 @@ def load_run(path: str | Path) -> Run:
         since = t - seg_start if t is not None else 0.0
         active = closed + max(since, 0.0)   # max: a clock set back never runs time back
         kept.append({**row, "active_seconds": active, "seconds": max(active - callbacks, 0.0)})
+        started = started or row.get("event") == "start"
+        trained = trained or row.get("event") == "step"
     seconds = closed + (last - seg_start if seg_start is not None else 0.0)
     return Run(path, options, kept, seconds, segments, max(seconds - callbacks, 0.0))
 
@@ -156,8 +166,23 @@ def _merged_options(path: Path) -> dict:
                             "the file is damaged; restore it or leave the run out") from None
         if not isinstance(data, dict):
             raise DataError(f"{file}: holds no options object", "leave the run out")
+        _check_options(file, data)
         merged = _deep_merge(merged, data)
     return merged
+
+
+def _check_options(file: Path, data: dict) -> None:
+    """The shape the report relies on: each section an object, the command a name, the target iterations a
+    whole number. Anything else is a damaged (or hand-edited) file, refused rather than half read."""
+    hint = "the file is damaged; restore it (wgan writes it at the start of each run) or leave the run out"
+    for key in SECTIONS:
+        if key in data and not isinstance(data[key], dict):
+            raise DataError(f"{file}: \"{key}\" is {type(data[key]).__name__}, not an object of options", hint)
+    if "command" in data and not isinstance(data["command"], str):
+        raise DataError(f"{file}: \"command\" is not a command name", hint)
+    iters = data.get("train", {}).get("iters")
+    if iters is not None and not (isinstance(iters, int) and not isinstance(iters, bool) and iters >= 0):
+        raise DataError(f"{file}: \"train.iters\" is {iters!r}, not a number of iterations", hint)
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -165,6 +190,42 @@ def _deep_merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def _row_ok(row) -> bool:
+    """A row the report can use: an object whose bookkeeping fields have their types (event, kind and path
+    strings; step a finite count; time, where there is one, a finite number). Rows that parse as JSON but have
+    another shape (a damaged or hand-edited log) are skipped, as lines that do not parse are."""
+    if not isinstance(row, dict):
+        return False
+    step, t = row.get("step", 0), row.get("time")
+    return (all(isinstance(row.get(k, ""), str) for k in ("event", "kind", "path"))
+            and is_number(step) and math.isfinite(step) and step >= 0
+            and (t is None or is_number(t) and math.isfinite(t)))
+
+
+def run_is_going(path: Path) -> bool:
+    """Whether a training command is still writing the run. While it runs, its lock file (RUN/.lock) names it
+    (pid, host); when it exits, however it ends (finished, stopped, diverged, an error), it empties the file. A
+    killed process cannot empty it: on this host the pid is asked whether it is still alive; a process on
+    another host cannot be asked and counts as going."""
+    info = read_owner(path / LOCK_NAME)
+    if not info:
+        return False
+    if info.get("host") != socket.gethostname():
+        return True
+    pid = info.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)   # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # it exists, run by another user
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def canon(v) -> str:

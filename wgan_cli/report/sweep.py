@@ -13,7 +13,7 @@ import math
 from wgan_cli.errors import UsageError
 from wgan_cli.report.runs import (HIGHER_IS_BETTER, Run, architecture, architecture_name, canon, dataset,
                                   final_value, metric_names, stat_names)
-from wgan_cli.report.tables import md_row
+from wgan_cli.report.tables import md_row, md_text
 
 
 def table2_method(run: Run) -> str | None:
@@ -103,8 +103,8 @@ def table2(runs: list[Run], metric: str, thresholds, higher_is_better: bool | No
 
 def table2_markdown(t2: dict) -> str:
     word = "above" if t2["higher_is_better"] else "below"
-    lines = [f"Table 2: success = final {t2['metric']} {word} the threshold; {t2['architectures']} architectures "
-             "trained with both GAN and WGAN-GP.", "",
+    lines = [f"Table 2: success = final {md_text(t2['metric'])} {word} the threshold; {t2['architectures']} "
+             "architectures trained with both GAN and WGAN-GP.", "",
              md_row(["threshold", "only GAN", "only WGAN-GP", "both", "neither"]), md_row(["---"] * 5)]
     for r in t2["rows"]:
         lines.append(md_row([f"{r['threshold']:g}", r["only_gan"], r["only_wgan_gp"], r["both"], r["neither"]]))
@@ -113,9 +113,10 @@ def table2_markdown(t2: dict) -> str:
         lines += ["", f"Appendix C: the two-sided penalty (gp) ended better than the one-sided one (lp) on "
                       f"{c['gp_better']} of {c['architectures']} architectures (lp better on {c['lp_better']}, "
                       f"ties {c['ties']})."]
-    notes = {"missing": f"Counted as failures (no finite final {t2['metric']}: diverged, or still running)",
+    metric = md_text(t2["metric"])
+    notes = {"missing": f"Counted as failures (no finite final {metric}: diverged, or still running)",
              "ignored": "Ignored (neither GAN nor WGAN-GP/LP)", "duplicates": "Repeated runs left out"}
-    named = [f"{text}: {', '.join(t2[what])}." for what, text in notes.items() if t2[what]]
+    named = [f"{text}: {md_text(', '.join(t2[what]))}." for what, text in notes.items() if t2[what]]
     if named:
         lines += ["", *named]
     return "\n".join(lines) + "\n"

@@ -7,12 +7,13 @@ import math
 
 from wgan_cli.report.legend import labels
 from wgan_cli.report.runs import (HIGHER_IS_BETTER, NOT_SUMMARISED, Run, architecture_name, dataset, method,
-                                  metric_names, stat_names)
+                                  metric_names, run_is_going, stat_names)
 
 
 def summary(runs: list[Run]) -> list[dict]:
     """One row per run: run, label, method, architecture, dataset, iterations, minutes (active wall-clock time),
-    training_minutes (the same without checkpoints, evaluations and sample grids), status, and for each
+    training_minutes (the same without checkpoints, evaluations and sample grids), status (finished: its
+    iterations done; running: a training command is writing it; else incomplete), and for each
     evaluation metric {last, last_step, best, best_step, better}; the last value of each training statistic."""
     out = []
     for run, label in zip(runs, labels(runs)):
@@ -36,7 +37,8 @@ def summary(runs: list[Run]) -> list[dict]:
                     "method": method(run), "architecture": architecture_name(run), "dataset": dataset(run),
                     "iterations": run.iterations, "target_iterations": target, "minutes": run.seconds / 60,
                     "training_minutes": run.training_seconds / 60,
-                    "segments": run.segments, "status": "finished" if done else "incomplete",
+                    "segments": run.segments,
+                    "status": "finished" if done else "running" if run_is_going(run.path) else "incomplete",
                     "metrics": metrics, "stats": stats})
     return out
 
@@ -65,8 +67,16 @@ def summary_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def md_text(value) -> str:
+    """Text from run names, labels or metric names made safe for Markdown: `&`, `<`, `>` as HTML entities (many
+    renderers pass raw HTML through unsanitised: a folder named `<img src=x onerror=...>` must stay text) and
+    line breaks as spaces (a row is one line)."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.splitlines())
+
+
 def md_row(cells) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "| " + " | ".join(md_text(c).replace("|", "\\|") for c in cells) + " |"
 
 
 def fmt_num(v) -> str:
