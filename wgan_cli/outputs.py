@@ -25,15 +25,16 @@ def hint_for(flag: str) -> str:
 HINT = hint_for("-o")
 
 
-def make_parent(out: str | Path, flag: str = "-o") -> Path:
-    """Create the folder an output goes to (checked before any work is done); an OutputError if it cannot be.
-    `flag`: the option that named the output, for the hint."""
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {out.parent}: {e.strerror}", f"choose a writable {flag} path") from None
-    return out
+def existing_folder(out: Path, flag: str = "-o") -> Path:
+    """The folder an output's folders would be made in: its parent, else the nearest ancestor that exists. It is
+    not made now (the write makes it): a command refused later, for its inputs, leaves no empty folder behind.
+    An OutputError if that ancestor is a file."""
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot create {out.parent}: {folder} is a file", f"choose a writable {flag} path")
+    return folder
 
 
 def same_path(a: str | Path, b: str | Path) -> bool:
@@ -91,19 +92,19 @@ def check_output(out: str | Path, flag: str = "-o", inputs: dict[str, str | Path
 
 
 def check_writable(out: str | Path, flag: str = "-o") -> Path:
-    """Before any work is done: the output's folder exists (made if needed) and takes a new file, and the output
-    is not a folder. An OutputError naming the path (and, in the hint, the option `flag`) otherwise. An existing
+    """Before any work is done: the output's folder (or the folder it would be made in) takes a new file, and the
+    output is not a folder. An OutputError naming the path (and, in the hint, the option `flag`) otherwise. An existing
     wgan checkpoint is never replaced by it (refuse_checkpoint); check_output also compares the inputs."""
     refuse_checkpoint(out, flag)
     return _writable(out, flag)
 
 
 def _writable(out: str | Path, flag: str) -> Path:
-    out = make_parent(out, flag)
+    out = Path(out)
     if out.is_dir():
         raise OutputError(f"cannot write {out}: it is a folder", f"give {flag} a file path")
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=existing_folder(out, flag))
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
