@@ -66,6 +66,7 @@ COUNT = Range(1, 2**40, integer=True)                       # iterations, cadenc
 BATCH = Range(1, 2**24, integer=True, example="--batch-size 64")
 WIDTH = Range(1, 2**16, integer=True, example="--dim 64")
 SAMPLES = Range(1, 10**8, integer=True)
+TRUNCATION = Range(0.05, example="--truncation 1.0")        # api.TRUNCATION_MIN: below it nearly every draw is redrawn
 
 # field -> range, per record; the flag is the field's kebab-case name unless FLAGS says otherwise
 TRAIN = {

@@ -110,8 +110,10 @@ def toy(
 @app.command()
 @handle_errors
 def sample(
-    ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SeedOpt = 0, device: DeviceOpt = Device.cpu,
-    ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, fps: FpsOpt = 16.0,
+    ctx: typer.Context, ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SeedOpt = 0,
+    device: DeviceOpt = Device.cpu, ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False,
+    fps: FpsOpt = 16.0, seeds: SeedsOpt = None, latents: LatentsOpt = None, save_latents: SaveLatentsOpt = None,
+    truncation: TruncationOpt = None, batch_size: SampleBatchOpt = None, show_seeds: ShowSeedsOpt = False,
     debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
@@ -127,13 +129,26 @@ def sample(
       wgan sample runs/cifar-cond/generator.safetensors -n 64 --class 3 -o cats/
 
       wgan sample runs/cifar/generator.safetensors --interpolate -n 96 -o walk.gif
+
+      wgan sample runs/cifar/generator.safetensors --seeds 0-15,200 --truncation 1.0 --show-seeds -o grid.png
+
+      wgan sample runs/cifar/generator.safetensors --seeds 0-99 --save-latents z.npz -o faces/
+
+    More in docs/api.md (the Python API that this command uses).
     """
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
+    for given, name in ((seeds, "--seeds"), (latents, "--latents")):
+        explicit = [f for f, p in (("-n", "n"), ("--seed", "seed")) if given is not None
+                    and ctx.get_parameter_source(p).name not in ("DEFAULT", "DEFAULT_MAP")]
+        if explicit:
+            raise UsageError(f"{name} says which samples to draw; {' and '.join(explicit)} would be ignored",
+                             f"drop {' and '.join(explicit)}")
     notes: list = []
     summary = sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label, interpolate=interpolate,
-                             fps=fps, notes=notes)
+                             fps=fps, notes=notes, seeds=seeds, latents_file=latents, save_latents=save_latents,
+                             truncation=truncation, batch_size=batch_size, show_seeds=show_seeds)
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(summary)

@@ -155,6 +155,23 @@ InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: row
                                               "ffmpeg) a smooth closed loop of -n frames through random latent "
                                               "points, one every 16 frames.")]
 FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk.", min=0.1)]
+SeedsOpt = Annotated[Optional[str], typer.Option(
+    help="Draw one sample per seed, e.g. 0-99,200: sample k comes from seed k whatever -n, the batch size or the "
+         "device (instead of -n and --seed; `-n N --seed S` draws the seeds S .. S+N-1). 32-bit seeds.",
+    show_default=False)]
+LatentsOpt = Annotated[Optional[Path], typer.Option(
+    "--latents", help="Draw from these latents: an .npy of float (N, z_dim), or an .npz with 'z' (and 'labels') as "
+    "--save-latents writes it (instead of -n, --seed, --seeds).", show_default=False)]
+SaveLatentsOpt = Annotated[Optional[Path], typer.Option(
+    "--save-latents", help="Also write the latents used: z.npy (z only) or z.npz ('z', 'seeds', and 'labels' for "
+    "a conditional model).", show_default=False)]
+TruncationOpt = Annotated[Optional[float], typer.Option(
+    help="Truncation trick: redraw every latent component beyond |T| (T >= 0.05; smaller T: less variety, more "
+         "typical samples). \\[default: none]", show_default=False)]
+SampleBatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", help="Samples per forward pass (changes speed and memory, never the samples). "
+    "\\[default: 500]", min=1, show_default=False)]
+ShowSeedsOpt = Annotated[bool, typer.Option("--show-seeds", help="Grids: write each image's seed under it.")]
 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(
