@@ -156,6 +156,38 @@ def sample(
 
 @app.command()
 @handle_errors
+def export(
+    ckpt: CkptArg, out: ExportOutOpt, head: HeadOpt = None, ema: EmaOpt = False, debug: DebugOpt = False,
+):
+    """Export a checkpoint's generator to ONNX or torch.export (.pt2), checked on the spot against the model.
+
+    Inputs: z (batch, z_dim) float32 ~ N(0, I), and classes (batch,) int64 for a conditional model. The file's
+    metadata records the checkpoint's digest and spec. ONNX needs the optional extra: pip install 'wgan-cli[export]'.
+
+    Examples:
+
+      wgan export runs/cifar/generator.safetensors -o cifar.onnx --head uint8
+
+      wgan export runs/cifar/generator.safetensors -o cifar.pt2
+
+    More in docs/api.md.
+    """
+    from wgan_cli import api
+    from wgan_cli import export as export_mod
+
+    notes: list = []
+    G = api.load(ckpt, ema=ema, device="cpu", notes=notes)
+    head = head or "float"
+    export_mod.check_request(out, head, G.spec)   # before the slow part
+    path, check = export_mod.export(G, out, head)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    inputs = f"z ({G.spec.z_dim},)" + (f" and classes (0..{G.spec.n_classes - 1})" if G.spec.n_classes else "")
+    typer.echo(f"wrote {path} ({G.spec.arch}, head {head}, inputs {inputs}); checked: {check.describe(head)}")
+
+
+@app.command()
+@handle_errors
 def train(
     ctx: typer.Context, dataset: DatasetOpt = None, data_dir: DataDirOpt = None, preset: PresetOpt = None,
     arch: ArchOpt = None, arch_seed: ArchSeedOpt = None, dim: DimOpt = None, size: SizeOpt = None,

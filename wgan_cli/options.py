@@ -173,6 +173,15 @@ SampleBatchOpt = Annotated[Optional[int], typer.Option(
     "\\[default: 500]", min=1, show_default=False)]
 ShowSeedsOpt = Annotated[bool, typer.Option("--show-seeds", help="Grids: write each image's seed under it.")]
 
+# ---- wgan export ---------------------------------------------------------------------------------------------
+ExportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="OUT.onnx (ONNX, opset 18, dynamic batch) or OUT.pt2 "
+                                            "(torch.export).", show_default=False)]
+HeadOpt = Annotated[Optional[str], typer.Option(
+    help="What the exported model returns: float (the model's own range: images B,C,H,W in [-1, 1] or [0, 1]; toy "
+         "points; text probabilities), uint8 (images B,H,W,C exactly as `wgan sample` saves them), uint8-nchw "
+         "(torch-fidelity's generator input), ids (text: character indices). \\[default: float]",
+    show_default=False)]
+
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(
     help="A generator checkpoint (.safetensors), a folder of images, or an .npz / .npy of uint8 images (key "
