@@ -38,7 +38,8 @@ PRIOR = "normal"               # every wgan generator draws z ~ N(0, I) (models.
 SEEDS = 2**32                  # torch's CPU generator (mt19937) keeps the low 32 bits of its seed
 MAX_SEED = SEEDS - 1
 TRUNCATION_MIN = 0.05          # below this almost every component is redrawn (P(|z| <= 0.05) = 4%)
-BATCH = 500                    # rows per forward pass (bounded memory whatever n is)
+BATCH = 500                    # rows drawn and returned per chunk of a stream (bounded memory whatever n is)
+FORWARD = 64                   # rows per forward pass, always: the last block is padded (see Generator.generate)
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,12 @@ class Generator:
     @torch.no_grad()
     def generate(self, z: torch.Tensor, classes=None) -> torch.Tensor:
         """The module's raw output for latents z (N, z_dim), on the CPU: images (N, C, H, W) in the model's range
-        (spec.output), points (N, 2), or text (N, T, V) character probabilities. Run BATCH rows at a time."""
+        (spec.output), points (N, 2), or text (N, T, V) character probabilities.
+
+        Every forward pass has FORWARD rows (the last block padded with zero latents, class 0): convolution
+        kernels pick their algorithm by the batch's shape, and two algorithms round differently (~1e-6, enough to
+        flip one pixel level in a few thousand). One shape makes a sample's bytes independent of how many are
+        drawn with it and of the stream's batch size, on a given device."""
         z = torch.as_tensor(z)
         if z.ndim != 2 or z.shape[1] != self.spec.z_dim or not z.dtype.is_floating_point:
             raise UsageError(f"latents must be float (N, {self.spec.z_dim}), got {z.dtype} {tuple(z.shape)}")
@@ -295,7 +301,12 @@ class Generator:
                              "give one class for all, or one per latent")
         if isinstance(y, int):
             y = torch.full((len(z),), y, dtype=torch.int64)
-        return models.generate(self.module, z.float(), y, chunk=BATCH, to="cpu")
+        n, z = len(z), z.float()
+        pad = -n % FORWARD
+        if pad:
+            z = torch.cat([z, z.new_zeros(pad, z.shape[1])])
+            y = None if y is None else torch.cat([y, y.new_zeros(pad)])
+        return models.generate(self.module, z, y, chunk=FORWARD, to="cpu")[:n]
 
     def finish(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw output -> what `sample` returns: uint8 (N, H, W, C) images quantised as saved files, float32

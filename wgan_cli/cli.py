@@ -113,7 +113,7 @@ def sample(
     ctx: typer.Context, ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SeedOpt = 0,
     device: DeviceOpt = Device.cpu, ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False,
     fps: FpsOpt = 16.0, seeds: SeedsOpt = None, latents: LatentsOpt = None, save_latents: SaveLatentsOpt = None,
-    truncation: TruncationOpt = None, batch_size: SampleBatchOpt = None, show_seeds: ShowSeedsOpt = False,
+    truncation: TruncationOpt = None, show_seeds: ShowSeedsOpt = False,
     debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
@@ -148,7 +148,7 @@ def sample(
     notes: list = []
     summary = sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label, interpolate=interpolate,
                              fps=fps, notes=notes, seeds=seeds, latents_file=latents, save_latents=save_latents,
-                             truncation=truncation, batch_size=batch_size, show_seeds=show_seeds)
+                             truncation=truncation, show_seeds=show_seeds)
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(summary)

@@ -173,7 +173,7 @@ def run_onnx(path: Path, args: tuple) -> np.ndarray:
 
 def export_pt2(module: Exported, args: tuple, tmp: Path, meta: dict) -> None:
     batch = torch.export.Dim("batch", min=1)
-    shapes = ({"z": {0: batch}, "classes": {0: batch}} if len(args) == 2 else {"z": {0: batch}, "classes": None})
+    shapes = {"z": {0: batch}, "classes": {0: batch}} if len(args) == 2 else {"z": {0: batch}}
     buffer = io.BytesIO()   # torch.export.save wants a name ending in .pt2; the temporary file's does not
     with quiet():
         program = torch.export.export(module, args, dynamic_shapes=shapes)

@@ -168,9 +168,6 @@ SaveLatentsOpt = Annotated[Optional[Path], typer.Option(
 TruncationOpt = Annotated[Optional[float], typer.Option(
     help="Truncation trick: redraw every latent component beyond |T| (T >= 0.05; smaller T: less variety, more "
          "typical samples). \\[default: none]", show_default=False)]
-SampleBatchOpt = Annotated[Optional[int], typer.Option(
-    "--batch-size", help="Samples per forward pass (changes speed and memory, never the samples). "
-    "\\[default: 500]", min=1, show_default=False)]
 ShowSeedsOpt = Annotated[bool, typer.Option("--show-seeds", help="Grids: write each image's seed under it.")]
 
 # ---- wgan export ---------------------------------------------------------------------------------------------

@@ -295,12 +295,12 @@ def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema:
                    label: int | None = None, interpolate: bool = False, fps: float = 16,
                    notes: list | None = None, seeds: str | None = None, latents_file: Path | None = None,
                    save_latents: Path | None = None, truncation: float | None = None,
-                   batch_size: int | None = None, show_seeds: bool = False) -> str:
+                   show_seeds: bool = False, batch_size: int | None = None) -> str:
     """Dispatch on the checkpoint's task; returns a one-line summary of what was written (notes to `notes`)."""
     bounds.check_value("-n", n, bounds.SAMPLES)
     bounds.check_value("--seed", seed, bounds.SEED)
     bounds.check_value("--truncation", truncation, bounds.TRUNCATION)
-    bounds.check_value("--batch-size", batch_size, bounds.BATCH)
+    bounds.check_value("batch_size", batch_size, bounds.BATCH)
     if seeds is not None and latents_file is not None:
         raise UsageError("--seeds and --latents both say what to draw", "give one of them")
     if truncation is not None and latents_file is not None:
