@@ -4,7 +4,7 @@ streaming claim (PNG folders, .npz / .npy and points are written batch by batch,
 A generator checkpoint of the DCGAN 64x64 nets (width --dim; the width changes the time, not the memory that
 grows with -n, which is the images) is written to --out, then every (tree, N) pair runs in a fresh process,
 interleaved over --repeats rounds, its peak RSS read with getrusage(RUSAGE_CHILDREN) in a wrapper process of its
-own. --trees compares source trees (a checkout of another commit: `git archive COMMIT wgan_cli | tar -x -C DIR`).
+own (and its anonymous memory, RssAnon, polled every 10 ms). --trees compares source trees (a checkout of another commit: `git archive COMMIT wgan_cli | tar -x -C DIR`).
 
     python benchmarks/sample_memory.py --ns 2000,10000,50000 --trees .,/tmp/before --out runs/sample-memory
 """
@@ -19,8 +19,24 @@ import sys
 import time
 from pathlib import Path
 
-WRAPPER = ("import resource, subprocess, sys, time; t = time.time(); r = subprocess.run(sys.argv[1:]); "
-           "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.time() - t)")
+# Runs the command, polls its anonymous resident memory (RssAnon: the heap, what grows with held samples; the
+# shared libraries' file-backed pages come and go with the machine's memory pressure) every 10 ms, and prints the
+# exit code, getrusage's peak RSS (KiB, file-backed pages included), the peak RssAnon seen (KiB) and the seconds.
+WRAPPER = """
+import resource, subprocess, sys, time
+t = time.time()
+p = subprocess.Popen(sys.argv[1:])
+anon = 0
+while p.poll() is None:
+    try:
+        for line in open(f"/proc/{p.pid}/status"):
+            if line.startswith("RssAnon:"):
+                anon = max(anon, int(line.split()[1]))
+    except OSError:
+        pass
+    time.sleep(0.01)
+print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, anon, time.time() - t)
+"""
 
 
 def make_checkpoint(path: Path, dim: int, size: int) -> None:
@@ -45,6 +61,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/sample-memory"))
     args = ap.parse_args()
+    args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     ckpt = args.out / "g.safetensors"
     make_checkpoint(ckpt, args.dim, args.size)
@@ -55,10 +72,12 @@ def main() -> None:
                 out = args.out / f"s{args.suffix}"
                 env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve()), "OMP_NUM_THREADS": "1"}
                 cmd = [sys.executable, "-m", "wgan_cli", "sample", str(ckpt), "-n", str(n), "-o", str(out)]
-                r = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], env=env, capture_output=True, text=True)
-                code, kib, wall = r.stdout.split()[-3:]
+                # cwd: the output folder, so `python -m` (which puts the cwd first on sys.path) imports the tree's
+                r = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], env=env, capture_output=True, text=True,
+                                   cwd=args.out)
+                code, kib, anon, wall = r.stdout.split()[-4:]
                 row = {"tree": tree, "n": n, "exit": int(code), "peak_rss_mib": round(int(kib) / 1024),
-                       "wall_s": round(float(wall), 1)}
+                       "peak_anon_mib": round(int(anon) / 1024), "wall_s": round(float(wall), 1)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 if out.is_file():

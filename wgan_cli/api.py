@@ -308,6 +308,15 @@ class Generator:
             y = None if y is None else torch.cat([y, y.new_zeros(pad)])
         return models.generate(self.module, z, y, chunk=FORWARD, to="cpu")[:n]
 
+    def outputs(self, z: torch.Tensor, classes=None) -> torch.Tensor:
+        """What `sample` returns for latents z, made FORWARD rows at a time, so the float output held at once is
+        one forward pass's (the same bytes as finish(generate(z)): generate pads every pass to FORWARD rows)."""
+        y = self._classes(classes, len(z))
+        if isinstance(y, int):
+            y = torch.full((len(z),), y, dtype=torch.int64)
+        return torch.cat([self.finish(self.generate(z[i: i + FORWARD], None if y is None else y[i: i + FORWARD]))
+                          for i in range(0, len(z), FORWARD)])
+
     def finish(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw output -> what `sample` returns: uint8 (N, H, W, C) images quantised as saved files, float32
         (N, 2) points, or int64 (N, T) character indices (argmax, as the paper decodes)."""
@@ -334,10 +343,10 @@ class Generator:
                 zc = torch.as_tensor(np.asarray(z[i: i + batch_size]))
                 yc = None if y is None else (torch.full((len(zc),), y, dtype=torch.int64) if isinstance(y, int)
                                              else y[i: i + batch_size])
-                yield Batch(None, zc, yc, self.finish(self.generate(zc, yc)))
+                yield Batch(None, zc, yc, self.outputs(zc, yc))
             return
         for chunk, zc, yc in self._latent_batches(n, seed, seeds, classes, truncation, batch_size):
-            yield Batch(chunk, zc, yc, self.finish(self.generate(zc, yc)))
+            yield Batch(chunk, zc, yc, self.outputs(zc, yc))
 
     def sample(self, n: int | None = None, seed: int = 0, *, seeds=None, classes=None,
                truncation: float | None = None) -> torch.Tensor:
@@ -361,4 +370,4 @@ class Generator:
         """uint8 (N, H, W, C) images of given latents (an image model)."""
         if self.spec.task != "image":
             raise UsageError(f"images() needs an image model; this one is a {self.spec.task} model")
-        return self.finish(self.generate(z, classes))
+        return self.outputs(torch.as_tensor(z), classes)

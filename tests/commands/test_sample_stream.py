@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,27 +25,36 @@ def sample(*args):
     return CliRunner().invoke(app, ["sample", *map(str, args)])
 
 
-PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-
-
-def peak_rss_mib(args) -> float:
-    """Peak resident memory of `wgan ARGS` in a fresh process of its own (getrusage of the waited-for child)."""
+def peak_anon_mib(args) -> float:
+    """Peak anonymous resident memory (RssAnon: the heap, where held samples live) of `wgan ARGS` in a fresh
+    process, polled every 10 ms. Not getrusage's peak RSS: that counts the shared libraries' file-backed pages too
+    (torch's alone are ~0.9 GB with a CUDA wheel), which the kernel drops and reloads under memory pressure, so it
+    moves by 100 MB between two runs of the same command on a busy machine."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-c", PEAK, sys.executable, "-m", "wgan_cli", *map(str, args)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return int(out.split()[-1]) / 1024
+    p = subprocess.Popen([sys.executable, "-m", "wgan_cli", *map(str, args)], env=env, stdout=subprocess.DEVNULL)
+    peak = 0
+    while p.poll() is None:
+        try:
+            with open(f"/proc/{p.pid}/status") as f:
+                peak = max([peak] + [int(line.split()[1]) for line in f if line.startswith("RssAnon:")])
+        except OSError:
+            pass
+        time.sleep(0.01)
+    assert p.returncode == 0
+    return peak / 1024
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
 def test_npz_memory_does_not_grow_with_n(tmp_path):
     ckpt = make_checkpoint(tmp_path / "g.safetensors", "dcgan64")
-    small = peak_rss_mib(["sample", ckpt, "-n", "1000", "-o", tmp_path / "a.npz"])
-    large = peak_rss_mib(["sample", ckpt, "-n", "6000", "-o", tmp_path / "b.npz"])
-    assert np.load(tmp_path / "b.npz")["images"].shape == (6000, 64, 64, 3)
-    # Holding the 5,000 extra images alone would take 5000 * 64*64*3 bytes = 59 MiB (and their float32 output
-    # 4x that, as before streaming); streamed, every chunk is freed before the next: the growth is noise.
-    assert large - small < 30, (small, large)
+    small = peak_anon_mib(["sample", ckpt, "-n", "1000", "-o", tmp_path / "a.npz"])
+    large = peak_anon_mib(["sample", ckpt, "-n", "12000", "-o", tmp_path / "b.npz"])
+    assert np.load(tmp_path / "b.npz", mmap_mode="r")["images"].shape == (12000, 64, 64, 3)
+    # Holding the 11,000 extra images alone would take 11000 * 64*64*3 bytes = 135 MiB (and their float32 output
+    # 4x that, as before streaming: +660 MiB). Streamed, each chunk is freed before the next; what is left is the
+    # allocator's: measured +/- 20 MiB around a flat line over 30,000 samples.
+    assert large - small < 60, (small, large)
 
 
 def test_streamed_outputs_hold_exactly_the_samples(tmp_path):
