@@ -113,6 +113,19 @@ def grid_check(n: int, size: int, nrow: int | None) -> None:
                          "write DIR/ (one PNG per sample) or samples.npz, which stream any number")
 
 
+def space_check(folder: Path, need: int) -> None:
+    """A streamed output larger than the free space of its file system is refused before the work, not after."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if need > free:
+        raise OutputError(f"the samples take {need / 2**30:.1f} GiB, and {folder} has {free / 2**30:.1f} GiB free",
+                          "ask for fewer samples (-n), or write to a larger disk")
+
+
 @dataclass(frozen=True)
 class Draw:
     """What to draw: n from seed (seeds S + k), explicit seeds, or given latents (and their classes)."""
@@ -247,6 +260,8 @@ def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = 
     total = draw.n
     if kind == "png":
         grid_check(total, spec.size, 8 if interpolate else None)
+    if kind != "png":
+        space_check(out if kind == "dir" else out.parent, total * image_bytes)
     seeded = draw.z is None
     log = LatentLog(save_latents, total, spec.z_dim, seeded, bool(spec.n_classes))
     with log:

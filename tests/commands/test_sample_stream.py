@@ -102,3 +102,14 @@ def test_a_grid_can_show_each_seed(tmp_path):
     assert grid[28:40].max() > 128                          # the caption is drawn (white, antialiased)
     r = sample(ckpt, "--show-seeds", "-o", tmp_path / "s.npz")
     assert r.exit_code == 2 and "grid" in r.output
+
+
+def test_a_streamed_output_larger_than_the_free_space_is_refused_before_the_work(tmp_path, monkeypatch):
+    import shutil
+
+    ckpt = make_checkpoint(tmp_path / "g.safetensors", "dcgan64")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(2**30, 2**30 - 2**23, 2**23))
+    r = sample(ckpt, "-n", 1000, "-o", tmp_path / "s.npz")   # 1000 x 64*64*3 bytes = 11.7 MiB; 8 MiB free
+    assert r.exit_code == 7 and "GiB free" in r.output and "fewer samples" in r.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "g.safetensors"]
+
