@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -156,28 +156,37 @@ def array_stream(out: str | Path, n: int, members: dict[str, tuple[np.dtype, tup
     with atomic_path(out, hint) as tmp, open(tmp, "wb") as f:
         spools = {k: tempfile.TemporaryFile(dir=out.parent) for k in names[1:]}
         try:
-            with nullcontext(f) if out.suffix.lower() == ".npy" else \
-                    zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                first = f if zf is f else zf.open(names[0] + ".npy", "w", force_zip64=True)
-                first.write(header(names[0]))
+            # the zip is finished (central directory written) on success; on any error the half-written
+            # temporary file is dropped by atomic_path
+            zf = None if out.suffix.lower() == ".npy" else zipfile.ZipFile(f, "w", zipfile.ZIP_STORED,
+                                                                           allowZip64=True)
+            first = f if zf is None else zf.open(names[0] + ".npy", "w", force_zip64=True)
+            first.write(header(names[0]))
 
-                def write(name: str, rows: np.ndarray) -> None:
-                    dtype, row = members[name]
-                    rows = np.ascontiguousarray(rows)
-                    assert rows.dtype == np.dtype(dtype) and rows.shape[1:] == tuple(row), (name, rows.dtype,
-                                                                                            rows.shape)
-                    (first if name == names[0] else spools[name]).write(rows.tobytes())
-                    counts[name] += len(rows)
+            def write(name: str, rows: np.ndarray) -> None:
+                dtype, row = members[name]
+                rows = np.ascontiguousarray(rows)
+                assert rows.dtype == np.dtype(dtype) and rows.shape[1:] == tuple(row), (name, rows.dtype, rows.shape)
+                (first if name == names[0] else spools[name]).write(rows.tobytes())
+                counts[name] += len(rows)
 
+            try:
                 yield write
-                assert all(c == n for c in counts.values()), (counts, n)
-                if first is not f:
-                    first.close()
+            except BaseException:
+                if zf is not None:   # let the zip object go quietly (its finaliser would try to finish the file)
+                    for close in (first.close, zf.close):
+                        with suppress(Exception):
+                            close()
+                raise
+            assert all(c == n for c in counts.values()), (counts, n)
+            if zf is not None:
+                first.close()
                 for name, spool in spools.items():
                     spool.seek(0)
                     with zf.open(name + ".npy", "w", force_zip64=True) as m:
                         m.write(header(name))
                         shutil.copyfileobj(spool, m, 1 << 20)
+                zf.close()
         finally:
             for spool in spools.values():
                 spool.close()
