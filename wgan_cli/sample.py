@@ -126,6 +126,20 @@ def space_check(folder: Path, need: int) -> None:
                           "ask for fewer samples (-n), or write to a larger disk")
 
 
+def refuse_overlap(out: Path, save_latents: Path | None, ckpt: Path, latents_file: Path | None) -> None:
+    """An output that is one of the inputs, or both outputs the same file: refused before anything is written."""
+    def same(a: Path | None, b: Path | None) -> bool:
+        return a is not None and b is not None and os.path.abspath(a) == os.path.abspath(b)
+
+    for flag, path in (("-o", out), ("--save-latents", save_latents)):
+        for name, given in (("the checkpoint", ckpt), ("--latents", latents_file)):
+            if same(path, given):
+                raise UsageError(f"{flag} {path} is {name}: writing it would destroy an input",
+                                 f"give {flag} another path")
+    if same(out, save_latents):
+        raise UsageError(f"-o and --save-latents are the same file ({out})", "give --save-latents another path")
+
+
 @dataclass(frozen=True)
 class Draw:
     """What to draw: n from seed (seeds S + k), explicit seeds, or given latents (and their classes)."""
@@ -331,6 +345,7 @@ def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema:
     meta = checkpoint.read_meta(ckpt)
     if out is None:
         out = Path("samples.png" if meta["task"] == "image" else "samples.csv")
+    refuse_overlap(out, save_latents, ckpt, latents_file)
     if meta["task"] == "text":
         raise CheckpointError(f"{ckpt}: a text checkpoint", "generate text with `wgan textgen --ckpt CKPT`")
     if n < 1:

@@ -100,6 +100,13 @@ def test_saved_latents_draw_the_same_images_again(tmp_path, cond):
     assert r.exit_code == 0, r.output
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], saved["labels"])
+    for args, words in ((["--save-latents", tmp_path / "a.npz"], "the same file"),
+                        (["--save-latents", cond], "is the checkpoint"),
+                        (["--latents", tmp_path / "z.npz", "--save-latents", tmp_path / "z.npz"], "is --latents")):
+        before = {p: p.read_bytes() for p in (tmp_path / "a.npz", tmp_path / "z.npz", cond)}
+        r = sample(cond, *args, "-o", tmp_path / "a.npz")
+        assert r.exit_code == 2 and words in r.output, r.output
+        assert all(p.read_bytes() == b for p, b in before.items())   # nothing overwritten
     np.save(tmp_path / "z.npy", saved["z"])   # z alone: a conditional model then needs --class
     r = sample(cond, "--latents", tmp_path / "z.npy", "-o", tmp_path / "c.npz")
     assert r.exit_code == 2 and "--class" in r.output

@@ -45,10 +45,10 @@ class Uint8Dataset(torch.utils.data.Dataset):
         return self.images[i]
 
 
-def wgan_fid(*args) -> float:
-    r = CliRunner().invoke(app, ["score", *map(str, args), "--metrics", "fid", "--json", "--quiet"])
+def wgan_score(*args) -> dict:
+    r = CliRunner().invoke(app, ["score", *map(str, args), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
-    return json.loads(r.stdout.strip().splitlines()[-1])["fid"]
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def test_torch_fidelity_scores_the_onnx_export_as_wgan_scores_the_checkpoint(tmp_path, monkeypatch):
@@ -77,8 +77,11 @@ def test_torch_fidelity_scores_the_onnx_export_as_wgan_scores_the_checkpoint(tmp
     r = CliRunner().invoke(app, ["sample", str(ckpt), "--latents", str(tmp_path / "z.npy"), "-o",
                                  str(tmp_path / "same.npz")])
     assert r.exit_code == 0, r.output
-    same = wgan_fid(tmp_path / "same.npz", "--ref", tmp_path / "ref.npz")
-    others = [wgan_fid(ckpt, "--ref", tmp_path / "ref.npz", "--n", N, "--seed", s) for s in (0, 1, 2)]
+    wgan_score("--ref", tmp_path / "ref.npz", "--save-stats", tmp_path / "ref.safetensors")   # features once
+    ref = tmp_path / "ref.safetensors"
+    same = wgan_score(tmp_path / "same.npz", "--ref", ref, "--metrics", "fid")["metrics"]["fid"]
+    repeats = wgan_score(ckpt, "--ref", ref, "--metrics", "fid", "--n", N, "--seed", 0, "--repeats", 3)
+    others = [r["fid"] for r in repeats["per_repeat"]]
     spread = max(others) - min(others)
     print(f"\nFID of {N} samples against {N} reference images: torch-fidelity on the ONNX export {theirs:.4f}; "
           f"wgan score on the same latents {same:.4f}; wgan score on seeds 0, 1, 2: "
