@@ -156,8 +156,8 @@ InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: row
                                               "points, one every 16 frames.")]
 FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk.", min=0.1)]
 SeedsOpt = Annotated[Optional[str], typer.Option(
-    help="Draw one sample per seed, e.g. 0-99,200: sample k comes from seed k whatever -n, the batch size or the "
-         "device (instead of -n and --seed; `-n N --seed S` draws the seeds S .. S+N-1). 32-bit seeds.",
+    help="Draw one sample per seed, e.g. 0-99,200: a seed gives the same sample whatever else is drawn (instead "
+         "of -n and --seed; `-n N --seed S` draws the seeds S .. S+N-1). 32-bit seeds.",
     show_default=False)]
 LatentsOpt = Annotated[Optional[Path], typer.Option(
     "--latents", help="Draw from these latents: an .npy of float (N, z_dim), or an .npz with 'z' (and 'labels') as "
