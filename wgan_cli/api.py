@@ -340,7 +340,7 @@ class Generator:
                 raise UsageError("a conditional model needs classes for given latents",
                                  "give one class for all, or one per latent")
             for i in range(0, len(z), batch_size):
-                zc = torch.as_tensor(np.asarray(z[i: i + batch_size]))
+                zc = torch.from_numpy(np.array(z[i: i + batch_size], dtype=np.float32))   # a copy: z may be a memory map
                 yc = None if y is None else (torch.full((len(zc),), y, dtype=torch.int64) if isinstance(y, int)
                                              else y[i: i + batch_size])
                 yield Batch(None, zc, yc, self.outputs(zc, yc))
