@@ -105,7 +105,7 @@ def load(path: str | Path, *, ema: bool = False, device: str | torch.device = "c
                 seq_len=model.get("seq_len") if meta["task"] == "text" else None,
                 vocab=tuple(extra["vocab"]) if meta["task"] == "text" else None,
                 ema=ema, step=meta["step"], digest=meta["digest"], model=model)
-    if spec.task == "image" and spec.size is None:   # an architecture whose spec leaves the size to its default
+    if spec.task == "image" and None in (spec.size, spec.channels):   # a spec that leaves them to the builder
         with torch.no_grad(), models.eval_mode(G):
             probe = G(torch.zeros(1, spec.z_dim, device=_device(G)),
                       torch.zeros(1, dtype=torch.int64, device=_device(G)) if spec.n_classes else None)
