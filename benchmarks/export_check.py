@@ -14,12 +14,9 @@ of argmax characters identical.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from wgan_cli import api, checkpoint, export, models

@@ -5,7 +5,6 @@ import io
 import json
 import sys
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
