@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, files, models
+from wgan_cli import checkpoint, files, models, outputs
 from wgan_cli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,10 +116,18 @@ def break_writer(monkeypatch, kind):
     """ENOSPC in the library call that writes the bytes, after part of the file was written."""
     if kind in ("png", "dir"):
         monkeypatch.setattr(Image.Image, "save", lambda self, fp, *a, **k: partial_then_enospc(fp))
-    elif kind == "npz":
-        monkeypatch.setattr(np, "savez", lambda f, **k: (f.write(b"PK\3\4partial"), partial_then_enospc(f.name)))
-    elif kind == "npy":
-        monkeypatch.setattr(np, "save", lambda f, a: (f.write(b"\x93NUMPY"), partial_then_enospc(f.name)))
+    elif kind in ("npz", "npy"):   # arrays are streamed (outputs.array_stream): the disk fills after the first row
+        real = outputs.array_stream
+
+        @contextmanager
+        def broken(*args, **kwargs):
+            with real(*args, **kwargs) as write:
+                def write_then_fail(name, rows):
+                    write(name, rows[:1])
+                    raise OSError(errno.ENOSPC, ENOSPC)
+                yield write_then_fail
+
+        monkeypatch.setattr(outputs, "array_stream", broken)
     elif kind == "csv":
         monkeypatch.setattr(np, "savetxt", lambda f, a, **k: (f.write(b"x,y\n0.1,"), partial_then_enospc(f.name)))
 

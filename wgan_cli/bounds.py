@@ -68,6 +68,7 @@ WIDTH = Range(1, 2**16, integer=True)
 SAMPLES = Range(1, 10**8, integer=True)
 # a GIF stores each frame's time in hundredths of a second: above 100 fps it would round to 0 (no frame time)
 FPS = Range(0.1, 100, example="--fps 16")
+TRUNCATION = Range(0.05, example="--truncation 1.0")        # api.TRUNCATION_MIN: below it nearly every draw is redrawn
 
 
 def check_value(name: str, value, allowed: Range, example: str = "") -> None:

@@ -106,9 +106,10 @@ def toy(
 @app.command()
 @handle_errors
 def sample(
-    ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SampleSeedOpt = 0,
-    device: SampleDeviceOpt = Device.cpu,
-    ema: EmaOpt = False, label: ClassOpt = None, interpolate: InterpolateOpt = False, fps: FpsOpt = 16.0,
+    ctx: typer.Context, ckpt: CkptArg, n: SampleNOpt = 64, out: SampleOutOpt = None, seed: SampleSeedOpt = 0,
+    device: SampleDeviceOpt = Device.cpu, ema: EmaOpt = False, label: ClassOpt = None,
+    interpolate: InterpolateOpt = False, fps: FpsOpt = 16.0, seeds: SeedsOpt = None, latents: LatentsOpt = None,
+    save_latents: SaveLatentsOpt = None, truncation: TruncationOpt = None, show_seeds: ShowSeedsOpt = False,
     debug: DebugOpt = False,
 ):
     """Draw samples from a checkpoint; the model is rebuilt from the checkpoint's metadata.
@@ -124,16 +125,61 @@ def sample(
       wgan sample runs/cifar-cond/generator.safetensors -n 64 --class 3 -o cats/
 
       wgan sample runs/cifar/generator.safetensors --interpolate -n 96 -o walk.gif
+
+      wgan sample runs/cifar/generator.safetensors --seeds 0-15,200 --truncation 1.0 --show-seeds -o grid.png
+
+      wgan sample runs/cifar/generator.safetensors --seeds 0-99 --save-latents z.npz -o faces/
+
+    More in docs/api.md (the Python API that this command uses).
     """
     from wgan_cli.engine import pick_device
     from wgan_cli.sample import sample_command
 
+    for given, name in ((seeds, "--seeds"), (latents, "--latents")):
+        explicit = [f for f, p in (("-n", "n"), ("--seed", "seed")) if given is not None
+                    and ctx.get_parameter_source(p).name not in ("DEFAULT", "DEFAULT_MAP")]
+        if explicit:
+            raise UsageError(f"{name} says which samples to draw; {' and '.join(explicit)} would be ignored",
+                             f"drop {' and '.join(explicit)}")
     notes: list = []
     summary = sample_command(ckpt, n, out, seed, pick_device(device), ema=ema, label=label, interpolate=interpolate,
-                             fps=fps, notes=notes)
+                             fps=fps, notes=notes, seeds=seeds, latents_file=latents, save_latents=save_latents,
+                             truncation=truncation, show_seeds=show_seeds)
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(summary)
+
+
+@app.command()
+@handle_errors
+def export(
+    ckpt: CkptArg, out: ExportOutOpt, head: HeadOpt = None, ema: EmaOpt = False, debug: DebugOpt = False,
+):
+    """Export a checkpoint's generator to ONNX or torch.export (.pt2), checked on the spot against the model.
+
+    Inputs: z (batch, z_dim) float32 ~ N(0, I), and classes (batch,) int64 for a conditional model. The file's
+    metadata records the checkpoint's digest and spec. ONNX needs the optional extra: pip install 'wgan-cli[export]'.
+
+    Examples:
+
+      wgan export runs/cifar/generator.safetensors -o cifar.onnx --head uint8
+
+      wgan export runs/cifar/generator.safetensors -o cifar.pt2
+
+    More in docs/api.md.
+    """
+    from wgan_cli import api
+    from wgan_cli import export as export_mod
+
+    notes: list = []
+    G = api.load(ckpt, ema=ema, device="cpu", notes=notes)
+    head = head or "float"
+    export_mod.check_request(out, head, G.spec)   # before the slow part
+    path, check = export_mod.export(G, out, head)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    inputs = f"z ({G.spec.z_dim},)" + (f" and classes (0..{G.spec.n_classes - 1})" if G.spec.n_classes else "")
+    typer.echo(f"wrote {path} ({G.spec.arch}, head {head}, inputs {inputs}); checked: {check.describe(head)}")
 
 
 @app.command()

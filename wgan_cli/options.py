@@ -143,6 +143,29 @@ InterpolateOpt = Annotated[bool, typer.Option("--interpolate", help="Images: row
 FpsOpt = Annotated[float, typer.Option(help="Frames per second of a .gif / .mp4 latent walk, 0.1 to 100.")]
 SampleSeedOpt = Annotated[int, typer.Option(help="Random seed of the latents drawn.")]
 SampleDeviceOpt = Annotated[Device, typer.Option(help="Where to run: auto picks cuda, then mps, then cpu.")]
+SeedsOpt = Annotated[Optional[str], typer.Option(
+    help="Draw one sample per seed, e.g. 0-99,200: a seed gives the same sample whatever else is drawn (instead "
+         "of -n and --seed; `-n N --seed S` draws the seeds S .. S+N-1). 32-bit seeds.",
+    show_default=False)]
+LatentsOpt = Annotated[Optional[Path], typer.Option(
+    "--latents", help="Draw from these latents: an .npy of float (N, z_dim), or an .npz with 'z' (and 'labels') as "
+    "--save-latents writes it (instead of -n, --seed, --seeds).", show_default=False)]
+SaveLatentsOpt = Annotated[Optional[Path], typer.Option(
+    "--save-latents", help="Also write the latents used: z.npy (z only) or z.npz ('z', 'seeds', and 'labels' for "
+    "a conditional model).", show_default=False)]
+TruncationOpt = Annotated[Optional[float], typer.Option(
+    help="Truncation trick: redraw every latent component beyond |T| (T >= 0.05; smaller T: less variety, more "
+         "typical samples). \\[default: none]", show_default=False)]
+ShowSeedsOpt = Annotated[bool, typer.Option("--show-seeds", help="Grids: write each image's seed under it.")]
+
+# ---- wgan export ---------------------------------------------------------------------------------------------
+ExportOutOpt = Annotated[Path, typer.Option("--out", "-o", help="OUT.onnx (ONNX, opset 18, dynamic batch) or OUT.pt2 "
+                                            "(torch.export).", show_default=False)]
+HeadOpt = Annotated[Optional[str], typer.Option(
+    help="What the exported model returns: float (the model's own range: images B,C,H,W in [-1, 1] or [0, 1]; toy "
+         "points; text probabilities), uint8 (images B,H,W,C exactly as `wgan sample` saves them), uint8-nchw "
+         "(torch-fidelity's generator input), ids (text: character indices). \\[default: float]",
+    show_default=False)]
 
 # ---- wgan score ----------------------------------------------------------------------------------------------
 ScoreInputArg = Annotated[Optional[str], typer.Argument(

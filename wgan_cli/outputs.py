@@ -6,10 +6,15 @@ OutputError naming the path (exit code 7).
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import shutil
 import tempfile
+import zipfile
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -155,12 +160,111 @@ def write_pngs(images: np.ndarray, folder: str | Path) -> Path:
     return folder
 
 
+def write_grid_labelled(images: np.ndarray, labels: list[str], out: str | Path, nrow: int | None = None) -> Path:
+    """(N, H, W, C) uint8 -> one PNG grid with a caption strip under each image (its seed, say), in Pillow's
+    built-in bitmap font: white text on black, the images themselves untouched."""
+    from PIL import ImageDraw, ImageFont
+
+    n, h, w, c = images.shape
+    rows, cols = grid_shape(n, nrow)
+    font = ImageFont.load_default(size=10) if hasattr(ImageFont, "load_default") else None
+    strip = 12
+    canvas = Image.new("L" if c == 1 else "RGB", (cols * w, rows * (h + strip)))
+    draw = ImageDraw.Draw(canvas)
+    for i in range(n):
+        r, k = divmod(i, cols)
+        canvas.paste(Image.fromarray(images[i, :, :, 0] if c == 1 else images[i]), (k * w, r * (h + strip)))
+        draw.text((k * w + 1, r * (h + strip) + h), labels[i], fill=255 if c == 1 else (255, 255, 255), font=font)
+    with atomic_path(out, HINT) as tmp:
+        canvas.save(tmp, format="PNG")
+    return Path(out)
+
+
 def write_npz(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:
     """uint8 (N, H, W, C) under "images" (and int64 "labels" for a conditional model), for `wgan score`."""
     arrays = {"images": images} if labels is None else {"images": images, "labels": labels.astype(np.int64)}
     with atomic_path(out, HINT) as tmp, open(tmp, "wb") as f:   # a file object: np.savez adds no suffix
         np.savez(f, **arrays)
     return Path(out)
+
+
+def npy_header(dtype, shape: tuple[int, ...]) -> bytes:
+    """The .npy header (format 1.0) of a C-order array of `dtype` and `shape`: what np.save writes first."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                               "fortran_order": False, "shape": tuple(int(d) for d in shape)})
+    return buf.getvalue()
+
+
+@contextmanager
+def array_stream(out: str | Path, n: int, members: dict[str, tuple[np.dtype, tuple[int, ...]]],
+                 hint: str = HINT) -> Iterator[Callable[[str, np.ndarray], None]]:
+    """Write arrays of n rows chunk by chunk, so memory does not grow with n: yields `write(name, rows)`.
+
+    `members`: name -> (dtype, shape of one row). An .npy file holds the one member; an .npz archive (as np.savez
+    writes it: a zip, stored, of NAME.npy members) gets the first member streamed straight into the zip (Zip64, so
+    past 4 GiB) and the others spooled to temporary files, added when it closes. Atomic, as every output; rows
+    that do not add up to n (or a wrong dtype or row shape) are a programming error, and nothing is written."""
+    out = Path(out)
+    names = list(members)
+    assert names and (out.suffix.lower() == ".npz" or len(names) == 1), (out, names)
+    counts = dict.fromkeys(names, 0)
+
+    def header(name: str) -> bytes:
+        dtype, row = members[name]
+        return npy_header(dtype, (n, *row))
+
+    with atomic_path(out, hint) as tmp, open(tmp, "wb") as f:
+        spools = {k: tempfile.TemporaryFile(dir=out.parent) for k in names[1:]}
+        try:
+            # the zip is finished (central directory written) on success; on any error the half-written
+            # temporary file is dropped by atomic_path
+            zf = None if out.suffix.lower() == ".npy" else zipfile.ZipFile(f, "w", zipfile.ZIP_STORED,
+                                                                           allowZip64=True)
+            first = f if zf is None else zf.open(names[0] + ".npy", "w", force_zip64=True)
+            first.write(header(names[0]))
+
+            def write(name: str, rows: np.ndarray) -> None:
+                dtype, row = members[name]
+                rows = np.ascontiguousarray(rows)
+                assert rows.dtype == np.dtype(dtype) and rows.shape[1:] == tuple(row), (name, rows.dtype, rows.shape)
+                (first if name == names[0] else spools[name]).write(rows.tobytes())
+                counts[name] += len(rows)
+
+            try:
+                yield write
+            except BaseException:
+                if zf is not None:   # let the zip object go quietly (its finaliser would try to finish the file)
+                    for close in (first.close, zf.close):
+                        with suppress(Exception):
+                            close()
+                raise
+            assert all(c == n for c in counts.values()), (counts, n)
+            if zf is not None:
+                first.close()
+                for name, spool in spools.items():
+                    spool.seek(0)
+                    with zf.open(name + ".npy", "w", force_zip64=True) as m:
+                        m.write(header(name))
+                        shutil.copyfileobj(spool, m, 1 << 20)
+                zf.close()
+        finally:
+            for spool in spools.values():
+                spool.close()
+
+
+@contextmanager
+def point_stream(out: str | Path, n: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """Toy points written chunk by chunk (bounded memory): yields `write(points (B, 2))`; an .npy (float32) or a
+    .csv with an x,y header, the same files write_points makes."""
+    out = Path(out)
+    if out.suffix.lower() == ".npy":
+        with array_stream(out, n, {"points": (np.float32, (2,))}) as write:
+            yield lambda rows: write("points", np.asarray(rows, dtype=np.float32))
+        return
+    with atomic_path(out, HINT) as tmp, open(tmp, "wb") as f:
+        f.write(b"x,y\n")
+        yield lambda rows: np.savetxt(f, rows, delimiter=",", fmt="%.6f")
 
 
 def write_points(points: np.ndarray, out: str | Path) -> Path:
