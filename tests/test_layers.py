@@ -19,10 +19,11 @@ PACKAGE = Path(wgan_cli.__file__).resolve().parent   # the copy being tested, wh
 
 # Top to bottom. A module may import modules of its own layer or of any layer below it, never above.
 LAYERS = [
-    ("entry point", ["wgan_cli.__main__", "wgan_cli.cli", "wgan_cli.options"]),
+    # the package itself is an entry point too: `wgan_cli.load` (the Python API) is reached through it
+    ("entry point", ["wgan_cli", "wgan_cli.__main__", "wgan_cli.cli", "wgan_cli.options"]),
     # one module per command, and what a command alone uses (the Tasks are the training commands' own parts)
-    ("commands", ["wgan_cli.command", "wgan_cli.toy", "wgan_cli.train", "wgan_cli.textgen", "wgan_cli.sample",
-                  "wgan_cli.walk", "wgan_cli.score", "wgan_cli.report"]),
+    ("commands", ["wgan_cli.command", "wgan_cli.api", "wgan_cli.export", "wgan_cli.toy", "wgan_cli.train",
+                  "wgan_cli.textgen", "wgan_cli.sample", "wgan_cli.walk", "wgan_cli.score", "wgan_cli.report"]),
     # what every training command does around the loop: the run directory and its lock, joining a torchrun job,
     # the sinks the events go to (the engine emits events and never imports a sink)
     ("run skeleton", ["wgan_cli.runs", "wgan_cli.rundir", "wgan_cli.locking", "wgan_cli.torchrun", "wgan_cli.ui",
@@ -37,7 +38,7 @@ LAYERS = [
     ("metrics", ["wgan_cli.metrics.inputs", "wgan_cli.metrics.scores", "wgan_cli.metrics.manifold",
                  "wgan_cli.metrics.ngrams", "wgan_cli.metrics.points"]),
     # records and their option declarations, ranges, errors, events, files; distributed.py's collectives
-    ("leaves", ["wgan_cli", "wgan_cli.config", "wgan_cli.fields", "wgan_cli.errors", "wgan_cli.events",
+    ("leaves", ["wgan_cli.version", "wgan_cli.config", "wgan_cli.fields", "wgan_cli.errors", "wgan_cli.events",
                 "wgan_cli.files", "wgan_cli.bounds", "wgan_cli.configfile", "wgan_cli.distributed"]),
 ]
 

@@ -4,7 +4,7 @@
 first use, so `wgan --help` does not pay for torch.
 """
 
-__version__ = "0.1.0"
+from wgan_cli.version import __version__  # noqa: F401 (the package's version)
 
 
 def __getattr__(name):

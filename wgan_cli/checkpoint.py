@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from wgan_cli import __version__, files, models
+from wgan_cli import files, models
+from wgan_cli.version import __version__
 from wgan_cli.checkpoint_schema import FORMAT, KINDS, TASKS, VERSION, validate_meta, validate_tensors
 from wgan_cli.errors import CheckpointError
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 import typer.core
 
-from wgan_cli import __version__
+from wgan_cli.version import __version__
 from wgan_cli.config import RunOptions, TrainConfig
 from wgan_cli.errors import UsageError, WganError
 

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from wgan_cli import __version__, api, outputs
+from wgan_cli import api, outputs
+from wgan_cli.version import __version__
 from wgan_cli.data.pixels import to_uint8
 from wgan_cli.errors import OutputError, UsageError, WganError
 from wgan_cli.files import atomic_path
