@@ -3,6 +3,7 @@
 import struct
 
 import pytest
+from checkpoints import save_generator
 import torch
 from typer.testing import CliRunner
 
@@ -64,13 +65,11 @@ def test_foreign_safetensors_file_is_refused(tmp_path):
         checkpoint.load(tmp_path / "other.safetensors")
 
 
-def save_text(path):
-    from wgan_cli import models
+TEXT_SPEC = {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4, "dim": 2, "z_dim": 3, "n_blocks": 1}
 
-    spec = {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4, "dim": 2, "z_dim": 3, "n_blocks": 1}
-    G, _ = models.build_seeded(spec, 0)
-    return checkpoint.save(path, {"G." + k: v for k, v in G.state_dict().items()}, kind="generator", task="text",
-                           model=spec, extra={"vocab": ["", "a", "b", "`"], "seq_len": 4, "pad": "`"})
+
+def save_text(path):
+    return save_generator(path, TEXT_SPEC)
 
 
 def test_wrong_kind_or_task_is_refused(tmp_path):

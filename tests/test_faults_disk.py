@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from safetensors import SafetensorError
+from checkpoints import save_generator
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, files, models, outputs
+from wgan_cli import checkpoint, files, outputs
 from wgan_cli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,12 +107,6 @@ IMAGE_SPEC = dict(arch="dcgan", dim=4, size=28, channels=1, z_dim=128, critic_no
 TOY_SPEC = {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2, "data_dim": 2}
 
 
-def generator_ckpt(path, spec, task):
-    G, _ = models.build_seeded(spec, 0)
-    return checkpoint.save(path, {"G." + k: v for k, v in G.state_dict().items()}, kind="generator", task=task,
-                           model=spec)
-
-
 def break_writer(monkeypatch, kind):
     """ENOSPC in the library call that writes the bytes, after part of the file was written."""
     if kind in ("png", "dir"):
@@ -136,7 +131,7 @@ def break_writer(monkeypatch, kind):
                                             ("toy", "points.csv", "csv"), ("toy", "points.npy", "npy"),
                                             ("image", "pngs/", "dir")])
 def test_enospc_in_sample_keeps_the_previous_output(tmp_path, monkeypatch, task, name, kind):
-    ckpt = generator_ckpt(tmp_path / "g.safetensors", IMAGE_SPEC if task == "image" else TOY_SPEC, task)
+    ckpt = save_generator(tmp_path / "g.safetensors", IMAGE_SPEC if task == "image" else TOY_SPEC)
     out = tmp_path / "out" / name
     r = runner.invoke(app, ["sample", str(ckpt), "-n", "4", "-o", str(out)])      # a good output first
     assert r.exit_code == 0, r.output
@@ -153,10 +148,7 @@ def test_enospc_in_sample_keeps_the_previous_output(tmp_path, monkeypatch, task,
 
 # ---- textgen: generated lines and the -o checkpoint ----------------------------------------------------------
 def text_ckpt(path):
-    spec = {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4, "dim": 2, "z_dim": 3, "n_blocks": 1}
-    G, _ = models.build_seeded(spec, 0)
-    return checkpoint.save(path, {"G." + k: v for k, v in G.state_dict().items()}, kind="generator", task="text",
-                           model=spec, extra={"vocab": ["", "a", "b", "`"], "seq_len": 4, "pad": "`"})
+    return save_generator(path, {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4, "dim": 2, "z_dim": 3, "n_blocks": 1})
 
 
 def test_enospc_in_textgen_lines_keeps_the_previous_file(tmp_path, monkeypatch):

@@ -3,9 +3,10 @@ at once with exit code 2 and the range in the message, and nothing is created on
 
 import pytest
 import torch
+from checkpoints import save_generator
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, fields, models
+from wgan_cli import checkpoint, fields
 from wgan_cli.cli import app
 
 runner = CliRunner()
@@ -79,10 +80,8 @@ def test_good_values_pass_the_checks():
 
 @pytest.fixture
 def toy_ckpt(tmp_path):
-    spec = {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2, "data_dim": 2}
-    G, _ = models.build_seeded(spec, 0)
-    return checkpoint.save(tmp_path / "g.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
-                           kind="generator", task="toy", model=spec)
+    return save_generator(tmp_path / "g.safetensors", {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2,
+                                                         "data_dim": 2})
 
 
 @pytest.mark.parametrize("opt,value", [("-n", "0"), ("-n", "-5"), ("-n", BIG), ("--seed", "-1"), ("--seed", BIG)])
@@ -105,11 +104,8 @@ def test_score_numbers(tmp_path, opt, value):
 
 @pytest.mark.parametrize("opt,value", [("-n", "0"), ("--seed", BIG)])
 def test_textgen_generation_numbers(tmp_path, opt, value):
-    spec = {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4, "dim": 2, "z_dim": 3, "n_blocks": 1}
-    G, _ = models.build_seeded(spec, 0)
-    ckpt = checkpoint.save(tmp_path / "lm.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
-                           kind="generator", task="text", model=spec,
-                           extra={"vocab": ["", "a", "b", "`"], "seq_len": 4, "pad": "`"})
+    ckpt = save_generator(tmp_path / "lm.safetensors", {"arch": "text-resnet", "vocab_size": 4, "seq_len": 4,
+                                                         "dim": 2, "z_dim": 3, "n_blocks": 1})
     r = runner.invoke(app, ["textgen", "--ckpt", str(ckpt), opt, value])
     assert r.exit_code == 2 and r.output.startswith("error: "), r.output
 
@@ -140,10 +136,7 @@ def test_one_range_for_the_flag_the_config_file_and_the_checkpoint(tmp_path):
     assert r.exit_code == 0, r.output
     for seq_len, ok in ((3, False), (4, True)):
         spec = {"arch": "text-resnet", "vocab_size": 4, "seq_len": seq_len, "dim": 2, "z_dim": 3, "n_blocks": 1}
-        G, _ = models.build_seeded(spec, 0)
-        path = checkpoint.save(tmp_path / f"lm{seq_len}.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
-                               kind="generator", task="text", model=spec,
-                               extra={"vocab": ["", "a", "b", "`"], "seq_len": seq_len, "pad": "`"})
+        path = save_generator(tmp_path / f"lm{seq_len}.safetensors", spec)
         if ok:
             checkpoint.load(path, task="text")
         else:

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+from checkpoints import save_generator
 from typer.testing import CliRunner
 
-from wgan_cli import checkpoint, models
 from wgan_cli.cli import app
 
 runner = CliRunner()
@@ -14,12 +13,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_ckpt(path, spec, ema=False, kind="generator", task="image"):
-    torch.manual_seed(0)
-    G, _ = models.build(spec)
-    tensors = {"G." + k: v for k, v in G.state_dict().items()}
-    if ema:
-        tensors.update({"G_ema." + k: v * 0 for k, v in G.state_dict().items()})
-    return checkpoint.save(path, tensors, kind=kind, task=task, model=spec, step=1)
+    return save_generator(path, spec, ema=ema, kind=kind, task=task)
 
 
 MNIST = dict(arch="dcgan", dim=4, size=28, channels=1, z_dim=128, critic_norm="none", variant="default")
@@ -102,9 +96,6 @@ def test_wrong_checkpoints_refused(tmp_path):
     r = runner.invoke(app, ["sample", str(pickle_file), "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 4 and "pickle" in r.output
     spec = dict(arch="text-resnet", vocab_size=4, seq_len=4, dim=2, z_dim=3, n_blocks=1)
-    G, _ = models.build(spec)
-    text = checkpoint.save(tmp_path / "t.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
-                           kind="generator", task="text", model=spec,
-                           extra={"vocab": ["", "a", "b", "`"], "seq_len": 4, "pad": "`"})
+    text = save_generator(tmp_path / "t.safetensors", spec)
     r = runner.invoke(app, ["sample", str(text), "-o", str(tmp_path / "g.png")])
     assert r.exit_code == 4 and "textgen" in r.output

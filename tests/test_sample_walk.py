@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageSequence
+from checkpoints import save_generator
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint, models
@@ -19,10 +20,7 @@ COND = dict(arch="resnet", dim=8, size=32, channels=3, z_dim=128, critic_norm="n
 
 
 def make_ckpt(path, spec):
-    torch.manual_seed(0)
-    G, _ = models.build(spec)
-    return checkpoint.save(path, {"G." + k: v for k, v in G.state_dict().items()}, kind="generator", task="image",
-                           model=spec, step=1)
+    return save_generator(path, spec)
 
 
 def sample(*args):

@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from checkpoints import save_generator
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
@@ -93,12 +94,8 @@ def test_the_vocabulary_travels_in_the_checkpoint_and_generation_runs_on_cpu(tmp
 
 
 def test_a_checkpoint_of_another_task_is_refused(tmp_path):
-    from wgan_cli import models
-
-    G, _ = models.build({"arch": "toy-mlp", "dim": 8, "depth": 1, "z_dim": 2, "data_dim": 2})
-    toy = checkpoint.save(tmp_path / "toy.safetensors", {"G." + k: v for k, v in G.state_dict().items()},
-                          kind="generator", task="toy", model={"arch": "toy-mlp", "dim": 8, "depth": 1,
-                                                               "z_dim": 2, "data_dim": 2})
+    toy = save_generator(tmp_path / "toy.safetensors", {"arch": "toy-mlp", "dim": 8, "depth": 1, "z_dim": 2,
+                                                         "data_dim": 2})
     result = CliRunner().invoke(app, ["textgen", "--ckpt", str(toy)])
     assert result.exit_code == 4
     assert "a toy checkpoint" in result.output and "text" in result.output

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from standins import write_cifar10, write_mnist, write_pngs
+from checkpoints import save_generator
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
@@ -66,13 +67,6 @@ def test_cifar10_command_runs_unchanged_on_standin_files(tmp_path):
     assert r.exit_code == 0 and "(4, 32, 32, 3)" in r.output
 
 
-def _toy_ckpt(path):
-    import torch
-
-    return checkpoint.save(path, {"G.w": torch.zeros(2)}, kind="train-state", task="toy",
-                           model={"arch": "toy-mlp"}, step=1)
-
-
 @pytest.mark.parametrize("args,code,words", [
     (["--dataset", "mnist", "--no-download"], 3, "files not found"),
     (["--dataset", "imagenet"], 2, "unknown dataset"),
@@ -118,7 +112,8 @@ def test_corrupt_image_skipped_and_counted_in_a_run(tmp_path):
 
 def test_wrong_checkpoint_kind_for_resume(tmp_path):
     write_mnist(tmp_path)
-    toy = _toy_ckpt(tmp_path / "toy.safetensors")
+    toy = save_generator(tmp_path / "toy.safetensors", {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2,
+                                                         "data_dim": 2}, kind="train-state")
     r = runner.invoke(app, ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--dim", "4",
                             "--resume", str(toy), "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"])
     assert r.exit_code == 4 and "a toy checkpoint" in r.output, r.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from generator_checkpoints import make_checkpoint
+from checkpoints import make_checkpoint
 from wgan_cli.cli import app
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 import wgan_cli
-from generator_checkpoints import make_checkpoint
+from checkpoints import make_checkpoint
 from wgan_cli import api
 from wgan_cli.cli import app
 from wgan_cli.errors import CheckpointError, UsageError

@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from generator_checkpoints import FAMILIES, make_checkpoint
+from checkpoints import FAMILIES, make_checkpoint
 from wgan_cli import api, export
 from wgan_cli.cli import app
 from wgan_cli.data.pixels import to_uint8

@@ -17,7 +17,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from generator_checkpoints import make_checkpoint
+from checkpoints import make_checkpoint
 from wgan_cli import api, export
 from wgan_cli.cli import app
 from wgan_cli.metrics import weights as inception_weights

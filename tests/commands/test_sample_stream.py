@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from generator_checkpoints import make_checkpoint
+from checkpoints import make_checkpoint
 from wgan_cli import api
 from wgan_cli.cli import app
 
