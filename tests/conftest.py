@@ -1,8 +1,14 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
+
+# The shared helpers (standins, checkpoints, paths, the distributed workers) are imported by name from any folder
+# (pytest imports the test files with importlib: folders may hold files of the same name)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Tests run on the CPU with fixed seeds; fix the thread count so results do not depend on the machine.
 torch.set_num_threads(int(os.environ.get("WGAN_TEST_THREADS", "1")))

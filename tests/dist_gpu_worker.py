@@ -1,4 +1,4 @@
-"""Appendix F's generator (BatchNorm) on one GPU: tests/test_distributed.py runs `trace_resnet` here under torchrun
+"""Appendix F's generator (BatchNorm) on one GPU: tests/run/test_distributed.py runs `trace_resnet` here under torchrun
 as 2 ranks sharing the GPU over Gloo (NCCL refuses two ranks on one device), and in its own process as one rank.
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/dist_gpu_worker.py OUT_DIR

@@ -1,4 +1,4 @@
-"""The engine and the scores, W ranks or one: tests/test_distributed.py runs `trace_all` here under torchrun
+"""The engine and the scores, W ranks or one: tests/run/test_distributed.py runs `trace_all` here under torchrun
 (2 ranks, CPU, Gloo) and in its own process (one rank), and compares what each wrote.
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/dist_worker.py OUT_DIR

@@ -5,7 +5,7 @@ Selenium) at a laptop's and a phone's width.
 Shared by tests/report/test_report_browser.py and `make report-screenshot`, which runs this file to draw
 docs/report-1280.png and docs/report-390.png with the same runs, the same browser and the same widths:
 
-    python tests/report/report_in_browser.py docs/
+    python tests/report_in_browser.py docs/
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def tiny_runs(root: Path) -> list[Path]:
     from wgan_cli.toy import ToyTask
     from wgan_cli.train import ImageTask
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/: the stand-in data sets
+    sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/: the stand-in data sets
     from standins import write_mnist
 
     def run(name: str, **kw) -> RunOptions:
@@ -143,7 +143,7 @@ def write_tiny_report(root: Path, out: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """python tests/report/report_in_browser.py FOLDER: docs/report-1280.png and -390.png drawn into FOLDER."""
+    """python tests/report_in_browser.py FOLDER: docs/report-1280.png and -390.png drawn into FOLDER."""
     reason = missing_browser()
     if reason:
         print(f"error: {reason}", file=sys.stderr)
@@ -166,5 +166,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # the repository's wgan_cli
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the repository's wgan_cli
     sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,8 +15,8 @@ from wgan_cli import checkpoint
 from wgan_cli.cli import app
 from wgan_cli.errors import LockedError
 from wgan_cli.locking import RunLock
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = ["--dim", "8", "--depth", "1", "--batch-size", "16", "--n-critic", "1", "--plot-every", "1000",

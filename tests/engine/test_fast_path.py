@@ -4,12 +4,13 @@ same weights, same seed -> same losses, penalty and parameter updates (tolerance
 import copy
 import math
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from paths import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import PoolSampler, image_scale, reference_iteration, reference_optimizers  # noqa: E402
 

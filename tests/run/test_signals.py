@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,8 @@ import torch
 from PIL import Image
 
 from wgan_cli import checkpoint
+from paths import ROOT, TESTS
 
-ROOT = Path(__file__).resolve().parents[1]
 ITERS = 80
 
 
@@ -99,7 +98,7 @@ def test_a_process_exits_even_when_a_dropped_loader_left_its_workers_behind(tmp_
     script = tmp_path / "leak.py"
     script.write_text(textwrap.dedent(f"""
         import sys, torch
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(TESTS)!r})
         from pathlib import Path
         from standins import write_pngs
         from wgan_cli.data.images import load_image_data

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from wgan_cli import checkpoint, files, outputs
 from wgan_cli.cli import app
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 ENOSPC = "No space left on device"

@@ -14,8 +14,9 @@ import pytest
 import typer
 
 from wgan_cli.cli import app
+from paths import ROOT
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 SCRIPTS = ["random_architectures.sh", "convergence.sh", "overfitting.sh"]
 
 STANDIN = r"""#!/usr/bin/env bash

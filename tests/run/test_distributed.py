@@ -31,8 +31,8 @@ from wgan_cli.engine import Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.penalties import interpolate
 from wgan_cli.ui import read_jsonl
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 SETTINGS = ("toy", "conv", "cond")
 

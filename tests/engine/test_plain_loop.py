@@ -5,7 +5,6 @@ benchmarks/plain_mnist_loop.py's own `iteration` computes (separate real and fak
 
 import copy
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,12 +13,13 @@ from wgan_cli import models
 from wgan_cli.config import IMAGE_PRESETS, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages
 from wgan_cli.engine import Engine
+from paths import ROOT
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 spec = importlib.util.spec_from_file_location(
-    "plain_mnist_loop", Path(__file__).resolve().parents[1] / "benchmarks" / "plain_mnist_loop.py")
+    "plain_mnist_loop", ROOT / "benchmarks" / "plain_mnist_loop.py")
 plain_loop = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plain_loop)   # its loop runs only as a script
 

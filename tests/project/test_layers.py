@@ -151,7 +151,7 @@ def graph():
 
 def test_every_module_has_a_layer(graph):
     unplaced = [name for name in graph if layer_of(name) is None]
-    assert not unplaced, f"give these modules a layer in tests/test_layers.py LAYERS: {unplaced}"
+    assert not unplaced, f"give these modules a layer in tests/project/test_layers.py LAYERS: {unplaced}"
 
 
 def test_no_import_circles(graph):

@@ -19,8 +19,8 @@ import typer.main
 from typer.testing import CliRunner
 
 from wgan_cli.cli import app
+from paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 GROUP = typer.main.get_command(app)
 DRY_RUN = {name for name, cmd in GROUP.commands.items() if any("--dry-run" in p.opts for p in cmd.params)}
 PLACEHOLDERS = {"...", "N", "NAME", "PATH", "CKPT", "RUN", "DIR"}
