@@ -15,9 +15,10 @@ random numbers are always drawn for the whole global batch, whatever p is, from 
 the checkpoint's RNG state covers them, p never changes which numbers a later draw gets, and under torchrun each
 rank keeps its rows of the same global draws (distributed.Group.take), so 2 ranks draw as 1 process.
 
-Where the gradient penalty is taken: between the augmented real and augmented generated images
-(PENALTY_ON_AUGMENTED), as DiffAugment's WGAN-GP code does: the critic the penalty constrains is the one whose
-scores the losses use, and that critic only ever sees augmented images.
+Where the gradient penalty is taken (--augment-penalty): by default between the augmented real and augmented
+generated images, as DiffAugment's WGAN-GP code does: the critic the penalty constrains is the one whose scores
+the losses use, and that critic only ever sees augmented images; `plain` takes it between the images before
+augmentation (docs/small-data.md compares the two).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import torch.nn.functional as F
 from wgan_cli.errors import UsageError
 
 POLICIES = ("color", "translation", "cutout")
-PENALTY_ON_AUGMENTED = True
 TRANSLATION_RATIO = 0.125   # DiffAugment's rand_translation
 CUTOUT_RATIO = 0.5          # DiffAugment's rand_cutout
 
@@ -138,6 +138,7 @@ class Policy:
     names: tuple[str, ...] = ()
     p: float | str = 1.0
     mirror: bool = False
+    penalty_on_augmented: bool = True   # the gradient penalty between the augmented images (else the plain ones)
 
     @property
     def ada(self) -> bool:

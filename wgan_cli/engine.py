@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wgan_cli import models
-from wgan_cli.augment import ADA_INTERVAL, PENALTY_ON_AUGMENTED, Augmenter
+from wgan_cli.augment import ADA_INTERVAL, Augmenter
 from wgan_cli.config import TrainConfig
 from wgan_cli.distributed import LOCAL
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
@@ -149,7 +149,8 @@ class Engine:
                 real = real.contiguous(memory_format=self.memory_format)
                 fake = fake.contiguous(memory_format=self.memory_format)
         # the penalty between the images the critic scores (augmented, as DiffAugment's WGAN-GP), or the plain ones
-        gp_real, gp_fake = (real, fake) if self.augment is None or PENALTY_ON_AUGMENTED else (plain_real, plain_fake)
+        on_plain = self.augment is not None and not self.augment.policy.penalty_on_augmented
+        gp_real, gp_fake = (plain_real, plain_fake) if on_plain else (real, fake)
         with self._ctx():
             if self.joint_critic_pass:
                 # one pass over real and fake together: half the launches of two passes, same function

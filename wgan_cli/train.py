@@ -218,7 +218,8 @@ class ImageTask(Task):
                  "train_images": opts.train_images}
         policy = policy_of(opts)
         if policy:   # a training-time view only: sample and score ignore it
-            extra.update(augment=opts.augment, augment_p=opts.augment_p, mirror=opts.mirror)
+            extra.update(augment=opts.augment, augment_p=opts.augment_p, augment_penalty=opts.augment_penalty,
+                         mirror=opts.mirror)
         return {**extra, "arch_seed": opts.arch_seed} if opts.arch == "random" else extra
 
     def build(self, plan: Plan, prepared: Prepared, device) -> Engine:
@@ -246,9 +247,17 @@ class ImageTask(Task):
                                       nrow=10 if cfg.conditional else 8)
             yield Artifact(engine.step, str(path), "samples")
 
+        # a small training set (--train-images) or an augmented run: the same estimate on the training images
+        # as well (plain images, the same fakes), so the train/held-out gap compares runs with and without
+        # augmentation; the training batches' w_dist is on the augmented images the critic is trained on
+        train_too = (opts.train_images or policy_of(opts)) and not isinstance(data.train, StreamImages)
+
         def validate(engine: Engine, final: bool):
             if data.val is not None:
-                yield Evaluated(engine.step, {"val_w_dist": validation_w_dist(engine, data.val, opts.n_val)})
+                values = {"val_w_dist": validation_w_dist(engine, data.val, opts.n_val)}
+                if train_too:
+                    values["train_set_w_dist"] = validation_w_dist(engine, data.train, opts.n_val)
+                yield Evaluated(engine.step, values)
 
         def curves(engine: Engine, final: bool):
             path = plots.save_loss_curves(run_dir.path / "figures" / "loss-curves.png",
@@ -291,7 +300,8 @@ def resolve_augment(opts: ImageOptions) -> ImageOptions:
 def policy_of(opts: ImageOptions) -> Policy:
     """The augmentation of resolved options."""
     names = parse_policy(opts.augment)
-    return Policy(names, parse_p(opts.augment_p) if names else 1.0, bool(opts.mirror))
+    return Policy(names, parse_p(opts.augment_p) if names else 1.0, bool(opts.mirror),
+                  penalty_on_augmented=opts.augment_penalty == "augmented")
 
 
 def model_spec(opts: ImageOptions, cfg: TrainConfig, size: int, channels: int | str) -> dict:

@@ -2,6 +2,7 @@
 resume and ranks that stay exact."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -235,3 +236,49 @@ def test_ada_without_a_validation_split_is_refused(tmp_path):
               augment="cutout", augment_p="ada")
     assert "needs a validation split" in e.value.message
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("on_augmented", [True, False])
+def test_the_penalty_is_taken_where_augment_penalty_says(on_augmented):
+    cfg = resolve_train(TrainConfig(batch_size=8, n_critic=1, iters=1, seed=2))
+    torch.manual_seed(0)
+    G, D = models.build(dict(arch="dcgan", dim=2, size=28, channels=1))
+    policy = Policy(("cutout",), 1.0, penalty_on_augmented=on_augmented)
+    engine = Engine(G, D, left_bars(), cfg, augment=Augmenter(policy, "sigmoid", torch.device("cpu")))
+    seen, scored = [], []
+    penalty = engine.penalty
+
+    def spy(D, real, fake, gen, group):
+        seen.append((real, fake))
+        return penalty(D, real, fake, gen, group)
+
+    engine.penalty = spy
+    hook = engine.D.register_forward_pre_hook(lambda module, args: scored.append(args[0].detach().clone()))
+    replay = torch.Generator().set_state(engine.gen.get_state())
+    engine.critic_step()
+    hook.remove()
+    real, _ = left_bars().sample(8, replay)
+    critic_real = scored[0][:8]   # the joint pass: the cutout real images the losses score
+    assert not torch.equal(critic_real, real)
+    assert torch.equal(seen[0][0], critic_real if on_augmented else real)
+
+
+def test_a_small_training_set_logs_the_estimate_on_its_own_images(tmp_path):
+    write_mnist(tmp_path)
+    train(tmp_path, "run", TrainConfig(batch_size=4, n_critic=1, iters=2), train_images=16, eval_every=2,
+          n_val=8)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("event") == "eval"]
+    assert evals and all("train_set_w_dist" in r and "val_w_dist" in r for r in evals)
+    assert evals[-1]["train_set_w_dist"] != evals[-1]["val_w_dist"]   # other images, the same fakes
+
+
+@pytest.mark.parametrize("command", ["toy", "textgen"])
+@pytest.mark.parametrize("flag", ["--mirror", "--augment"])
+def test_toy_and_text_do_not_offer_image_augmentation(command, flag):
+    from typer.testing import CliRunner
+
+    from wgan_cli.cli import app
+    args = [command, flag] + (["cutout"] if flag == "--augment" else []) + ["--dry-run"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "No such option" in r.output, r.output
