@@ -92,4 +92,6 @@ def _fmt_value(v) -> str:
         return f"{v:g}"
     if isinstance(v, list):
         return ",".join(_fmt_value(x) for x in v)
+    if v == "":   # an empty list option (--augment, --eval-metrics): none
+        return "none"
     return str(v)
