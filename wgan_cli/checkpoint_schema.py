@@ -202,6 +202,8 @@ def validate_tensors(header: dict, meta: dict, path: Path) -> None:
             ok = e["dtype"] in dtypes and shape == want
         elif name == "rng.engine" and meta["kind"] == "train-state":
             ok = e["dtype"] == "U8" and len(shape) == 1 and 0 < shape[0] <= MAX_SMALL
+        elif name == "augment.state" and meta["kind"] == "train-state":   # augment.Augmenter.STATE
+            ok = e["dtype"] == "F32" and len(shape) == 1 and 0 < shape[0] <= 64
         elif name.startswith("data.") and meta["kind"] == "train-state":
             ok = e["dtype"] in ("I64", "U8") and len(shape) <= 2 and _numel(shape) <= MAX_SMALL
         else:

@@ -239,6 +239,11 @@ class Init(enum.StrEnum):
     torch = "torch"   # PyTorch's default (reset_parameters of every linear and convolution layer)
 
 
+class AugmentPenalty(enum.StrEnum):
+    augmented = "augmented"   # between the augmented real and generated images (DiffAugment's WGAN-GP)
+    plain = "plain"           # between the images before augmentation
+
+
 DATA_DIR_HELP = ("Where datasets are looked for and downloaded to (torchvision's layout). Debian's "
                  "/usr/share/datasets is also searched.")
 
@@ -276,6 +281,17 @@ class ImageOptions:
                               shown_default="tflib")
     dequantize: bool | None = option(None, "Scale pixels as 2*(x/256 - .5) + U(0, 1/128), as gan_cifar_resnet.py "
                                      "does.", flags=("--dequantize/--no-dequantize",), shown_default="on for resnet")
+    augment: str = option("", "Differentiable augmentation of every batch the critic sees, real and generated "
+                          "(DiffAugment): a comma list of color, translation, cutout. See docs/small-data.md.",
+                          shown_default="none")
+    augment_p: str | None = option(None, "Probability that each augmentation is applied to an image, or ada: "
+                                   "adjusted during training from the critic's train/held-out gap (needs a "
+                                   "validation split).", shown_default="1.0 with --augment")
+    augment_penalty: str = option("augmented", "Where the gradient penalty is taken under --augment: between the "
+                                  "augmented images the critic scores (DiffAugment's choice) or the plain ones.",
+                                  choices=AugmentPenalty)
+    mirror: bool = option(False, "Flip the real images left to right at random (for data sets whose mirror "
+                          "images are as likely).", flags=("--mirror",))
     sample_every: int = option(1000, "Save a fixed-noise sample grid every N iterations.", range=COUNT,
                                example=COUNT_EXAMPLE)
     eval_every: int = option(1000, "Estimate the Wasserstein distance on the validation split every N iterations "

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wgan_cli import models
+from wgan_cli.augment import ADA_INTERVAL, Augmenter
 from wgan_cli.config import TrainConfig
 from wgan_cli.distributed import LOCAL
 from wgan_cli.errors import DivergedError, Interrupted, UsageError
@@ -82,8 +83,10 @@ class Engine:
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, data: Sampler, cfg: TrainConfig,
-                 device: torch.device | str = "cpu", *, channels_last: bool | None = None):
+                 device: torch.device | str = "cpu", *, channels_last: bool | None = None,
+                 augment: Augmenter | None = None):
         self.cfg = cfg
+        self.augment = augment   # what the critic sees of every batch (augment.py); None: the images as they are
         self.device = torch.device(device)
         if channels_last is None:
             channels_last = self.device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in D.modules())
@@ -138,6 +141,16 @@ class Engine:
         with torch.no_grad(), self._ctx():
             fake, _ = self.generate(cfg.batch_size)
         fake = fake.to(real.dtype)
+        plain_real, plain_fake = real, fake
+        if self.augment is not None:
+            real = self.augment.view_real(real, cfg.batch_size, self.gen, self.dist)
+            fake = self.augment.view_fake(fake, cfg.batch_size, self.gen, self.dist)
+            if real.dim() == 4:
+                real = real.contiguous(memory_format=self.memory_format)
+                fake = fake.contiguous(memory_format=self.memory_format)
+        # the penalty between the images the critic scores (augmented, as DiffAugment's WGAN-GP), or the plain ones
+        on_plain = self.augment is not None and not self.augment.policy.penalty_on_augmented
+        gp_real, gp_fake = (plain_real, plain_fake) if on_plain else (real, fake)
         with self._ctx():
             if self.joint_critic_pass:
                 # one pass over real and fake together: half the launches of two passes, same function
@@ -149,7 +162,7 @@ class Engine:
                 out_real = self.D(real)
                 d_real, d_fake = critic_score(out_real), critic_score(self.D(fake))
                 logits_real = out_real[1] if isinstance(out_real, tuple) else None
-            gp = self.penalty(self.D, real, fake, self.gen, self.dist)
+            gp = self.penalty(self.D, gp_real, gp_fake, self.gen, self.dist)
         loss = self.objective.critic(d_real, d_fake)
         loss_d = loss + cfg.gp_weight * gp
         if cfg.conditional:
@@ -160,6 +173,8 @@ class Engine:
         self.opt_d.step()
         if self.constraint is not None:
             self.constraint(self.D, cfg.clip_value)
+        if self.augment is not None:
+            self.augment.observe(d_real, d_fake)
         w_dist = d_real.detach().float().mean() - d_fake.detach().float().mean()
         self._sums[:3] += torch.stack([loss_d.detach().float(), w_dist, gp.detach().float()])
         self._counts[0] += 1
@@ -170,6 +185,8 @@ class Engine:
         try:
             with self._ctx():
                 fake, y_fake = self.generate(cfg.gen_batch_size)
+                if self.augment is not None:
+                    fake = self.augment.view_fake(fake, cfg.gen_batch_size, self.gen, self.dist)
                 out = self.D(fake)
             loss_g = self.objective.generator(critic_score(out))
             if cfg.conditional:
@@ -211,6 +228,21 @@ class Engine:
         if self.train_generator:
             self.generator_step()
         self.step += 1
+        if self.augment is not None and self.augment.policy.ada and self.step % ADA_INTERVAL == 0:
+            self.adjust_augment()
+
+    @torch.no_grad()
+    def adjust_augment(self) -> None:
+        """--augment-p ada: score a held-out batch, seen as the training batches are, and move p."""
+        aug, n = self.augment, self.cfg.batch_size
+        held, _ = self.dist.sample(aug.val, n, self.gen)
+        held = aug.view_real(held, n, self.gen, self.dist)
+        saved = [b.clone() for b in self.D.buffers()]   # a BatchNorm critic's running statistics stay as they were
+        with self._ctx():
+            d_held = critic_score(self.D(held)).float().mean()
+        for b, old in zip(self.D.buffers(), saved):
+            b.copy_(old)
+        aug.adjust(d_held, self.dist, images=n * self.cfg.n_critic * ADA_INTERVAL)
 
     # ---- statistics (the only host sync, at the logging cadence) -----------------------------------------
     def read_stats(self) -> dict[str, float]:
@@ -219,6 +251,8 @@ class Engine:
         stats = {k: v / nd for k, v in zip(STAT_NAMES_D, values[:3])}
         if self._counts[1]:
             stats["loss_g"] = values[3] / ng
+        if self.augment is not None and self.augment.policy.names:
+            stats.update(self.augment.stats())
         self._sums.zero_()
         self._counts = [0, 0]
         return stats
@@ -233,6 +267,8 @@ class Engine:
             if opt is not None:
                 out.update(optimizer_tensors(prefix, opt, module))
         out["rng.engine"] = self.gen.get_state()
+        if self.augment is not None:
+            out["augment.state"] = self.augment.state.detach().cpu().clone()
         out.update({"data." + k: v for k, v in self.data.state_dict().items()})
         return out
 
@@ -249,6 +285,8 @@ class Engine:
         if self.opt_g is not None:
             load_optimizer_tensors(self.opt_g, self.G, sub("opt_g."))
         self.gen.set_state(tensors["rng.engine"].cpu())
+        if self.augment is not None and "augment.state" in tensors:
+            self.augment.state.copy_(tensors["augment.state"])
         self.data.load_state_dict(sub("data."))
         self.step = step
         self.set_lr()

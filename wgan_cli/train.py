@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from wgan_cli import checkpoint, models, outputs, plots
+from wgan_cli.augment import Augmenter, Policy, parse_p, parse_policy
 from wgan_cli.config import IMAGE_DEFAULTS, IMAGE_PRESETS, ImageOptions, RunOptions, TrainConfig, resolve_train
 from wgan_cli.data import images as datasets
 from wgan_cli.data.pixels import to_uint8_nhwc
@@ -164,6 +165,7 @@ class ImageTask(Task):
             raise UsageError("--arch-seed chooses a Table 1 architecture and needs --arch random",
                              "add --arch random, or drop --arch-seed")
         cfg = resolve_train(cfg, preset)
+        opts = resolve_augment(opts)
         dataset = datasets.get(opts.dataset)
         models.check(opts.arch, critic_norm=opts.critic_norm, conditional=cfg.conditional, variant=opts.variant,
                      penalty=cfg.penalty)
@@ -197,6 +199,9 @@ class ImageTask(Task):
                 every=opts.eval_every, n=opts.n_eval, metrics=opts.eval_metrics,
                 ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=scored_generator,
                 output=output, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir)
+        if policy_of(opts).ada and data.val is None:
+            raise UsageError("--augment-p ada needs a validation split to measure the critic's overfitting, and "
+                             f"{opts.dataset} has none here", "give a fixed probability, e.g. --augment-p 0.5")
         prepared = Prepared(data, evaluator, eval_notes, SkippedImages(data))
         return prepared
 
@@ -216,11 +221,18 @@ class ImageTask(Task):
         opts = plan.opts
         extra = {"dataset": opts.dataset, "output": models.output_range(opts.arch, plan.resolved["size"]),
                  "train_images": opts.train_images}
+        policy = policy_of(opts)
+        if policy:   # a training-time view only: sample and score ignore it
+            extra.update(augment=opts.augment, augment_p=opts.augment_p, augment_penalty=opts.augment_penalty,
+                         mirror=opts.mirror)
         return {**extra, "arch_seed": opts.arch_seed} if opts.arch == "random" else extra
 
     def build(self, plan: Plan, prepared: Prepared, device) -> Engine:
         G, D = models.build_seeded(self.spec(plan, prepared), plan.cfg.seed)
-        return Engine(G, D, prepared.data.train, plan.cfg, device)
+        policy = policy_of(plan.opts)
+        augment = (Augmenter(policy, models.output_range(plan.opts.arch, plan.resolved["size"]), torch.device(device),
+                             val=prepared.data.val) if policy else None)
+        return Engine(G, D, prepared.data.train, plan.cfg, device, augment=augment)
 
     def notes(self, plan: Plan, prepared: Prepared):
         data = prepared.data
@@ -240,9 +252,17 @@ class ImageTask(Task):
                                       nrow=10 if cfg.conditional else 8)
             yield Artifact(engine.step, str(path), "samples")
 
+        # a small training set (--train-images) or an augmented run: the same estimate on the training images
+        # as well (plain images, the same fakes), so the train/held-out gap compares runs with and without
+        # augmentation; the training batches' w_dist is on the augmented images the critic is trained on
+        train_too = (opts.train_images or policy_of(opts)) and not isinstance(data.train, StreamImages)
+
         def validate(engine: Engine, final: bool):
             if data.val is not None:
-                yield Evaluated(engine.step, {"val_w_dist": validation_w_dist(engine, data.val, opts.n_val)})
+                values = {"val_w_dist": validation_w_dist(engine, data.val, opts.n_val)}
+                if train_too:
+                    values["train_set_w_dist"] = validation_w_dist(engine, data.train, opts.n_val)
+                yield Evaluated(engine.step, values)
 
         def curves(engine: Engine, final: bool):
             path = plots.save_loss_curves(run_dir.path / "figures" / "loss-curves.png",
@@ -268,6 +288,25 @@ class ImageTask(Task):
         elif prepared.data.val is not None:   # the run had finished in an earlier process: estimate it now
             result["val_w_dist"] = validation_w_dist(engine, prepared.data.val, plan.opts.n_val)
         return {**result, "step": engine.step, "skipped_images": len(prepared.skipped.reported)}
+
+
+def resolve_augment(opts: ImageOptions) -> ImageOptions:
+    """--augment and --augment-p checked and written in one form: the policy as given, p as 'ada' or a number
+    ('1.0' when --augment is given alone; '' without --augment)."""
+    names = parse_policy(opts.augment)
+    given = opts.augment_p not in (None, "")   # "": an options.json of a run without --augment
+    if given and not names:
+        raise UsageError("--augment-p sets the probability of --augment's transforms, and no --augment was given",
+                         "add e.g. --augment translation,cutout")
+    p = parse_p(opts.augment_p) if given else 1.0
+    return dataclasses.replace(opts, augment=",".join(names), augment_p=(str(p) if names else ""))
+
+
+def policy_of(opts: ImageOptions) -> Policy:
+    """The augmentation of resolved options."""
+    names = parse_policy(opts.augment)
+    return Policy(names, parse_p(opts.augment_p) if names else 1.0, bool(opts.mirror),
+                  penalty_on_augmented=opts.augment_penalty == "augmented")
 
 
 def model_spec(opts: ImageOptions, cfg: TrainConfig, size: int, channels: int | str) -> dict:

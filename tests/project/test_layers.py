@@ -32,6 +32,7 @@ LAYERS = [
     ("training loop", ["wgan_cli.engine", "wgan_cli.metrics.evaluate"]),
     # what the loop and the commands are made of
     ("parts", ["wgan_cli.data", "wgan_cli.models", "wgan_cli.metrics", "wgan_cli.penalties", "wgan_cli.objectives",
+               "wgan_cli.augment",
                "wgan_cli.optim", "wgan_cli.checkpoint", "wgan_cli.checkpoint_schema", "wgan_cli.outputs",
                "wgan_cli.plots"]),
     # one module per metric, importing only what metrics take: never the registry (metrics/registry.py) above them

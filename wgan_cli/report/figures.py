@@ -139,7 +139,9 @@ def metric_figure(runs: list[Run], labs: list[str], key: str) -> bytes:
 def validation_figure(runs: list[Run], labs: list[str]) -> bytes | None:
     """Section 5.6, Figure 5b: for each run that logged a validation estimate (val_w_dist), the critic's
     Wasserstein estimate on training batches (w_dist, the negative critic loss without the penalty) and on
-    held-out images, against generator iterations; when the two part, the critic is overfitting."""
+    held-out images, against generator iterations; when the two part, the critic is overfitting. Runs on a
+    training subset or with augmentation also logged the held-out estimate on training images
+    (train_set_w_dist: plain images, the same fakes), drawn dotted."""
     plt = _plt()
     chosen = [(run, lab, color) for run, lab, color in zip(runs, labs, _colors(len(runs)))
               if run.series("val_w_dist", "eval")[2]]
@@ -155,6 +157,10 @@ def validation_figure(runs: list[Run], labs: list[str]) -> bytes | None:
         steps, _, val = run.series("val_w_dist", "eval")
         ax.plot(steps, val, color=color, linestyle="--", marker="o" if len(val) <= 25 else None, markersize=3,
                 linewidth=1.2, label="validation")
+        steps, _, train_set = run.series("train_set_w_dist", "eval")   # the same estimate on training images
+        if train_set:
+            ax.plot(steps, train_set, color=color, linestyle=":", marker="s" if len(train_set) <= 25 else None,
+                    markersize=3, linewidth=1.2, label="training images (as validation)")
         ax.set_title(lab, fontsize=9)
         ax.set_xlabel("generator iterations", fontsize=8)
         ax.grid(True, alpha=0.3)
