@@ -38,6 +38,7 @@ def test_load_says_what_the_generator_is(tmp_path, cond):
     assert points.shape == (3, 2) and points.dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_image_k_is_seed_k_whatever_n_batch_size_or_order(cond):
     G = api.load(cond)
     many = G.sample(64, seed=0)

@@ -31,6 +31,7 @@ def recorded(run_dir):
 
 
 # ---- re-creating a run ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_toy_run_recreated_from_its_options_json_is_bit_identical(tmp_path):
     first, again = tmp_path / "first", tmp_path / "again"
     r = cli("toy", "--dataset", "swissroll", "--iters", "3", "--dim", "16", "--depth", "2", "--batch-size", "32",
@@ -43,6 +44,7 @@ def test_a_toy_run_recreated_from_its_options_json_is_bit_identical(tmp_path):
     assert recorded(first) == recorded(again)
 
 
+@pytest.mark.slow
 def test_an_image_run_recreated_from_its_options_json_is_bit_identical(tmp_path):
     from standins import write_cifar10
 
@@ -82,6 +84,7 @@ def dry_run(*args):
     return json.loads(r.stdout), r.stderr
 
 
+@pytest.mark.slow
 def test_flags_override_the_file_and_the_dry_run_shows_the_merge(tmp_path):
     first = tmp_path / "first"
     assert cli("toy", "--iters", "2", "--dim", "16", "--batch-size", "32", "--lr", "1e-3", "--out", first,
@@ -98,6 +101,7 @@ def test_flags_override_the_file_and_the_dry_run_shows_the_merge(tmp_path):
     assert shown["toy"]["dim"] == 512
 
 
+@pytest.mark.slow
 def test_a_new_method_keeps_the_files_resolved_optimiser_and_says_so(tmp_path):
     first = tmp_path / "first"
     assert cli("toy", "--iters", "2", "--dim", "16", "--out", first, "--device", "cpu", "--quiet").exit_code == 0
@@ -112,6 +116,7 @@ def test_a_new_method_keeps_the_files_resolved_optimiser_and_says_so(tmp_path):
     assert notes == ""
 
 
+@pytest.mark.slow
 def test_a_toml_file_sets_the_options(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('command = "toy"\n\n[train]\niters = 2\nlr = 1\nbetas = [0, 0.9]\nlambda_ignored = false\n')

@@ -110,6 +110,7 @@ def test_textgen_generation_numbers(tmp_path, opt, value):
     assert r.exit_code == 2 and r.output.startswith("error: "), r.output
 
 
+@pytest.mark.slow
 def test_the_largest_seed_trains(tmp_path, one_thread):
     """Seeds up to 2^63 - 1 work everywhere they are used (models, noise, the data order)."""
     r = runner.invoke(app, ["toy", "--seed", str(2**63 - 1), "--iters", "2", "--dim", "4", "--depth", "1",

@@ -116,6 +116,7 @@ def test_textgen_training_output_over_another_run_s_checkpoint_is_refused_before
     assert path.read_bytes() == data and not out.exists()
 
 
+@pytest.mark.slow
 def test_resuming_from_a_path_into_another_run_s_directory_is_refused(tmp_path):
     toy = ["toy", "--iters", 2, "--batch-size", 16, "--device", "cpu", "--quiet"]
     assert invoke(*toy, "--dim", 8, "--out", tmp_path / "a").exit_code == 0

@@ -23,6 +23,7 @@ def first_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["missing", "truncated", "generator"])
 def test_a_refused_resume_path_creates_nothing(first_run, tmp_path, what):
     ckpt = {"missing": tmp_path / "nothere.safetensors", "truncated": tmp_path / "cut.safetensors",
@@ -36,6 +37,7 @@ def test_a_refused_resume_path_creates_nothing(first_run, tmp_path, what):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_an_accepted_resume_path_continues_in_a_new_run_directory(first_run, tmp_path):
     out = tmp_path / "new-run"
     r = toy("--iters", 3, "--out", out, "--resume", first_run / "ckpt-0000002.safetensors")

@@ -67,6 +67,7 @@ def features(images, resize):
 
 
 # ---- precision/recall, density/coverage ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_pr_and_dc_are_on_request_and_equal_the_library_on_the_same_features(resizing_net, tmp_path):
     gen, ref = rand_images(30, seed=1), rand_images(40, seed=2)
     a, b = write_npz(tmp_path / "a.npz", gen), write_npz(tmp_path / "b.npz", ref)
@@ -153,6 +154,7 @@ def test_dataset_statistics_are_cached_per_resize(resizing_net, tmp_path, monkey
     assert results["tf1"][0] == results["tf1"][1] != results["clean"][0]
 
 
+@pytest.mark.slow
 def test_the_fid_network_resizes_the_clean_way(one_thread):
     """The real network (random weights): resize="clean" feeds it clean-fid's resize, grayscale repeated after."""
     torch.manual_seed(0)

@@ -19,6 +19,7 @@ def wgan(*args: bytes, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse names that are not UTF-8")
 def test_training_and_sampling_print_non_utf8_paths_as_their_bytes(tmp_path):
     run = b"run-\xff"

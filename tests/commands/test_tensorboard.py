@@ -141,6 +141,7 @@ def _cli(*args):
 TOY = ["toy", "--dim", "16", "--batch-size", "32", "--log-every", "1", "--device", "cpu", "--quiet", "--tensorboard"]
 
 
+@pytest.mark.slow
 def test_a_toy_run_logs_every_statistic_and_evaluation_and_its_figures(tmp_path, one_thread):
     pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'wgan-cli[tensorboard]')")
     out = tmp_path / "run"
@@ -154,6 +155,7 @@ def test_a_toy_run_logs_every_statistic_and_evaluation_and_its_figures(tmp_path,
     assert [image.step for image in acc.Images("figures")] == [2, 4]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_replaces_what_followed_its_checkpoint(tmp_path, one_thread):
     pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'wgan-cli[tensorboard]')")
     out = tmp_path / "run"
@@ -168,6 +170,7 @@ def test_a_resumed_run_replaces_what_followed_its_checkpoint(tmp_path, one_threa
     assert list(expected["train/it_s"]) == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_an_image_run_logs_its_sample_grids(tmp_path, one_thread):
     pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'wgan-cli[tensorboard]')")
     from standins import write_cifar10

@@ -15,6 +15,7 @@ runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.mark.slow
 def test_flags_reach_the_config_and_the_models(tmp_path, captured):
     r = runner.invoke(app, ["toy", "--dataset", "swissroll", "--penalty", "lp", "--lambda", "2.5", "--n-critic", "3",
                             "--lr", "3e-4", "--betas", "0.1", "0.8", "--batch-size", "17", "--iters", "9",
@@ -48,6 +49,7 @@ def nearest_mode_distance(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, None, :] - centers[None], axis=-1).min(1)
 
 
+@pytest.mark.slow
 def test_a_real_run_then_sample_to_csv_and_npy(tmp_path):
     out = tmp_path / "run"
     r = runner.invoke(app, ["toy", "--iters", "250", "--dim", "64", "--batch-size", "128", "--lr", "1e-3",
@@ -79,6 +81,7 @@ def test_a_real_run_then_sample_to_csv_and_npy(tmp_path):
 
 @pytest.mark.parametrize("figure,name", [("value-surface", "figure1a-value-surfaces.png"),
                                          ("gradnorm", "figure1b-gradnorms.png")])
+@pytest.mark.slow
 def test_each_figure_writes_its_png(tmp_path, figure, name):
     r = runner.invoke(app, ["toy", "--figure", figure, "--iters", "2", "--batch-size", "16", "--out",
                             str(tmp_path), "--device", "cpu", "--quiet"])

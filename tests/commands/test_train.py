@@ -15,6 +15,7 @@ runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.mark.slow
 def test_preset_cifar10_resnet_is_appendix_f(tmp_path, captured):
     write_cifar10(tmp_path)
     r = runner.invoke(app, ["train", "--preset", "cifar10-resnet", "--data-dir", str(tmp_path),
@@ -31,6 +32,7 @@ def test_preset_cifar10_resnet_is_appendix_f(tmp_path, captured):
     assert options["model"]["arch"] == "resnet" and options["train"]["lr_decay"] == "linear"
 
 
+@pytest.mark.slow
 def test_explicit_options_override_the_preset(tmp_path, captured):
     write_cifar10(tmp_path)
     r = runner.invoke(app, ["train", "--preset", "cifar10-resnet-cond", "--data-dir", str(tmp_path), "--iters", "7",
@@ -42,6 +44,7 @@ def test_explicit_options_override_the_preset(tmp_path, captured):
     assert captured["engine"].G.n_classes == 10 and captured["engine"].G_ema is not None
 
 
+@pytest.mark.slow
 def test_baseline_keeps_its_own_optimiser(tmp_path, captured):
     write_mnist(tmp_path)
     r = runner.invoke(app, ["train", "--preset", "mnist-dcgan", "--objective", "gan", "--data-dir", str(tmp_path),
@@ -99,6 +102,7 @@ def test_corrupt_image_with_strict_names_the_file(tmp_path):
     assert r.exit_code == 3 and "broken.jpg" in r.output, r.output
 
 
+@pytest.mark.slow
 def test_corrupt_image_skipped_and_counted_in_a_run(tmp_path):
     write_pngs(tmp_path / "pics", 40, size=32)
     (tmp_path / "pics" / "broken.png").write_bytes(b"\x89PNG truncated")

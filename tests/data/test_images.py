@@ -145,6 +145,7 @@ def test_lsun_lmdb_standin(tmp_path):
     assert data.train.sample(4, torch.Generator())[0].shape == (4, 3, 64, 64)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_found_without_download(tmp_path):
     data = load_image_data("fashion-mnist", tmp_path / "nothing-here", size=28, device="cpu", batch_size=50,

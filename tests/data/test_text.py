@@ -87,6 +87,7 @@ def test_sampler_state_restores_the_exact_stream():
     assert all(torch.equal(e, b.sample(5, gen2)[0]) for e in expected)
 
 
+@pytest.mark.slow
 def test_billion_word_download_unpacks_the_training_files(tmp_path):
     import tarfile
 

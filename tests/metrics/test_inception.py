@@ -88,6 +88,7 @@ def test_an_unpinned_pickle_is_refused_without_being_loaded(no_weights, monkeypa
         inception.resolve_weights()
 
 
+@pytest.mark.slow
 def test_a_pinned_hub_file_is_converted_once_and_later_runs_read_safetensors(no_weights, monkeypatch):
     net = FIDInception(with_logits=True)
     state = {k: v for k, v in net.state_dict().items()}
@@ -108,6 +109,7 @@ def test_a_pinned_hub_file_is_converted_once_and_later_runs_read_safetensors(no_
     assert torch.equal(again.tensors["Mixed_7c.branch_pool.conv.weight"], state["Mixed_7c.branch_pool.conv.weight"])
 
 
+@pytest.mark.slow
 def test_a_damaged_cache_copy_is_refused_and_rebuilt(no_weights, monkeypatch):
     tensors = {k: v for k, v in FIDInception(with_logits=False).state_dict().items()
                if not k.endswith("num_batches_tracked")}
@@ -160,6 +162,7 @@ def test_a_tampered_copy_of_the_real_file_is_refused(no_weights, monkeypatch):
         inception.resolve_weights(tampered)
 
 
+@pytest.mark.slow
 @needs_fid_helper
 def test_fid_helper_weights_convert_and_our_network_matches_its_torchscript_graph(no_weights):
     weights = inception.weights_from_file(FID_HELPER)

@@ -135,6 +135,7 @@ def _prdc_module():
     return pytest.importorskip("prdc", reason="prdc not installed (pip install prdc==0.2; the test extra has it)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_real,n_fake,d,k,seed", [(300, 300, 64, 3, 5), (260, 310, 16, 5, 6), (200, 200, 128, 3, 7)])
 def test_matches_prdc(n_real, n_fake, d, k, seed):
     prdc = _prdc_module()

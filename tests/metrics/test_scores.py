@@ -48,6 +48,7 @@ def test_statistics_equal_numpy_and_do_not_depend_on_the_chunk_size():
         np.testing.assert_allclose(sigma.numpy(), ref_cov, rtol=0, atol=1e-11)
 
 
+@pytest.mark.slow
 def test_fid_equals_torch_fidelity_and_pytorch_fid_on_the_same_statistics():
     fid_tf = pytest.importorskip("torch_fidelity.metric_fid", reason="torch-fidelity not installed (make test-deps)")
     fid_pf = pytest.importorskip("pytorch_fid.fid_score", reason="pytorch-fid not installed (make test-deps)")
@@ -87,6 +88,7 @@ def test_inception_score_equals_torch_fidelity_on_the_same_logits():
 
 
 # ---- KID ----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_kid_equals_torch_fidelity_with_the_same_subsets():
     kid = pytest.importorskip("torch_fidelity.metric_kid", reason="torch-fidelity not installed (make test-deps)")
     a = torch.rand(300, 2048, generator=torch.Generator().manual_seed(6))

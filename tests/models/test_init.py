@@ -99,6 +99,7 @@ def train(tmp_path, *extra):
                                "--log-every", "1", "--sample-every", "100", "--eval-every", "100", *extra])
 
 
+@pytest.mark.slow
 def test_init_travels_through_checkpoints_and_resume(tmp_path):
     write_mnist(tmp_path)
     r = train(tmp_path, "--init", "torch", "--iters", "1")
@@ -117,6 +118,7 @@ def test_init_travels_through_checkpoints_and_resume(tmp_path):
     assert r.exit_code != 0 and "init" in r.output
 
 
+@pytest.mark.slow
 def test_default_spec_has_no_init_key(tmp_path):
     """A tflib run writes the same spec as before the option existed, so older runs still resume."""
     write_mnist(tmp_path)

@@ -194,6 +194,7 @@ def train_random(tmp_path, *args):
                                     "--device", "cpu", "--quiet"])
 
 
+@pytest.mark.slow
 def test_train_random_architecture_end_to_end(tmp_path):
     """Architecture 8 (a normalised critic) with the standard GAN: two iterations; options.json and the
     checkpoints hold the drawn architecture, and `wgan sample` rebuilds the generator from either checkpoint."""

@@ -1,5 +1,6 @@
 """benchmarks/throughput.py runs end to end on the CPU at tiny sizes and reports what it says."""
 
+import pytest
 import json
 import sys
 
@@ -10,6 +11,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import throughput  # noqa: E402
 
 
+@pytest.mark.slow
 def test_tiny_benchmark_writes_a_table_and_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     throughput.main(["--tiny", "--cases", "toy,dcgan", "--device", "cpu", "--warmup", "1", "--iters", "1",

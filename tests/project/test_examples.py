@@ -135,6 +135,7 @@ def test_overfitting_trains_gp_and_clip_on_a_subset(standin):
     assert calls[-1][:3] == ["report", "runs/overfitting-mnist/gp", "runs/overfitting-mnist/clip"]
 
 
+@pytest.mark.slow
 def test_last_grids_takes_each_runs_newest_grid_and_its_first_cells(tmp_path):
     """examples/last_grids.py: the newest grid of each run (not an older one), the first side x side cells of it,
     one figure of all runs; a run without grids is refused with one error line."""

@@ -56,6 +56,7 @@ def rows_of(path: Path) -> list[dict]:
     return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_report_writes_every_file(real_runs, written):
     out, result = written
     eval_keys = {k for p in real_runs.values() for r in rows_of(p) if r["event"] == "eval" for k in r} - {
@@ -214,6 +215,7 @@ def test_run_in_progress_and_without_rows(tmp_path):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_text_runs_floors_artifacts_and_non_finite_values(tmp_path):
     """A textgen log (js1..js4 with the real-data floor js*_real at step 0, samples/iter-*.txt) and an image
     log whose sample grids are named by artifact rows outside samples/."""
@@ -373,6 +375,7 @@ def test_table2_counts_fid_below(table2_runs):
     assert t2["appendix_c"] == {"architectures": 3, "gp_better": 1, "lp_better": 1, "ties": 1}
 
 
+@pytest.mark.slow
 def test_table2_in_the_report_and_refusals(table2_runs, tmp_path):
     t2 = report.table2(table2_runs, "is", [3.0], higher_is_better=True)
     result = report.write_report(table2_runs, tmp_path / "out", table2=t2)
@@ -430,6 +433,7 @@ def test_artifacts_logged_relative_to_where_the_run_was_started(tmp_path):
 
 
 # ---- the command ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_report_command_writes_and_names_every_file(real_runs, tmp_path):
     out = tmp_path / "out"
     r = runner.invoke(app, ["report", *map(str, real_runs.values()), "-o", str(out)])
@@ -442,6 +446,7 @@ def test_report_command_writes_and_names_every_file(real_runs, tmp_path):
     assert result["runs"][0]["run"] == "toy-gp" and "index.html" in result["files"]
 
 
+@pytest.mark.slow
 def test_report_command_prints_table2(table2_runs, tmp_path):
     paths = [str(run.path) for run in table2_runs]
     r = runner.invoke(app, ["report", *paths, "-o", str(tmp_path / "out"), "--table2", "is", "--thresholds", "1",

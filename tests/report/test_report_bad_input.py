@@ -31,6 +31,7 @@ def make_run(path: Path, options=None, rows=None, extra_lines: str = "") -> Path
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cost_$5_vs_$10", "lr$\\alpha$"])
 def test_dollar_signs_in_run_names_are_text(tmp_path, name):
     """matplotlib reads `$...$` as mathtext: the first name made it raise, the second drew an alpha."""
@@ -54,6 +55,7 @@ def test_dollar_signs_in_run_names_are_text(tmp_path, name):
     assert not [s for s, math in parsed if math], "text drawn as mathtext"
 
 
+@pytest.mark.slow
 def test_dollar_metric_name_is_text(tmp_path):
     rows = [*ROWS, {"event": "eval", "step": 2, "fid$x$": 3.0, "time": 3.0}]
     run = make_run(tmp_path / "r", rows=rows)
@@ -72,6 +74,7 @@ def test_dollar_metric_name_is_text(tmp_path):
     '{"event": "artifact", "step": 3, "kind": "samples", "path": {"p": 1}, "time": 3.0}',
     '[1, 2, 3]',
 ])
+@pytest.mark.slow
 def test_rows_of_another_shape_are_skipped(tmp_path, line):
     from PIL import Image
 
@@ -114,6 +117,7 @@ def test_a_malformed_resumed_segment_options_is_refused(tmp_path):
 HOSTILE = "<img src=x onerror=alert(1)>&co"
 
 
+@pytest.mark.slow
 def test_markdown_cells_carry_no_raw_html(tmp_path):
     a = make_run(tmp_path / HOSTILE)
     b = make_run(tmp_path / "b", {**TOY, "train": {**TOY["train"], "lr": 1e-3}})

@@ -106,6 +106,7 @@ def test_malformed_metadata_is_refused_with_a_reason(tmp_path, change, message):
         checkpoint.load(path)
 
 
+@pytest.mark.slow
 def test_huge_width_with_a_correct_digest_is_refused_before_any_allocation(tmp_path):
     path, tensors = toy_generator(tmp_path / "g.safetensors")
     edit_meta(path, lambda m: m["model"].update(dim=2**16, depth=1024), redigest=True, digest_of=tensors)
@@ -216,6 +217,7 @@ def test_header_fuzz_of_a_train_state(tmp_path, one_thread):
     assert cases == 8 * (8 + n) and refused > 0.9 * cases
 
 
+@pytest.mark.slow
 def test_damaged_headers_through_the_cli_exit_4_without_a_traceback(tmp_path):
     """A sample of the fuzz cases through `wgan sample`: exit 0 (identical) or 4, one error line, a hint."""
     path, _ = toy_generator(tmp_path / "g.safetensors")

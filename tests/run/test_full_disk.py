@@ -37,6 +37,7 @@ def partial_then_enospc(path):
 
 
 # ---- training: a checkpoint save fails ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_enospc_during_a_checkpoint_save_stops_with_7_and_keeps_the_previous_checkpoints(tmp_path, monkeypatch):
     out = tmp_path / "run"
     real_save = files.save_file

@@ -32,6 +32,7 @@ def toy(out, *extra, iters="6"):
     return runner.invoke(app, ["toy", "--iters", iters, *args, "--out", str(out)])
 
 
+@pytest.mark.slow
 def test_a_held_lock_refuses_a_second_run_naming_the_owner(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -120,6 +121,7 @@ def test_the_lock_is_free_once_its_owner_is_killed_even_with_children_alive(tmp_
         p.wait()
 
 
+@pytest.mark.slow
 def test_resume_with_other_data_is_refused_unless_asked(tmp_path):
     out = tmp_path / "run"
     assert toy(out, "--dataset", "8gaussians").exit_code == 0
@@ -134,6 +136,7 @@ def test_resume_with_other_data_is_refused_unless_asked(tmp_path):
     assert meta["step"] == 10 and meta["extra"]["dataset"] == "swissroll"   # continued from 6, on the new data
 
 
+@pytest.mark.slow
 def test_resume_with_another_model_shows_the_difference(tmp_path):
     out = tmp_path / "run"
     assert toy(out).exit_code == 0
@@ -145,6 +148,7 @@ def test_resume_with_another_model_shows_the_difference(tmp_path):
     assert isinstance(r.exception, SystemExit)
 
 
+@pytest.mark.slow
 def test_changed_training_options_are_shown_on_resume(tmp_path):
     out = tmp_path / "run"
     assert toy(out).exit_code == 0
@@ -154,6 +158,7 @@ def test_changed_training_options_are_shown_on_resume(tmp_path):
     assert "lr: 0.0001 vs 0.0002" in r.output
 
 
+@pytest.mark.slow
 def test_stale_temporary_files_are_removed_at_start(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -169,6 +174,7 @@ def test_stale_temporary_files_are_removed_at_start(tmp_path):
     assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
 
 
+@pytest.mark.slow
 def test_metrics_jsonl_cut_line_is_ended_on_resume(tmp_path):
     out = tmp_path / "run"
     assert toy(out).exit_code == 0

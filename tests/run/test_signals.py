@@ -92,6 +92,7 @@ def test_sigint_to_the_process_group_saves_and_exits_130(tmp_path, folder):
     assert list(out.glob("ckpt-*.safetensors"))
 
 
+@pytest.mark.slow
 def test_a_process_exits_even_when_a_dropped_loader_left_its_workers_behind(tmp_path):
     """Workers ignore SIGTERM, so multiprocessing's exit hook (terminate, then join) would wait for them forever;
     an iterator kept alive in a reference cycle after its loader is gone must not hang the process at exit."""

@@ -26,6 +26,7 @@ def scored_rows(tmp_path: Path, iters: int, metrics: str) -> tuple[list[dict], P
     return [row for row in rows if row["event"] == "eval" and "fid" in row], out
 
 
+@pytest.mark.slow
 def test_in_training_fid_is_logged_and_best_generator_kept(tmp_path, fake_net):
     scored, out = scored_rows(tmp_path, 4, "fid,kid")
     assert [row["step"] for row in scored] == [2, 4]
@@ -34,6 +35,7 @@ def test_in_training_fid_is_logged_and_best_generator_kept(tmp_path, fake_net):
     assert best["kind"] == "generator" and best["extra"]["fid"] == min(row["fid"] for row in scored)
 
 
+@pytest.mark.slow
 def test_in_training_pr_and_dc_are_logged(tmp_path, fake_net):
     scored, _ = scored_rows(tmp_path, 2, "fid,pr,dc")
     assert len(scored) == 1

@@ -38,6 +38,7 @@ def test_trains_on_the_first_n_images_and_validates_on_the_whole_split(tmp_path)
     assert options["data"]["n_val"] == 32
 
 
+@pytest.mark.slow
 def test_resume_with_another_subset_is_refused(tmp_path):
     write_mnist(tmp_path)
     run_subset(tmp_path, 10)

@@ -72,6 +72,7 @@ def _weights(path):
     return load_file(str(path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["mnist", "folder"])
 def test_resume_is_bit_identical(tmp_path, dataset):
     """N iterations straight == N/2, then a fresh process-like start that resumes for N/2 (CPU)."""
@@ -93,6 +94,7 @@ def test_resume_is_bit_identical(tmp_path, dataset):
     assert straight["val_w_dist"] == resumed["val_w_dist"]   # the validation split: 5% of 80 = one batch
 
 
+@pytest.mark.slow
 def test_run_directory_contents(tmp_path):
     write_mnist(tmp_path)
     events = []

@@ -40,6 +40,7 @@ def train_textgen(opts, cfg, run) -> dict:
     return train_run(TextTask(opts), cfg, run)
 
 
+@pytest.mark.slow
 def test_learns_a_regular_corpus(tmp_path, one_thread):
     opts, _, run = small_run(tmp_path, 0, eval_every=1000, save_every=1000, log_every=100)
     cfg = TrainConfig(iters=300, n_critic=2, batch_size=32, lr=2e-3, seed=0)
@@ -55,6 +56,7 @@ def test_learns_a_regular_corpus(tmp_path, one_thread):
     assert sum(w in WORDS for w in words) > len(words) / 3   # whole words of the corpus appear
 
 
+@pytest.mark.slow
 def test_resume_is_exact_and_evaluation_leaves_training_alone(tmp_path):
     straight = train_textgen(*small_run(tmp_path, 4, out="straight", eval_every=1))
     train_textgen(*small_run(tmp_path, 2, out="resumed"))
@@ -73,6 +75,7 @@ def test_resume_is_exact_and_evaluation_leaves_training_alone(tmp_path):
     assert (tmp_path / "resumed" / "samples" / "iter-0000004.txt").is_file()
 
 
+@pytest.mark.slow
 def test_the_vocabulary_travels_in_the_checkpoint_and_generation_runs_on_cpu(tmp_path):
     opts, cfg, run = small_run(tmp_path, 2, output=str(tmp_path / "lm.safetensors"))
     train_textgen(opts, cfg, run)

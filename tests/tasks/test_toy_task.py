@@ -32,6 +32,7 @@ def test_resolve_defaults_per_method():
     assert tiny(gp_weight=10, n_critic=3).gp_weight == 10 and tiny(n_critic=3).n_critic == 3
 
 
+@pytest.mark.slow
 def test_critic_against_fixed_generator_settles_near_unit_gradient_norm():
     cfg = tiny(gp_weight=10.0, iters=150, batch_size=128, lr=1e-3, seed=0)
     opts = ToyOptions(dataset="8gaussians", dim=64, fixed_generator=True)
@@ -45,6 +46,7 @@ def test_critic_against_fixed_generator_settles_near_unit_gradient_norm():
     assert engine.opt_g is None   # nothing in the generator trains
 
 
+@pytest.mark.slow
 def test_toy_generator_moves_onto_the_modes(tmp_path, events):
     opts = ToyOptions(dataset="8gaussians", dim=128, plot_every=10_000, n_eval=500)
     cfg = TrainConfig(iters=400, batch_size=128, lr=5e-4, seed=0)
@@ -69,6 +71,7 @@ def run(tmp_path, iters, name="run", dataset="25gaussians"):
     return checkpoint.load(tmp_path / name / f"ckpt-{iters:07d}.safetensors")[0]
 
 
+@pytest.mark.slow
 def test_resume_is_bit_identical(tmp_path):
     straight = run(tmp_path, 12, "straight")
     run(tmp_path, 6, "halves")
