@@ -200,7 +200,7 @@ def score(
     splits: SplitsOpt = 10, batch_size: ScoreBatchOpt = 50, device: DeviceOpt = Device.auto, seed: SeedOpt = 0,
     weights: WeightsOpt = None, save_stats: SaveStatsOpt = None, ema: EmaOpt = False,
     kid_subsets: KidSubsetsOpt = 100, kid_subset_size: KidSubsetSizeOpt = 1000, data_dir: DataDirOpt = None,
-    resize: ResizeOpt = Resize.tf1, repeats: RepeatsOpt = 1,
+    resize: ResizeOpt = Resize.tf1, repeats: RepeatsOpt = 1, compile: CompileOpt = True,
     as_json: JsonOpt = False, quiet: QuietOpt = False, dry_run: DryRunOpt = False, debug: DebugOpt = False,
 ):
     """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights), and
@@ -226,7 +226,7 @@ def score(
                                  device=device, seed=seed, weights=weights and str(weights),
                                  save_stats=save_stats and str(save_stats), ema=ema, kid_subsets=kid_subsets,
                                  kid_subset_size=kid_subset_size, data_dir=data_dir and str(data_dir),
-                                 resize=resize.value, repeats=repeats)
+                                 resize=resize.value, repeats=repeats, compile=compile)
     if dry_run:
         score_mod.validate(req)
         typer.echo(json.dumps({"score": dataclasses.asdict(req)}, indent=2))

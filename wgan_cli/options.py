@@ -185,6 +185,9 @@ ResizeOpt = Annotated[Resize, typer.Option(help="Resize to 299x299: tf1 (TF 1.x 
                                                 "of the other resize are refused.")]
 RepeatsOpt = Annotated[int, typer.Option(help="Score K independent sample sets of a checkpoint (seeds seed, "
                                               "seed+1, ...) and report each metric's mean and std over them.", min=1)]
+CompileOpt = Annotated[bool, typer.Option("--compile/--no-compile", help="Compile the Inception network "
+                      "(torch.compile, once per machine, cached) when that saves more time than it costs; "
+                      "--no-compile always runs it eagerly (the same numbers, slower).")]
 
 # ---- wgan textgen --------------------------------------------------------------------------------------------
 CorpusOpt = Annotated[Optional[str], typer.Option(help="Train on this UTF-8 text (a file or a folder of files, one "

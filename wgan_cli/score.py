@@ -21,7 +21,7 @@ import torch
 from wgan_cli import bounds, checkpoint, outputs, torchrun
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
-from wgan_cli.metrics import weights as inception_weights
+from wgan_cli.metrics import fastpath, weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
 from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
@@ -48,6 +48,7 @@ class ScoreRequest:
     data_dir: str | None = None           # where dataset splits are found: --data-dir, $WGAN_DATA_DIR, ./data
     resize: str = "tf1"                   # tf1 (TF 1.x bilinear, the published numbers) | clean (clean-fid's bicubic)
     repeats: int = 1                      # independent sample sets of a checkpoint (seeds seed .. seed + repeats - 1)
+    compile: bool = True                  # the compiled Inception network where it pays (metrics/fastpath.py)
 
 
 def is_checkpoint_input(text: str) -> bool:
@@ -110,7 +111,17 @@ def numeric_options(req: ScoreRequest) -> list:
             ("--repeats", req.repeats, R(1, 10**4, integer=True, example="--repeats 3"))]
 
 
-CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
+CPU_IMAGES_PER_S = 10   # the eager Inception network in fp32 on a 2-core CPU (docs/score.md), before a measurement
+
+
+def cpu_rate(req: ScoreRequest, device: torch.device) -> tuple[float, str]:
+    """Images/s to expect on this CPU: what the last run here measured, else the reference machine's."""
+    entry = fastpath.recorded(device, req.batch_size)
+    measured = (entry.get("fast_ips") if req.compile else None) or entry.get("eager_ips")
+    if measured:
+        return measured, "measured on this machine"
+    speedup = fastpath.REFERENCE.speedup if req.compile else 1.0
+    return CPU_IMAGES_PER_S * speedup, "on 2 cores"
 
 
 def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[str], None] | None = None) -> dict:
@@ -142,12 +153,13 @@ def score(req: ScoreRequest, progress: Progress | None = None, note: Callable[[s
         raise UsageError(f"--splits {req.splits} is more than the {source.n} images", "lower --splits")
     drawn = req.input is not None and Path(req.input).suffix == ".safetensors"   # samples from a checkpoint
     total = req.n * req.repeats
-    if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S * group.world:
+    rate, measured = cpu_rate(req, device) if device.type == "cpu" else (0.0, "")
+    if drawn and device.type == "cpu" and total > 5 * 60 * rate * group.world:
         sets = f" ({req.repeats} sets of {req.n})" if req.repeats > 1 else ""
         say(f"{total} samples{sets} through the Inception network on the CPU take about "
-            f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s on "
-            "2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
-    net = inception_weights.load_network(weights, device)
+            f"{total / rate / group.world / 60:.0f} minutes (about {rate:.0f} images/s {measured}); "
+            "--n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000")
+    net = fastpath.wrap(inception_weights.load_network(weights, device), "auto" if req.compile else "off", say)
     net.resize = req.resize
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device),
                     "resize": req.resize}
