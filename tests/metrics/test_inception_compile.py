@@ -65,11 +65,16 @@ def eager_pass(net, x, batch):
 
 
 def test_the_decision_is_the_arithmetic_of_measured_costs():
-    # eager: 1 s per batch of 10 (10 images/s); the reference: compile = 6 eager batches, 3x faster
-    go, cost = fastpath.should_compile(remaining=100, batch=10, eager_batch_s=1.0, entry={})
-    assert cost == pytest.approx(6.0) and go              # saves 100 * (1/10 - 1/30) = 6.67 s > 6 s
-    go, _ = fastpath.should_compile(remaining=80, batch=10, eager_batch_s=1.0, entry={})
-    assert not go                                           # saves 5.33 s < 6 s
+    # nothing recorded: eager 1 s per batch of 10 (10 images/s); the reference's compile takes as long as
+    # REFERENCE.compile_images eager images, and the compiled network is REFERENCE.speedup times faster
+    ref = fastpath.REFERENCE
+    cost = ref.compile_images / 10
+    breakeven = cost / (1 / 10 - 1 / (10 * ref.speedup))   # images whose eager-minus-compiled time equals it
+    go, got_cost = fastpath.should_compile(remaining=int(breakeven) + 1, batch=10, eager_batch_s=1.0, entry={})
+    assert got_cost == pytest.approx(cost) and go
+    assert not fastpath.should_compile(remaining=int(breakeven) - 1, batch=10, eager_batch_s=1.0, entry={})[0]
+    # a machine twice as slow expects a compile twice as long: the same break-even number of images
+    assert fastpath.should_compile(int(breakeven) - 1, 10, 2.0, {}) == (False, pytest.approx(2 * cost))
     # recorded here: a cached start of 2 s and 50 images/s compiled: 20 images save 2 - 0.4 = 1.6 s < 2 s
     entry = {"compile_s": 300.0, "cached_s": 2.0, "fast_ips": 50.0}
     assert fastpath.should_compile(20, 10, 1.0, entry) == (False, 2.0)
@@ -87,8 +92,10 @@ def test_few_images_are_scored_eagerly_and_many_compile_once(cheap_net, compiler
     torch.testing.assert_close(got.pool3, eager[0], rtol=0, atol=0)
     torch.testing.assert_close(got.logits, eager[1], rtol=0, atol=0)
 
+    # measured here before: a 1 ms cached start and a compiled network 1000x faster than eager pay for 11 images
+    fastpath.record(fastpath.costs_path(), CPU, 1, compile_s=0.001, cached_s=0.001, fast_ips=1e6)
     many = fastpath.FastInception(cheap_net, "auto")
-    got = run_pass(many, x, 1)   # 11 images left after the first: 11 * 2/3 eager batches > 6
+    got = run_pass(many, x, 1)
     assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False, "options": {"freezing": True}}]
     assert compiler["calls"] == [1] * 11     # the first batch eagerly (timed), then every batch compiled
     torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 1)[0], rtol=0, atol=0)

@@ -10,8 +10,8 @@ on the images still to score is more than compiling costs. Both sides are measur
 in the cache (`compile-costs.json`: first-compile and cached-start seconds, eager and compiled images/s per
 device, torch version, threads and batch size). Before the first compile on a machine, the eager rate is measured
 on the first batch (scored eagerly: no work is lost) and the compile cost and speed-up are taken from the
-reference measurement (REFERENCE, docs/performance.md), the compile cost in units of that eager batch time, so a
-slower machine is expected to compile more slowly too.
+reference measurement (REFERENCE, docs/performance.md), the compile cost in units of the eager time per image,
+so a slower machine is expected to compile more slowly too.
 
 Compiled code persists in the cache (inductor's FX graph cache under `<cache>/inductor`, unless
 $TORCHINDUCTOR_CACHE_DIR says otherwise): a machine pays the full compile once, later runs a cached start. A
@@ -45,13 +45,13 @@ CACHE_SUBDIR = "inductor"
 @dataclass(frozen=True)
 class Reference:
     """What compiling cost and gained where it was measured (benchmarks/inception_speed.py; docs/performance.md)."""
-    compile_batches: float   # first compile, in eager-batch times of the same batch size (CPU)
-    compile_s: float         # the same in seconds (the prior on CUDA, whose compile is host work)
+    compile_images: float    # the first compile, in the time the eager network takes per image there
     speedup: float           # compiled images/s over eager images/s
 
 
-# 2-core x86-64 CPU, torch 2.14.1, batch 50, shared cores: see docs/performance.md
-REFERENCE = Reference(compile_batches=6.0, compile_s=60.0, speedup=3.0)
+# 2-core x86-64 CPU, torch 2.14.1, 2 threads: a 38 s compile at 8 eager images/s, 29 images/s compiled
+# (docs/performance.md)
+REFERENCE = Reference(compile_images=38 * 8, speedup=29 / 8)
 
 
 def costs_path() -> Path:
@@ -119,8 +119,8 @@ def should_compile(remaining: int, batch: int, eager_batch_s: float, entry: dict
     if entry.get("compile_s") is not None and entry.get("fast_ips"):
         cost = entry.get("cached_s") or entry["compile_s"]   # compiled here before: the cache makes it a start
         fast_ips = entry["fast_ips"]
-    else:
-        cost = REFERENCE.compile_batches * eager_batch_s
+    else:   # nothing measured here yet: the reference, its compile scaled by this machine's eager speed
+        cost = REFERENCE.compile_images / eager_ips
         fast_ips = eager_ips * REFERENCE.speedup
     saved = remaining / eager_ips - remaining / fast_ips
     return saved > cost, cost
