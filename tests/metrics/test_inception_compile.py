@@ -75,12 +75,18 @@ def test_the_decision_is_the_arithmetic_of_measured_costs():
     assert not fastpath.should_compile(remaining=int(breakeven) - 1, batch=10, eager_batch_s=1.0, entry={})[0]
     # a machine twice as slow expects a compile twice as long: the same break-even number of images
     assert fastpath.should_compile(int(breakeven) - 1, 10, 2.0, {}) == (False, pytest.approx(2 * cost))
-    # recorded here: a cached start of 2 s and 50 images/s compiled: 20 images save 2 - 0.4 = 1.6 s < 2 s
-    entry = {"compile_s": 300.0, "cached_s": 2.0, "fast_ips": 50.0}
-    assert fastpath.should_compile(20, 10, 1.0, entry) == (False, 2.0)
-    assert fastpath.should_compile(30, 10, 1.0, entry) == (True, 2.0)   # 3 - 0.6 = 2.4 s > 2 s
+    # recorded here: a cached start as long as 20 eager images (2 s at 10 images/s), compiled 5x faster:
+    # 20 images save 2 - 0.4 = 1.6 s < 2 s, 30 save 3 - 0.6 = 2.4 s > 2 s
+    entry = {"compile_images": 3000.0, "cached_images": 20.0, "speedup": 5.0}
+    assert fastpath.should_compile(20, 10, 1.0, entry) == (False, pytest.approx(2.0))
+    assert fastpath.should_compile(30, 10, 1.0, entry) == (True, pytest.approx(2.0))
+    # the same record on a machine twice as busy now (eager 5 images/s): the same number of images pays
+    assert fastpath.should_compile(30, 10, 2.0, entry) == (True, pytest.approx(4.0))
+    # compiled once, no cached start measured yet: the reference's cached share of that first compile
+    once = fastpath.should_compile(10**6, 10, 1.0, {"compile_images": 3000.0, "speedup": 5.0})
+    assert once == (True, pytest.approx(300.0 * ref.cached_share))
     # a machine where the compiled network is not faster never compiles
-    assert not fastpath.should_compile(10**9, 10, 1.0, {"compile_s": 1.0, "fast_ips": 10.0})[0]
+    assert not fastpath.should_compile(10**9, 10, 1.0, {"cached_images": 0.0, "speedup": 1.0})[0]
 
 
 def test_few_images_are_scored_eagerly_and_many_compile_once(cheap_net, compiler):
@@ -93,14 +99,16 @@ def test_few_images_are_scored_eagerly_and_many_compile_once(cheap_net, compiler
     torch.testing.assert_close(got.logits, eager[1], rtol=0, atol=0)
 
     # measured here before: a free cached start and a compiled network far faster than eager: 11 images pay
-    fastpath.record(fastpath.costs_path(), CPU, 1, compile_s=0.0, cached_s=0.0, fast_ips=1e6)
+    fastpath.record(fastpath.costs_path(), CPU, 1, cached_images=0.0, speedup=1e6)
     many = fastpath.FastInception(cheap_net, "auto")
     got = run_pass(many, x, 1)
     assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False, "options": {"freezing": True}}]
     assert compiler["calls"] == [1] * 11     # the first batch eagerly (timed), then every batch compiled
     torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 1)[0], rtol=0, atol=0)
     entry = fastpath.recorded(CPU, 1)
-    assert entry["compile_s"] >= 0 and entry["eager_ips"] > 0 and entry["fast_ips"] > 0
+    assert entry["compile_s"] >= 0 and entry["compile_images"] >= 0
+    assert entry["eager_ips"] > 0 and entry["fast_ips"] > 0
+    assert entry["speedup"] == pytest.approx(entry["fast_ips"] / entry["eager_ips"], rel=1e-2)   # rounded to 3 places
     run_pass(many, x, 1)   # a second pass (the reference): the same compiled graph, no new compile
     assert len(compiler["compiles"]) == 1
 
@@ -114,7 +122,7 @@ def test_a_short_last_batch_is_padded_to_the_compiled_size(cheap_net, compiler):
 
 
 def test_recorded_costs_that_do_not_pay_keep_it_eager(cheap_net, compiler):
-    fastpath.record(fastpath.costs_path(), CPU, 1, compile_s=1e6, fast_ips=1e3)
+    fastpath.record(fastpath.costs_path(), CPU, 1, compile_images=1e9, cached_images=1e9, speedup=4.0)
     net = fastpath.FastInception(cheap_net, "auto")
     run_pass(net, images(20), 1)
     assert compiler["compiles"] == [] and not net.is_compiled
@@ -202,7 +210,7 @@ def test_in_training_evaluation_compiles_where_it_pays_and_says_so(cheap_net, co
     monkeypatch.setattr(torch, "compile", broken)
     monkeypatch.setattr(weights, "resolve_weights", lambda *a, **k: weights.Weights({}, True, "test", "test0001"))
     monkeypatch.setattr(weights, "load_network", lambda w, device="cpu": cheap_net)
-    fastpath.record(fastpath.costs_path(), CPU, 4, compile_s=0.0, cached_s=0.0, fast_ips=1e6)   # it pays
+    fastpath.record(fastpath.costs_path(), CPU, 4, cached_images=0.0, speedup=1e6)   # it pays
     G = TinyImageG()   # (4,) noise -> tanh (1, 8, 8) images
     cb, _ = evaluate.eval_callback(every=1, n=12, metrics="is", ref=None, device="cpu", generator=lambda: G,
                                    batch_size=4, splits=2)

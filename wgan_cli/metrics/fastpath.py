@@ -6,12 +6,12 @@ convolutions, oneDNN's prepacked weight layouts on the CPU), channels_last, for 
 last batch is padded, so nothing is compiled twice). Resizing and the logits layer stay eager.
 
 When it compiles (`mode`): "off" never (`wgan score --no-compile`); "on" always; "auto" when the time it saves
-on the images still to score is more than compiling costs. Both sides are measured on this machine and recorded
-in the cache (`compile-costs.json`: first-compile and cached-start seconds, eager and compiled images/s per
-device, torch version, threads and batch size). Before the first compile on a machine, the eager rate is measured
-on the first batch (scored eagerly: no work is lost) and the compile cost and speed-up are taken from the
-reference measurement (REFERENCE, docs/performance.md), the compile cost in units of the eager time per image,
-so a slower machine is expected to compile more slowly too.
+on the images still to score is more than compiling costs. The first batch of a pass is scored eagerly and timed
+(no work is lost); the compile's cost and the speed-up come from what was recorded on this machine
+(`compile-costs.json` in the cache, per device, torch version, threads and batch size: the first compile's and a
+cached start's cost in eager-image times, the compiled/eager speed-up, the last eager and compiled images/s), or
+before the first compile here from the reference measurement (REFERENCE, docs/performance.md). Costs are kept
+relative to the eager rate, so a slower (or busier) machine is expected to compile more slowly too.
 
 Compiled code persists in the cache (inductor's FX graph cache under `<cache>/inductor`, unless
 $TORCHINDUCTOR_CACHE_DIR says otherwise): a machine pays the full compile once, later runs a cached start. A
@@ -46,12 +46,13 @@ CACHE_SUBDIR = "inductor"
 class Reference:
     """What compiling cost and gained where it was measured (benchmarks/inception_speed.py; docs/performance.md)."""
     compile_images: float    # the first compile, in the time the eager network takes per image there
+    cached_share: float      # a cached start's seconds over the first compile's
     speedup: float           # compiled images/s over eager images/s
 
 
-# 2-core x86-64 CPU, torch 2.14.1, 2 threads: a 38 s compile at 8 eager images/s, 29 images/s compiled
-# (docs/performance.md)
-REFERENCE = Reference(compile_images=38 * 8, speedup=29 / 8)
+# 2-core x86-64 CPU, torch 2.14.1, 2 threads (docs/performance.md): a 38 s first compile at 8 eager images/s and
+# 29 images/s compiled (one other job on the cores); a cached start took 155 s where the first compile took 419 s
+REFERENCE = Reference(compile_images=38 * 8, cached_share=155 / 419, speedup=29 / 8)
 
 
 def costs_path() -> Path:
@@ -113,17 +114,23 @@ def cannot_compile(device: torch.device) -> str | None:
 
 
 def should_compile(remaining: int, batch: int, eager_batch_s: float, entry: dict) -> tuple[bool, float]:
-    """(compile?, expected compile seconds) for `remaining` images, from the recorded costs or the reference.
-    Compiling pays when remaining * (1/eager - 1/fast) images/s exceeds its cost."""
+    """(compile?, expected compile seconds) for `remaining` images, given the eager time of a batch just measured.
+    Compiling pays when remaining * (1/eager - 1/compiled) images/s exceeds its cost.
+
+    Costs and speed-up are recorded relative to the eager rate of the same run (the compile in eager-image times,
+    compiled over eager images/s), and applied to the eager rate measured now: on a machine whose load changes,
+    the rates of two moments do not compare, their ratios within one run do."""
     eager_ips = batch / eager_batch_s
-    if entry.get("compile_s") is not None and entry.get("fast_ips"):
-        cost = entry.get("cached_s") or entry["compile_s"]   # compiled here before: the cache makes it a start
-        fast_ips = entry["fast_ips"]
-    else:   # nothing measured here yet: the reference, its compile scaled by this machine's eager speed
-        cost = REFERENCE.compile_images / eager_ips
-        fast_ips = eager_ips * REFERENCE.speedup
-    saved = remaining / eager_ips - remaining / fast_ips
-    return saved > cost, cost
+    speedup = entry.get("speedup") or REFERENCE.speedup
+    if entry.get("cached_images") is not None:          # a cached start measured here
+        cost_images = entry["cached_images"]
+    elif entry.get("compile_images") is not None:       # compiled here once: the cache holds it now
+        cost_images = entry["compile_images"] * REFERENCE.cached_share
+    else:                                               # nothing measured here: the reference
+        cost_images = REFERENCE.compile_images
+    cost = cost_images / eager_ips
+    saved = remaining / eager_ips * (1 - 1 / speedup)
+    return speedup > 1 and saved > cost, cost
 
 
 class FastInception:
@@ -172,6 +179,8 @@ class FastInception:
 
     def end(self) -> None:
         rates = {f"{k}_ips": n / s for k, (n, s) in self.timing.items() if n and s > 0}
+        if "eager_ips" in rates and "fast_ips" in rates:   # both measured in this pass: their ratio compares
+            rates["speedup"] = rates["fast_ips"] / rates["eager_ips"]
         if rates and self.batch:
             record(self.costs, self.device, self.batch, **rates)
 
@@ -265,7 +274,14 @@ class FastInception:
         seconds = time.perf_counter() - t0
         self.compiled = fn
         cached = cache_hits() > hits
-        record(self.costs, self.device, len(x), **({"cached_s": seconds} if cached else {"compile_s": seconds}))
+        eager_n, eager_s = self.timing["eager"]
+        eager_ips = eager_n / eager_s if eager_n and eager_s > 0 else recorded(self.device, len(x), self.costs).get(
+            "eager_ips")
+        kind = "cached" if cached else "compile"
+        values = {f"{kind}_s": seconds}
+        if eager_ips:
+            values[f"{kind}_images"] = seconds * eager_ips   # the cost in eager-image times (see should_compile)
+        record(self.costs, self.device, len(x), **values)
         return feats
 
 
