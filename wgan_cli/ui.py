@@ -233,7 +233,7 @@ def plain_progress(stream=None, every_s: float = 5.0):
             return
         state["t"] = now
         state["last"][label] = (now, done)
-        # the rate since the previous line: a one-time pause (compiling the network) does not skew the ETA
+        # the rate since the previous line: a one-time pause (compiling the network) skews one line, not all
         rate = (done - before) / max(now - since, 1e-9)
         eta = f", ETA {clock((total - done) / rate)}" if done < total and rate > 0 else ""
         print(f"{label}: {done}/{total} images ({rate:.1f} img/s{eta})", file=stream, flush=True)
