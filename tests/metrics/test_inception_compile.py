@@ -85,6 +85,8 @@ def test_the_decision_is_the_arithmetic_of_measured_costs():
     # compiled once, no cached start measured yet: the reference's cached share of that first compile
     once = fastpath.should_compile(10**6, 10, 1.0, {"compile_images": 3000.0, "speedup": 5.0})
     assert once == (True, pytest.approx(300.0 * ref.cached_share))
+    # on a GPU, before any measurement, the compile is host work: the reference's seconds, not eager-image times
+    assert fastpath.should_compile(10, 10, 0.01, {}, "cuda") == (False, pytest.approx(ref.host_compile_s))
     # a machine where the compiled network is not faster never compiles
     assert not fastpath.should_compile(10**9, 10, 1.0, {"cached_images": 0.0, "speedup": 1.0})[0]
 

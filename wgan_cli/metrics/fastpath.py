@@ -48,11 +48,13 @@ class Reference:
     compile_images: float    # the first compile, in the time the eager network takes per image there
     cached_share: float      # a cached start's seconds over the first compile's
     speedup: float           # compiled images/s over eager images/s
+    host_compile_s: float    # the first compile in seconds: the prior on a GPU, where compiling is host work that
+    #                          does not scale with the device's speed (not measured on a GPU yet)
 
 
 # 2-core x86-64 CPU, torch 2.14.1, 2 threads (docs/performance.md): a 38 s first compile at 8 eager images/s and
 # 29 images/s compiled (one other job on the cores); a cached start took 155 s where the first compile took 419 s
-REFERENCE = Reference(compile_images=38 * 8, cached_share=155 / 419, speedup=29 / 8)
+REFERENCE = Reference(compile_images=38 * 8, cached_share=155 / 419, speedup=29 / 8, host_compile_s=38.0)
 
 
 def costs_path() -> Path:
@@ -113,7 +115,8 @@ def cannot_compile(device: torch.device) -> str | None:
     return None
 
 
-def should_compile(remaining: int, batch: int, eager_batch_s: float, entry: dict) -> tuple[bool, float]:
+def should_compile(remaining: int, batch: int, eager_batch_s: float, entry: dict,
+                   device_type: str = "cpu") -> tuple[bool, float]:
     """(compile?, expected compile seconds) for `remaining` images, given the eager time of a batch just measured.
     Compiling pays when remaining * (1/eager - 1/compiled) images/s exceeds its cost.
 
@@ -126,8 +129,10 @@ def should_compile(remaining: int, batch: int, eager_batch_s: float, entry: dict
         cost_images = entry["cached_images"]
     elif entry.get("compile_images") is not None:       # compiled here once: the cache holds it now
         cost_images = entry["compile_images"] * REFERENCE.cached_share
-    else:                                               # nothing measured here: the reference
+    elif device_type == "cpu":                          # nothing measured here: the reference
         cost_images = REFERENCE.compile_images
+    else:                                               # a GPU: host seconds, whatever the device's speed
+        cost_images = REFERENCE.host_compile_s * eager_ips
     cost = cost_images / eager_ips
     saved = remaining / eager_ips * (1 - 1 / speedup)
     return speedup > 1 and saved > cost, cost
@@ -230,7 +235,7 @@ class FastInception:
             return self.eager(x)
         feats, seconds = self.timed(self.net.pool3, x)   # useful work, and this machine's eager rate
         self.add("eager", self.batch, seconds)
-        go, cost = should_compile(self.remaining, self.batch, seconds, entry)
+        go, cost = should_compile(self.remaining, self.batch, seconds, entry, self.device.type)
         if go and self.remaining > 0:
             self.compile_next = cost
         return feats
