@@ -175,13 +175,14 @@ def test_an_unreadable_costs_file_is_ignored_and_rewritten(cheap_net, compiler):
 
 # ---- the real compiled network (compiled once per session) ---------------------------------------------------
 @pytest.mark.slow
-def test_compiled_features_equal_the_eager_network_within_fp32_rounding(compiled_inception):
+def test_compiled_features_equal_the_eager_network_within_fp32_rounding(compiled_inception, tmp_path, monkeypatch):
     """Eager and compiled compute the same sums in other orders (and BatchNorm folded into the weights). Per
     layer that moves a value by about sqrt(K) * 2^-24 of its scale (K <= 4032 products summed: 3x3x448), about
     4e-6; along the longest path (about 40 layers) the independent roundings add up like a random walk, sqrt(40)
     times: about 2.4e-5 of the features' scale. The bound allows 4x that: 1e-4 of the largest feature."""
     weights, fast = compiled_inception
     batch = fast.batch   # the size it was compiled for
+    monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path))   # the eager pass records its rate: not in the user's cache
     eager = fastpath.FastInception(fast.net, "off")
     x = images(batch + 8, seed=3, size=28)   # one full batch and one padded batch
     a = extract(fast, tensor_source(x, "x"), batch, CPU).pool3
