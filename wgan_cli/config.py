@@ -422,3 +422,6 @@ class ScoreRequest:
                          "refused.", choices=Resize)
     repeats: int = option(1, "Score K independent sample sets of a checkpoint (seeds seed, seed+1, ...) and report "
                           "each metric's mean and std over them.", range=Range(1, 10**4, integer=True), example="3")
+    compile: bool = option(True, "Compile the Inception network (torch.compile, once per machine, cached) when that "
+                           "saves more time than it costs; --no-compile always runs it eagerly (the same numbers, "
+                           "slower).", flags=("--compile/--no-compile",))

@@ -22,7 +22,7 @@ from wgan_cli.config import ScoreRequest
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.events import Note
-from wgan_cli.metrics import weights as inception_weights
+from wgan_cli.metrics import fastpath, weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
 from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
 from wgan_cli.metrics.inputs import MetricOptions
@@ -79,7 +79,17 @@ def validate(req: ScoreRequest) -> list[str] | None:
     return requested
 
 
-CPU_IMAGES_PER_S = 10   # the Inception network in fp32 on a 2-core CPU (docs/score.md)
+CPU_IMAGES_PER_S = 10   # the eager Inception network in fp32 on a 2-core CPU (docs/score.md), before a measurement
+
+
+def cpu_rate(req: ScoreRequest, device: torch.device) -> tuple[float, str]:
+    """Images/s to expect on this CPU: what the last run here measured, else the reference machine's."""
+    entry = fastpath.recorded(device, req.batch_size)
+    measured = (entry.get("fast_ips") if req.compile else None) or entry.get("eager_ips")
+    if measured:
+        return measured, "measured on this machine"
+    speedup = fastpath.REFERENCE.speedup if req.compile else 1.0
+    return CPU_IMAGES_PER_S * speedup, "on 2 cores"
 
 
 def score(req: ScoreRequest, progress: Progress | None = None, sink: Callable[[Note], None] | None = None) -> dict:
@@ -111,12 +121,14 @@ def score(req: ScoreRequest, progress: Progress | None = None, sink: Callable[[N
         raise UsageError(f"--splits {req.splits} is more than the {source.n} images", "lower --splits")
     drawn = req.input is not None and Path(req.input).suffix == ".safetensors"   # samples from a checkpoint
     total = req.n * req.repeats
-    if drawn and device.type == "cpu" and total > 5 * 60 * CPU_IMAGES_PER_S * group.world:
+    rate, measured = cpu_rate(req, device) if device.type == "cpu" else (0.0, "")
+    if drawn and device.type == "cpu" and total > 5 * 60 * rate * group.world:
         sets = f" ({req.repeats} sets of {req.n})" if req.repeats > 1 else ""
         emit(Note(f"{total} samples{sets} through the Inception network on the CPU take about "
-                  f"{total / CPU_IMAGES_PER_S / group.world / 60:.0f} minutes (about {CPU_IMAGES_PER_S} images/s "
-                  "on 2 cores); --n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000"))
-    net = inception_weights.load_network(weights, device)
+                  f"{total / rate / group.world / 60:.0f} minutes (about {rate:.0f} images/s {measured}); "
+                  "--n 1000 gives a quick (upward-biased) estimate, a GPU the standard 50,000"))
+    net = fastpath.wrap(inception_weights.load_network(weights, device), "auto" if req.compile else "off",
+                        lambda text: emit(Note(text)))
     net.resize = req.resize
     result: dict = {"input": req.input, "ref": req.ref, "weights": weights.source, "device": str(device),
                     "resize": req.resize}

@@ -225,19 +225,32 @@ def note_lines(stream=None):
     return show
 
 
+def clock(seconds: float) -> str:
+    """4000 -> '1:06:40', 75 -> '1:15'."""
+    s = int(round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
+
 def plain_progress(stream=None, every_s: float = 5.0):
     """`wgan score`'s progress: lines on stderr, at most one every `every_s` seconds, and one at the end of each
     pass. Returns a callable (done, total, label)."""
     stream = stream or sys.stderr
-    state = {"t": 0.0, "start": {}}
+    state = {"t": 0.0, "last": {}}
 
     def show(done: int, total: int, label: str) -> None:
         now = time.perf_counter()
-        start = state["start"].setdefault(label, now)
-        if done == 0 or (done < total and now - state["t"] < every_s):
+        if done == 0:
+            state["last"][label] = (now, 0)
+            return
+        since, before = state["last"].setdefault(label, (now, 0))
+        if done < total and now - state["t"] < every_s:
             return
         state["t"] = now
-        rate = done / max(now - start, 1e-9)
-        print(f"{label}: {done}/{total} images ({rate:.1f} img/s)", file=stream, flush=True)
+        state["last"][label] = (now, done)
+        # the rate since the previous line: a one-time pause (compiling the network) skews one line, not all
+        rate = (done - before) / max(now - since, 1e-9)
+        eta = f", ETA {clock((total - done) / rate)}" if done < total and rate > 0 else ""
+        print(f"{label}: {done}/{total} images ({rate:.1f} img/s{eta})", file=stream, flush=True)
 
     return show

@@ -55,9 +55,11 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def ours(weights, images):
-    net = inception_weights.load_network(weights)
-    a, b = (extract(net, tensor_source(x, "fm"), 32, torch.device("cpu")).pool3 for x in images)
+def ours(compiled_inception, images):
+    """Our features on the path `wgan score` takes for many images: the compiled network (compiled once per test
+    session), batches of its compiled size, the last one padded."""
+    _, net = compiled_inception
+    a, b = (extract(net, tensor_source(x, "fm"), net.batch, torch.device("cpu")).pool3 for x in images)
     return a, b
 
 
@@ -161,11 +163,15 @@ def test_precision_recall_density_coverage_equal_prdc_on_pool3_features(ours):
         assert 0 < got["precision"] < 1 and 0 < got["recall"] < 1
 
 
-def test_clean_resize_features_equal_the_network_on_clean_fids_resize(weights, images, ours):
+def test_clean_resize_features_equal_the_network_on_clean_fids_resize(compiled_inception, images, ours):
     resize_mod = pytest.importorskip("cleanfid.resize", reason="clean-fid not installed (the test extra has it)")
-    net = inception_weights.load_network(weights)
-    net.resize = "clean"
-    clean = [extract(net, tensor_source(x, "fm"), 32, torch.device("cpu")).pool3 for x in images]
+    _, fast = compiled_inception   # the resize runs before the compiled part: the same compiled network serves
+    fast.resize = "clean"
+    try:
+        clean = [extract(fast, tensor_source(x, "fm"), fast.batch, torch.device("cpu")).pool3 for x in images]
+    finally:
+        fast.resize = "tf1"
+    net = fast.net
     resizer = resize_mod.build_resizer("clean")
     x = images[0][:4].expand(-1, 3, -1, -1)
     theirs_input = torch.from_numpy(np.stack([resizer(im) for im in x.permute(0, 2, 3, 1).numpy()]))

@@ -27,7 +27,7 @@ from wgan_cli.distributed import LOCAL
 from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.events import Evaluated, Note
-from wgan_cli.metrics import weights as inception_weights
+from wgan_cli.metrics import fastpath, weights as inception_weights
 from wgan_cli.metrics.features import extract, generator_source
 from wgan_cli.metrics.inputs import MetricOptions, RefStats
 from wgan_cli.metrics.references import parse_ref, resolve_ref
@@ -52,12 +52,13 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
     found = inception_weights.resolve_weights(weights, want_logits="is" in names)
     names, unavailable = choose_metrics(names, ref is not None, found.has_logits)
     opts = MetricOptions(splits=splits, seed=seed, device=str(device))
+    said: list[str] = []
     state = {"net": None, "ref": ref if isinstance(ref, RefStats) else None, "best": best_fid}
 
     def evaluate(engine, final: bool):
         group = getattr(engine, "dist", LOCAL)   # the engine's ranks (a stand-in engine: one process)
-        if state["net"] is None:
-            state["net"] = inception_weights.load_network(found, device)
+        if state["net"] is None:   # compiled where it pays (metrics/fastpath.py); what it says comes out as Notes
+            state["net"] = fastpath.wrap(inception_weights.load_network(found, device), "auto", said.append)
         notes: list = []
         if spec is not None and state["ref"] is None:
             state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, sink=notes.append,
@@ -66,6 +67,9 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
         source = generator_source(generator(engine), n, seed, device, output, f"generator at iteration {engine.step}",
                                   balanced=False)
         feats = extract(state["net"], source, batch_size, device, group=group)
+        for text in said:
+            yield Note(f"eval: {text}", "info")
+        said.clear()
         values = compute(names, feats, state["ref"], opts)
         yield Evaluated(step=engine.step, metrics=values)
         if "fid" in values and values["fid"] < state["best"]:

@@ -188,6 +188,8 @@ def extract(net, source: ImageSource, batch_size: int, device: torch.device,
         progress(0, expected, label)
     made = source.batches(batch_size) if group.world == 1 else source.batches(batch_size, keep)
     batches = prefetch(made) if source.background else made
+    if hasattr(net, "begin"):   # metrics/fastpath.FastInception: decides here whether to compile for this pass
+        net.begin(expected, batch_size)
     with torch.inference_mode(), exact_matmul(device):
         for images in batches:
             f, lg = net(images.to(device, non_blocking=True))
@@ -199,6 +201,8 @@ def extract(net, source: ImageSource, batch_size: int, device: torch.device,
                 progress(done, expected, label)
     if done != expected:
         raise DataError(f"{source.description}: expected {expected} images, read {done}", "")
+    if hasattr(net, "end"):
+        net.end()   # records the measured images/s (the next decision and the CPU warning use them)
     if group.world == 1:
         return Features(torch.cat(pool3), torch.cat(logits) if logits else None)
     return Features(group.gather_rows(torch.cat(pool3) if pool3 else None, done),

@@ -222,11 +222,18 @@ class FIDInception(nn.Module):
             x = block(x)                                                # ... (N, 2048, 8, 8)
         return x.mean(dim=(2, 3))
 
+    def input(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> the scaled (N, 3, 299, 299) input of `pool3`, channels-last: ~1.5x faster
+        convolutions on CPU (oneDNN) and on CUDA (cuDNN)."""
+        return preprocess(images, self.resize).contiguous(memory_format=torch.channels_last)
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor | None:
+        """pool3 (N, 2048) -> the "unbiased" logits (N, 1008) (no bias), or None without the logits layer."""
+        return feats @ self.fc.weight.T if self.fc is not None else None
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # channels-last: ~1.5x faster convolutions on CPU (oneDNN) and on CUDA (cuDNN)
-        feats = self.pool3(preprocess(images, self.resize).contiguous(memory_format=torch.channels_last))
-        logits = feats @ self.fc.weight.T if self.fc is not None else None   # "unbiased" logits: no bias
-        return feats, logits
+        feats = self.pool3(self.input(images))
+        return feats, self.head(feats)
 
 
 def conv_layers(net: FIDInception) -> list[BasicConv2d]:
