@@ -32,7 +32,8 @@ DAMAGED_HINT = "the file is damaged or was not written by wgan; use an earlier c
 # ---- the metadata ----------------------------------------------------------------------------
 # model spec keys: (lowest, highest) for integers, or the allowed values
 # sizes that are options take their range from the option's declaration (config.py)
-_OPTION_SIZES = {"dim": WIDTH, "depth": range_of(ToyOptions, "depth"), "vocab_size": range_of(TextOptions, "vocab_size"),
+_OPTION_SIZES = {"dim": WIDTH, "depth": range_of(ToyOptions, "depth"),
+                 "vocab_size": range_of(TextOptions, "vocab_size"),
                  "seq_len": range_of(TextOptions, "seq_len")}
 SPEC_INTS = {**{k: (int(r.lo), int(r.hi)) for k, r in _OPTION_SIZES.items()}, "z_dim": (1, 2**16),
              "data_dim": (1, 1024), "n_classes": (1, 2**16), "n_blocks": (1, 64), "per_res": (1, 64),

@@ -38,7 +38,8 @@ from wgan_cli.config import OPTIM_KEYS, RunOptions, TrainConfig
 from wgan_cli.errors import UsageError
 
 RENAMED = {("image", "eval_n"): "n_eval"}   # (section, the key an older options.json wrote) -> the field now
-DESCRIPTIVE = ("device", "ranks", "model", "data", "size", "corpus_lines", "vocab_size")   # recorded by a run, not options
+# recorded by a run, not options
+DESCRIPTIVE = ("device", "ranks", "model", "data", "size", "corpus_lines", "vocab_size")
 METHOD_KEYS = ("objective", "penalty", "preset")   # options whose defaults depend on each other
 
 

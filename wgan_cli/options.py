@@ -79,7 +79,8 @@ def with_records(command: str, **records):
     gets one option per declared field, and the function receives the records built from them."""
 
     def decorate(fn):
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(fn, eval_str=True).parameters.values()
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+               for p in inspect.signature(fn, eval_str=True).parameters.values()
                if p.name not in records]
         hints = {name: typing.get_type_hints(cls) for name, cls in records.items()}
         made = {name: [_parameter(f, o, hints[name][f.name]) for f, o in _offered(command, cls)]
@@ -125,7 +126,7 @@ FigureOpt = Annotated[Optional[ToyFigure], typer.Option(
 # ---- wgan train ---------------------------------------------------------------------------------------------
 TrainOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory.", **PATH)]
 
-# ---- wgan sample (its own seed and device: the samples drawn, cpu by default) ---------------------------------------------------------------------------------------------
+# ---- wgan sample (its own seed and device: the samples drawn, cpu by default) ------------------------------------
 CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).", **PATH_ARG)]
 SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]
 SampleOutOpt = Annotated[Optional[Path], typer.Option(

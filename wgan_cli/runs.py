@@ -9,9 +9,9 @@ every step after the plan receives the plan and the data. `preview` is --dry-run
 
 The run directory itself (layout, resume, the checkpoint callback) is rundir.py.
 
-Under torchrun every rank runs `train_run` (torchrun.py, distributed.py): each node's first rank reads the data first, only
-rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint rank 0
-picked, and the other ranks run only the collective callbacks (checkpoints, sharded evaluations).
+Under torchrun every rank runs `train_run` (torchrun.py, distributed.py): each node's first rank reads the data
+first, only rank 0 writes (the run directory, metrics.jsonl, outputs, checkpoints), every rank loads the checkpoint
+rank 0 picked, and the other ranks run only the collective callbacks (checkpoints, sharded evaluations).
 """
 
 from __future__ import annotations

@@ -215,7 +215,7 @@ def test_in_training_evaluation_compiles_where_it_pays_and_says_so(cheap_net, co
     monkeypatch.setattr(weights, "load_network", lambda w, device="cpu": cheap_net)
     fastpath.record(fastpath.costs_path(), CPU, 4, cached_images=0.0, speedup=1e6)   # it pays
     G = TinyImageG()   # (4,) noise -> tanh (1, 8, 8) images
-    cb, _ = evaluate.eval_callback(every=1, n=12, metrics="is", ref=None, device="cpu", generator=lambda: G,
+    cb, _ = evaluate.eval_callback(every=1, n=12, metrics="is", ref=None, device="cpu", generator=lambda engine: G,
                                    batch_size=4, splits=2)
     engine = SimpleNamespace(step=1)
     first, second = list(cb.fn(engine, False)), list(cb.fn(engine, False))
