@@ -94,7 +94,9 @@ IMAGE = {"dim": WIDTH, "size": Range(1, 4096, integer=True, example="--size 32")
          "eval_n": Range(2, 10**8, integer=True, example="--eval-n 10000"),
          "workers": Range(0, 1024, integer=True, example="--workers 4"),
          "arch_seed": dataclasses.replace(SEED, example="--arch-seed 7"),
-         "train_images": Range(1, 2**40, integer=True, example="--train-images 1000")}
+         "train_images": Range(1, 2**40, integer=True, example="--train-images 1000"),
+         "val_share": Range(0, 0.5, example="--val-share 0.1"),
+         "memory_budget": Range(0, 2**20, example="--memory-budget 4")}
 TEXT = {"seq_len": Range(4, 4096, integer=True, example="--seq-len 32"),
         "vocab_size": Range(2, 32767, integer=True, example="--vocab-size 2048"),
         "max_lines": Range(2, 2**40, integer=True, example="--max-lines 10000000"),

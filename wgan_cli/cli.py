@@ -156,6 +156,7 @@ def train(
     n_val: NValOpt = 1000,
     eval_metrics: EvalMetricsOpt = "", eval_n: EvalNOpt = 10_000, eval_ref: EvalRefOpt = None,
     train_images: TrainImagesOpt = None, workers: WorkersOpt = 4, strict: StrictOpt = False,
+    val_share: ValShareOpt = 0.05, memory_budget: MemoryBudgetOpt = 4.0,
     download: DownloadOpt = True, tensorboard: TensorBoardOpt = False, config: ConfigOpt = None,
     dry_run: DryRunOpt = False,
     quiet: QuietOpt = False, plain: PlainOpt = None, debug: DebugOpt = False,
@@ -177,6 +178,7 @@ def train(
       wgan train --dataset cifar10 --arch random --arch-seed 7 --objective gan --out runs/random/7-gan
     """
     from wgan_cli.train import ImageTask
+    from wgan_cli.ui import prepare_progress
 
     cfg = TrainConfig(objective=objective, penalty=penalty, gp_weight=gp_weight, n_critic=n_critic, lr=lr,
                       optimizer=optimizer, betas=betas, batch_size=batch_size, gen_batch_size=gen_batch_size,
@@ -188,9 +190,44 @@ def train(
                         dim=dim, size=size, train_images=train_images, variant=variant, critic_norm=critic_norm,
                         init=init, dequantize=dequantize, sample_every=sample_every, eval_every=eval_every,
                         n_val=n_val, eval_metrics=eval_metrics, eval_n=eval_n, eval_ref=eval_ref, workers=workers,
-                        strict=strict, download=download, preset=preset)
+                        strict=strict, download=download, preset=preset, val_share=val_share,
+                        memory_budget=memory_budget)
     cfg, run, opts = with_config(ctx, config, "train", "image", cfg, run, opts)
-    train_command(ImageTask(opts), cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
+    task = ImageTask(opts)
+    task.progress = prepare_progress(quiet, plain)
+    train_command(task, cfg, run, dry_run=dry_run, quiet=quiet, plain=plain)
+
+
+@app.command()
+@handle_errors
+def prepare(
+    src: PrepareSrcArg, out: PrepareOutOpt, size: PrepareSizeOpt = 64, fit: FitOpt = "crop",
+    background: BackgroundOpt = "white", channels: ChannelsOpt = "auto", workers: PrepareWorkersOpt = None,
+    strict: StrictOpt = False, as_json: JsonOpt = False, quiet: QuietOpt = False, plain: PlainOpt = None,
+    debug: DebugOpt = False,
+):
+    """Decode a folder of images once into a prepared set that `wgan train --dataset DIR` and `wgan score --ref
+    DIR` read at memory speed (`--dataset folder:PATH` does the same into a cache by itself).
+
+    Every file is read once: EXIF orientation applied, every image mode made 8-bit RGB (or grayscale), alpha
+    composited on --background, resized (JPEGs decoded at a reduced scale first) and centre-cropped or padded.
+    Files that give no image are skipped and listed with the reason.
+
+    Examples:
+
+      wgan prepare ~/pictures -o data/pictures-64 --size 64
+
+      wgan prepare ~/logos -o data/logos-32 --size 32 --fit pad --background black
+    """
+    from wgan_cli.prepare import prepare_command
+    from wgan_cli.ui import prepare_progress
+
+    result = prepare_command(src, out, size=size, fit=fit, background=background, channels=channels,
+                             workers=workers, strict=strict, progress=prepare_progress(quiet, plain))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(result["summary"])
 
 
 @app.command()

@@ -235,6 +235,8 @@ class ImageOptions:
     strict: bool = False
     download: bool = True
     preset: str | None = None
+    val_share: float = 0.05       # share of a set of image files held out for validation (when it has no split)
+    memory_budget: float = 4.0    # GiB: a prepared set up to this size is held on the device
 
 
 IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")

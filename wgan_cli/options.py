@@ -132,12 +132,33 @@ EvalMetricsOpt = Annotated[str, typer.Option(help="Also score the generator ever
 EvalNOpt = Annotated[int, typer.Option(help="Generated images per in-training score.", min=2)]
 EvalRefOpt = Annotated[Optional[str], typer.Option(help="Reference for in-training FID/KID (as `wgan score "
                        "--ref`). \\[default: the dataset's train split]", show_default=False)]
-WorkersOpt = Annotated[int, typer.Option(help="DataLoader workers for streamed datasets (celeba, lsun, folders).",
-                                         min=0)]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Verify every image of a folder dataset first and stop "
-                                         "at the first unreadable one (default: skip and report).")]
+WorkersOpt = Annotated[int, typer.Option(help="Processes decoding image files while a set is prepared (folders, "
+                                              "celeba, lsun), and DataLoader workers for a prepared set larger "
+                                              "than --memory-budget.", min=0)]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Stop at the first image file that cannot be read, "
+                                         "naming it (default: skip it and report it).")]
+ValShareOpt = Annotated[float, typer.Option(help="Share of a folder (or prepared set) held out for the validation "
+                                                 "estimate; 0 holds out nothing.", min=0.0, max=0.5)]
+MemoryBudgetOpt = Annotated[float, typer.Option(help="GiB: a prepared image set up to this size is held on the "
+                                                     "device (drawn there, no copy per step); a larger one is read "
+                                                     "from its memory map by --workers.", min=0.0)]
 DownloadOpt = Annotated[bool, typer.Option("--download/--no-download", help="Let torchvision download a missing "
                                            "dataset.")]
+
+# ---- wgan prepare ----------------------------------------------------------------------------------------------
+PrepareSrcArg = Annotated[Path, typer.Argument(help="A folder of images (recursively; one subfolder per class gives "
+                                                    "labels).", show_default=False)]
+PrepareOutOpt = Annotated[Path, typer.Option("--out", "-o", help="The prepared set's folder (images.npy, labels.npy, "
+                                             "manifest.json); an older prepared set there is replaced.",
+                                             show_default=False)]
+PrepareSizeOpt = Annotated[int, typer.Option(help="Images are size x size pixels.", min=1, max=4096)]
+FitOpt = Annotated[str, typer.Option(help="crop: scale the shorter side to --size and cut the centre; pad: scale the "
+                                          "longer side and fill the rest with --background.")]
+BackgroundOpt = Annotated[str, typer.Option(help="Colour under transparent pixels and around padded images: white, "
+                                                 "black, gray or #RRGGBB.")]
+ChannelsOpt = Annotated[str, typer.Option(help="auto (1 when every image is grayscale, else 3), 1 or 3.")]
+PrepareWorkersOpt = Annotated[Optional[int], typer.Option(help="Processes decoding in parallel. \\[default: the CPUs this "
+                                                     "process may use]", min=1, show_default=False)]
 
 # ---- wgan sample ---------------------------------------------------------------------------------------------
 CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).")]

@@ -17,6 +17,7 @@ from wgan_cli import checkpoint, models, outputs, plots
 from wgan_cli.config import IMAGE_DEFAULTS, IMAGE_PRESETS, ImageOptions, RunOptions, TrainConfig, resolve_train
 from wgan_cli.data import images as datasets
 from wgan_cli.data.pixels import to_uint8_nhwc
+from wgan_cli.data.prepared import FIRST_FEW
 from wgan_cli.data.samplers import StreamImages
 from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import UsageError
@@ -116,7 +117,16 @@ class ImageTask(Task):
     name = "image"
     command = "train"
     section = "image"
-    same = ("dataset", "train_images")
+    progress = None   # how the decoding of a set of image files is shown (ui.prepare_progress)
+
+    @property
+    def same(self) -> tuple[str, ...]:
+        """What identifies the data on resume: the name of a built-in set; for image files the resolved source and
+        the digest of the prepared pixels (a folder spelled another way resumes, other images behind the same
+        spelling are refused)."""
+        if getattr(self, "data", None) is not None and self.data.digest:
+            return ("data_source", "data_digest", "train_images")
+        return ("dataset", "train_images")
 
     def resolve(self, cfg: TrainConfig) -> TrainConfig:
         opts = self.opts
@@ -151,7 +161,8 @@ class ImageTask(Task):
         self.data = datasets.load_image_data(
             opts.dataset, opts.data_dir, size=self.size, device=device, batch_size=cfg.batch_size,
             output=self.output, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers, strict=opts.strict,
-            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images)
+            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images,
+            val_share=opts.val_share, memory_budget=opts.memory_budget, progress=self.progress)
         self.evaluator, self.eval_notes = None, []
         if opts.eval_metrics:   # weights and reference checked now, before the run directory exists
             self.evaluator, self.eval_notes = eval_callback(
@@ -179,6 +190,9 @@ class ImageTask(Task):
     @property
     def extra(self) -> dict:
         extra = {"dataset": self.opts.dataset, "output": self.output, "train_images": self.opts.train_images}
+        data = getattr(self, "data", None)
+        if data is not None and data.digest:
+            extra.update(data_source=data.source, data_digest=data.digest)
         return {**extra, "arch_seed": self.opts.arch_seed} if self.opts.arch == "random" else extra
 
     @property
@@ -188,12 +202,15 @@ class ImageTask(Task):
     def build(self, cfg: TrainConfig, device) -> Engine:
         G, D = models.build_seeded(self.spec, cfg.seed)
         self.engine = Engine(G, D, self.data.train, cfg, device)
-        self.reported: set[str] = set()
         return self.engine
 
     def notes(self):
         data = self.data
+        yield from (Note(text) for text in data.info)
         yield from (Note(text, "warning") for text in data.notes)
+        for s in data.skipped[:FIRST_FEW]:
+            detail = f" ({s['detail']})" if s["detail"] else ""
+            yield Note(f"skipped unreadable image {s['name']!r}: {s['reason']}{detail}", "warning")
         yield from self.eval_notes
         yield Note(f"{self.opts.dataset}: {data.n_train} training and {data.n_val} validation images at "
                    f"{data.size}x{data.size}x{data.channels} from {data.where}")
@@ -207,15 +224,6 @@ class ImageTask(Task):
                                kind="generator", task=self.name, model=self.spec, train=self.cfg.to_json(),
                                step=step, extra={**self.extra, "fid": metrics.get("fid")})
         return [Saved(step, str(path), "generator (best FID)")]
-
-    def skipped(self, engine: Engine, final: bool = False):
-        """A warning for each unreadable image met since the last report (streamed folder data sets)."""
-        bad = [*getattr(self.data.train, "skipped", []), *getattr(self.data.val, "skipped", [])]
-        for path in dict.fromkeys(bad):   # the validation images are read again at every evaluation
-            if path not in self.reported:
-                self.reported.add(path)
-                yield Note(f"skipped unreadable image {path} ({len(self.reported)} so far; --strict stops "
-                           "instead)", "warning")
 
     def callbacks(self, engine: Engine, run: RunDir, cfg: TrainConfig, options: RunOptions) -> list[Callback]:
         opts, data = self.opts, self.data
@@ -239,15 +247,11 @@ class ImageTask(Task):
                 yield Artifact(engine.step, str(path), "figure")
 
         return [
-            Callback(self.skipped, every=options.log_every),
             *([self.evaluator] if self.evaluator is not None else []),
             Callback(grid, every=opts.sample_every),
             Callback(validate, every=opts.eval_every, collective=True),
             Callback(curves, every=opts.eval_every),
         ]
-
-    def finish(self, engine: Engine):
-        yield from self.skipped(engine)   # anything read since the last report
 
     def summary(self, engine: Engine, last: LastValues) -> dict:
         result = {k: last.stats[k] for k in ("w_dist", "loss_d", "gp", "loss_g") if k in last.stats}
@@ -255,4 +259,4 @@ class ImageTask(Task):
             result["val_w_dist"] = last.metrics["val_w_dist"]
         elif self.data.val is not None:   # the run had finished in an earlier process: estimate it now
             result["val_w_dist"] = validation_w_dist(engine, self.data.val, self.opts.n_val)
-        return {**result, "step": engine.step, "skipped_images": len(self.reported)}
+        return {**result, "step": engine.step, "skipped_images": len(self.data.skipped)}
