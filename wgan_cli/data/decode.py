@@ -80,7 +80,7 @@ def decode(data: bytes, how: Decoding) -> tuple[np.ndarray, bool]:
         raise Skipped("not an image", "no image format recognises the file") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         text = str(e)
-        reason = "truncated file" if "truncated" in text or "end of file" in text.lower() else "damaged image"
+        reason = "truncated file" if "truncated" in text.lower() or "end of file" in text.lower() else "damaged image"
         raise Skipped(reason, f"{type(e).__name__}: {text}") from None
     except Exception as e:   # PIL's decoders raise many other types for foreign or damaged data
         raise Skipped("damaged image", f"{type(e).__name__}: {e}") from None
