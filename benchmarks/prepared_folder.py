@@ -4,7 +4,10 @@ It makes (once; kept in --photos) a folder of synthetic photos: mostly 1600x1200
 noise, ~300 KB each), and in every 8: a portrait JPEG stored sideways with EXIF orientation 6, a 1024x768 RGBA
 PNG, a 640x480 grayscale JPEG, an 800x800 CMYK JPEG and a 3000x2000 JPEG. Then, in one run:
 
-  prepare      `wgan prepare`'s path (data/prepared.py) with --workers processes: images/s
+  decode CPU   CPU seconds per photo (time.process_time, so other work on shared cores does not count) of
+               data/decode.py against the old per-draw decoding (full decode, convert, bicubic resize, crop), on
+               --cpu-sample photos, interleaved
+  prepare      `wgan prepare`'s path (data/prepared.py) with --workers processes: images/s (wall clock)
   first use    load_image_data("folder:PHOTOS") on an empty cache: seconds until the first batch (prepares)
   second use   the same again: seconds until the first batch (reads the cached set, no decoding)
   training     generator iterations/s of the same nets (dcgan, --dim, batch 64, n_critic 5) drawing from
@@ -96,6 +99,41 @@ def make_photos(folder: Path, n: int, width: int, height: int, workers: int) -> 
     done.write_text(f"{n} {width} {height}")
 
 
+def old_decode(data: bytes, size: int) -> np.ndarray:
+    """What a folder's draw did before prepared sets: a full decode, convert, bicubic resize, centre crop."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(img.crop((left, top, left + size, top + size)))
+
+
+def decode_cpu(files: list[Path], size: int, rounds: int) -> dict:
+    """CPU seconds per photo of the new and the old decoding, interleaved file by file."""
+    from wgan_cli.data.decode import decode
+
+    blobs = [f.read_bytes() for f in files]
+    spent = {"new": 0.0, "old": 0.0}
+    how = Decoding(size)
+    for _ in range(rounds):
+        for b in blobs:
+            t0 = time.process_time()
+            decode(b, how)
+            t1 = time.process_time()
+            old_decode(b, size)
+            t2 = time.process_time()
+            spent["new"] += t1 - t0
+            spent["old"] += t2 - t1
+    n = len(blobs) * rounds
+    return {k: n / v for k, v in spent.items()}   # photos per CPU second
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -120,6 +158,7 @@ def main(argv=None) -> dict:
     p.add_argument("--dim", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2, help="decoding processes and DataLoader workers")
+    p.add_argument("--cpu-sample", type=int, default=64, help="photos timed for the decode CPU comparison")
     p.add_argument("--device", default="cpu")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=3, help="generator iterations per timed block")
@@ -129,6 +168,7 @@ def main(argv=None) -> dict:
     a = p.parse_args(argv)
     if a.tiny:
         a.n, a.photo_size, a.dim, a.batch_size, a.iters, a.repeats, a.warmup = 16, [160, 120], 4, 8, 1, 1, 0
+        a.cpu_sample = 8
         a.photos = a.photos.with_name(a.photos.name + "-tiny")
     device = torch.device(a.device)
     t0 = time.perf_counter()
@@ -139,8 +179,11 @@ def main(argv=None) -> dict:
     old_cache = os.environ.get("WGAN_CACHE_DIR")
     os.environ["WGAN_CACHE_DIR"] = str(work / "cache")
     try:
-        # the preparation rate, as `wgan prepare` runs it
+        # CPU cost per photo, new decoding against the old one (one process, interleaved)
         source = list_folder(a.photos)
+        step = max(1, len(source.items) // a.cpu_sample)
+        per_cpu_s = decode_cpu([Path(f) for f in source.items[::step][: a.cpu_sample]], a.size, 1)
+        # the preparation rate, as `wgan prepare` runs it
         t0 = time.perf_counter()
         explicit = prepare(source, work / "explicit", Decoding(a.size), workers=a.workers)
         prep_s = time.perf_counter() - t0
@@ -186,6 +229,8 @@ def main(argv=None) -> dict:
         "photos": a.n, "photo_mb": round(size_mb, 1), "made_s": round(made_s, 1), "size": a.size,
         "prepared": explicit.manifest["count"], "skipped": explicit.manifest["skipped_counts"],
         "prepare_s": round(prep_s, 2), "prepare_images_s": round(a.n / prep_s, 1), "workers": a.workers,
+        "decode_per_cpu_s": {k: round(v, 1) for k, v in per_cpu_s.items()},
+        "decode_new_vs_old": round(per_cpu_s["new"] / per_cpu_s["old"], 2),
         "first_use_s": round(uses[0], 2), "second_use_s": round(uses[1], 3),
         "train_it_s": {k: round(v, 3) for k, v in it_s.items()},
         "prepared_vs_array": round(it_s["prepared"] / it_s["array"], 3),
@@ -195,6 +240,8 @@ def main(argv=None) -> dict:
         "setup": f"dcgan --dim {a.dim} at {a.size} px, batch {a.batch_size}, n_critic 5; {a.iters} iterations per "
                  f"block, {a.repeats} interleaved blocks, median",
     }
+    print(f"decoding: {per_cpu_s['new']:.0f} photos per CPU second (old per-draw decoding: {per_cpu_s['old']:.0f}; "
+          f"{result['decode_new_vs_old']:.2f}x)")
     print(f"photos: {a.n} ({size_mb:.0f} MB), prepared {result['prepared']} in {prep_s:.1f} s = "
           f"{result['prepare_images_s']:.0f} images/s with {a.workers} workers")
     print(f"folder:PATH first use {uses[0]:.2f} s (prepares), second use {uses[1]:.3f} s (cached, no decoding)")

@@ -15,6 +15,8 @@ def test_tiny_prepared_folder_benchmark(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert r["photos"] == r["prepared"] == 16 and r["skipped"] == {}   # every kind of photo it makes is readable
     assert r["prepare_images_s"] > 0 and r["second_use_s"] < r["first_use_s"]
+    # the ratio is rounded to 0.01 and each rate to 0.1 photos/s: 0.05 bounds both roundings
+    assert abs(r["decode_new_vs_old"] - r["decode_per_cpu_s"]["new"] / r["decode_per_cpu_s"]["old"]) < 0.05
     assert set(r["train_it_s"]) == {"array", "prepared", "mapped"} and all(v > 0 for v in r["train_it_s"].values())
     assert abs(r["prepared_vs_array"] - r["train_it_s"]["prepared"] / r["train_it_s"]["array"]) < 1e-2
     assert "cached, no decoding" in capsys.readouterr().out
