@@ -133,3 +133,22 @@ def test_score_reads_sixteen_bit_pngs_scaled(tmp_path):
         Image.fromarray(np.full((16, 16), 32768, np.uint16)).save(d / f"{i}.png")
     images = torch.cat(list(folder_source(d).batches(2)))
     assert images.shape == (2, 1, 16, 16) and (images == 128).all()   # round(32768 / 257); clipping gave 255
+
+
+@pytest.mark.parametrize("budget", [4.0, 0.0])
+def test_two_ranks_draw_the_rows_of_the_one_process_batch(tmp_path, budget):
+    """In memory (indices drawn for the global batch, rows kept) and memory-mapped (each rank reads its rows)."""
+    from wgan_cli.distributed import Group
+
+    write_pngs(tmp_path / "pics", 30, size=32)
+
+    def draws(group):
+        data = load_image_data(f"folder:{tmp_path / 'pics'}", None, size=32, device="cpu", batch_size=8, workers=0,
+                               memory_budget=budget, dequantize=True)
+        gen = torch.Generator().manual_seed(5)
+        return [group.sample(data.train, 8, gen)[0] for _ in range(5)]   # 40 images: past the first epoch
+
+    whole = draws(Group())
+    halves = [draws(Group(rank, 2)) for rank in range(2)]
+    for i, batch in enumerate(whole):
+        assert torch.equal(torch.cat([halves[0][i], halves[1][i]]), batch), i
