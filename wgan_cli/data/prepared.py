@@ -161,7 +161,11 @@ _job: dict = {}   # what each decoding worker needs: set before the workers fork
 
 
 def _init_worker(read, how: Decoding) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the main process's to handle
+    """In each decoding process: SIGINT and SIGTERM are the main process's to handle (a worker killed by a signal
+    sent to the whole group would take its task with it, and the main process would wait for it for ever); a
+    worker whose main process is gone ends when its task queue closes."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     _job.update(read=read, how=how)
 
 
