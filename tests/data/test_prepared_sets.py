@@ -152,3 +152,24 @@ def test_two_ranks_draw_the_rows_of_the_one_process_batch(tmp_path, budget):
     halves = [draws(Group(rank, 2)) for rank in range(2)]
     for i, batch in enumerate(whole):
         assert torch.equal(torch.cat([halves[0][i], halves[1][i]]), batch), i
+
+
+def test_a_decoding_process_that_dies_stops_the_preparation_instead_of_hanging(tmp_path):
+    import signal
+
+    from wgan_cli.data.decode import Decoding
+    from wgan_cli.data.prepared import list_folder, prepare
+
+    write_pngs(tmp_path / "pics", 12, size=32)
+    source = list_folder(tmp_path / "pics")
+
+    def read(path):   # the worker that reads the 6th file is killed, as a signal to the process group would
+        if path.endswith("img005.png"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        with open(path, "rb") as f:
+            return f.read()
+
+    source.read = read
+    with pytest.raises(DataError, match="a decoding process ended"):
+        prepare(source, tmp_path / "out", Decoding(32), workers=2)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))   # no half set left

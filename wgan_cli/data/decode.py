@@ -94,11 +94,13 @@ def _convert(im: Image.Image, how: Decoding) -> tuple[np.ndarray, bool]:
                  (math.ceil(w * how.size / side), math.ceil(h * how.size / side)))
     im = ImageOps.exif_transpose(im)   # loads the pixels; a truncated file raises here
     gray = im.mode in GRAY_MODES or (im.mode in ("P", "PA") and _gray_palette(im))
-    rgb = _to_rgb(im, how.background)
-    if how.size is not None:
-        rgb = _fit(rgb, how.size, how.fit, how.background)
-    arr = np.asarray(rgb, dtype=np.uint8)
-    return arr, gray
+    img = _to_rgb(im)   # RGB, or RGBA where there is transparency
+    if how.size is not None:   # resized before compositing: PIL resizes RGBA premultiplied, so the result is the same
+        img = _fit(img, how.size, how.fit)
+    if img.mode == "RGBA":
+        base = Image.new("RGBA", img.size, (*how.background, 255))
+        img = Image.alpha_composite(base, img).convert("RGB")
+    return np.asarray(img, dtype=np.uint8), gray
 
 
 def _gray_palette(im: Image.Image) -> bool:
@@ -106,7 +108,7 @@ def _gray_palette(im: Image.Image) -> bool:
     return bool(len(pal)) and bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
 
 
-def _to_rgb(im: Image.Image, background) -> Image.Image:
+def _to_rgb(im: Image.Image) -> Image.Image:
     mode = im.mode
     if mode in SIXTEEN_BIT:
         v = np.asarray(im).astype(np.int64)
@@ -118,14 +120,12 @@ def _to_rgb(im: Image.Image, background) -> Image.Image:
             v = v * 255.0
         im = Image.fromarray(np.clip(np.rint(v), 0, 255).astype(np.uint8), "L")
     alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or "transparency" in im.info
-    if alpha:
-        rgba = im.convert("RGBA")
-        base = Image.new("RGBA", rgba.size, (*background, 255))
-        return Image.alpha_composite(base, rgba).convert("RGB")
-    return im.convert("RGB")
+    return im.convert("RGBA" if alpha else "RGB")
 
 
-def _fit(im: Image.Image, size: int, fit: str, background) -> Image.Image:
+def _fit(im: Image.Image, size: int, fit: str) -> Image.Image:
+    """Resize and centre-crop to size x size, or pad (with transparent pixels: the background is composited
+    afterwards, so the padding and the transparent pixels get the same colour)."""
     w, h = im.size
     if (w, h) == (size, size):
         return im
@@ -137,6 +137,6 @@ def _fit(im: Image.Image, size: int, fit: str, background) -> Image.Image:
     if fit == "crop":
         left, top = (nw - size) // 2, (nh - size) // 2
         return im.crop((left, top, left + size, top + size))
-    canvas = Image.new("RGB", (size, size), tuple(background))
-    canvas.paste(im, ((size - nw) // 2, (size - nh) // 2))
+    canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    canvas.paste(im.convert("RGBA"), ((size - nw) // 2, (size - nh) // 2))
     return canvas

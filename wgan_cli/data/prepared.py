@@ -161,12 +161,29 @@ _job: dict = {}   # what each decoding worker needs: set before the workers fork
 
 
 def _init_worker(read, how: Decoding) -> None:
-    """In each decoding process: SIGINT and SIGTERM are the main process's to handle (a worker killed by a signal
-    sent to the whole group would take its task with it, and the main process would wait for it for ever); a
-    worker whose main process is gone ends when its task queue closes."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    """In each decoding process: Ctrl-C is the main process's to handle (SIGTERM still ends a worker: the main
+    process's Pool.terminate relies on it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _job.update(read=read, how=how)
+
+
+def _pooled(pool, results):
+    """The pool's results in order; a worker that ended (a signal sent to the whole process group) takes its task
+    with it, which the pool would wait for for ever: that stops the preparation instead."""
+    pids = {p.pid for p in pool._pool}
+    while True:
+        try:
+            yield from results.next(timeout=1.0)
+        except StopIteration:
+            return
+        except multiprocessing.TimeoutError:
+            if {p.pid for p in pool._pool} != pids or any(p.exitcode is not None for p in pool._pool):
+                raise DataError("a decoding process ended before the preparation did (stopped by a signal?)",
+                                "run the command again; what was prepared so far is not kept") from None
+
+
+def _decode_some(items: list) -> list:
+    return [_decode_one(item) for item in items]
 
 
 def _decode_one(item):
@@ -234,7 +251,8 @@ def _write(source: Source, tmp: Path, how: Decoding, workers: int, strict: bool,
     if workers > 1 and n > 1:
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         pool = ctx.Pool(workers, initializer=_init_worker, initargs=(source.read, how))
-        results = pool.imap(_decode_one, jobs, chunksize=4)
+        groups = [jobs[k: k + 4] for k in range(0, len(jobs), 4)]   # 4 files per task: less messaging
+        results = _pooled(pool, pool.imap(_decode_some, groups))
     else:
         _init_worker_here(source.read, how)
         results = map(_decode_one, jobs)
