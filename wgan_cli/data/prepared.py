@@ -161,9 +161,11 @@ _job: dict = {}   # what each decoding worker needs: set before the workers fork
 
 
 def _init_worker(read, how: Decoding) -> None:
-    """In each decoding process: Ctrl-C is the main process's to handle (SIGTERM still ends a worker: the main
-    process's Pool.terminate relies on it)."""
+    """In each decoding process: Ctrl-C is the main process's to handle, and SIGTERM ends the worker (the main
+    process's Pool.terminate relies on it; a forked worker would otherwise inherit the handler of `wgan train`,
+    which only notes the stop, and the terminate would wait for it for ever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _job.update(read=read, how=how)
 
 
@@ -278,9 +280,11 @@ def _write(source: Source, tmp: Path, how: Decoding, workers: int, strict: bool,
             f.seek(0)
             f.write(_npy_header((good, size, size, 3)))
             f.truncate(HEADER_BYTES + good * row)
+        if pool is not None:   # every task done: the workers leave on their own
+            pool.close()
     finally:
         if pool is not None:
-            pool.terminate()
+            pool.terminate()   # after close: nothing left to end; after an error: the workers stop now
             pool.join()
     if good == 0:
         counts = _counts(skipped)
