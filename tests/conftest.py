@@ -15,6 +15,17 @@ torch.set_num_threads(int(os.environ.get("WGAN_TEST_THREADS", "1")))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(autouse=True)
+def prepared_cache(tmp_path_factory, monkeypatch):
+    """Prepared image sets are cached in a temporary folder, never the user's cache; a test that sets
+    WGAN_CACHE_DIR itself gets that one."""
+    from wgan_cli.data import prepared
+
+    real, before = prepared.cache_root, os.environ.get("WGAN_CACHE_DIR")
+    tmp = tmp_path_factory.getbasetemp() / "prepared-cache"
+    monkeypatch.setattr(prepared, "cache_root", lambda: real() if os.environ.get("WGAN_CACHE_DIR") != before else tmp)
+
+
 @pytest.fixture
 def events():
     """A list to use as a sink (`events.append`), for asserting what the engine emitted."""

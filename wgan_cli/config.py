@@ -305,14 +305,20 @@ class ImageOptions:
                          range=Range(2, 10**8, integer=True), example="10000")
     eval_ref: str | None = option(None, "Reference for in-training FID/KID (as `wgan score --ref`).",
                                   shown_default="the dataset's train split")
-    workers: int = option(4, "DataLoader workers for streamed datasets (celeba, lsun, folders).",
+    workers: int = option(4, "Processes decoding image files while a set is prepared (folders, celeba, lsun), and "
+                          "DataLoader workers for a prepared set larger than --memory-budget.",
                           range=Range(0, 1024, integer=True), example="4")
-    strict: bool = option(False, "Verify every image of a folder dataset first and stop at the first unreadable "
-                          "one (default: skip and report).", flags=("--strict",))
+    strict: bool = option(False, "Stop at the first image file that cannot be read, naming it (default: skip it and "
+                          "report it).", flags=("--strict",))
     download: bool = option(True, "Let torchvision download a missing dataset.", flags=("--download/--no-download",))
     preset: str | None = option(None, "A paper run in one flag: mnist-dcgan, cifar10-dcgan, cifar10-resnet "
                                 "(Appendix F), cifar10-resnet-cond (Table 3), lsun64-resnet. Explicit options "
                                 "override it.")
+    val_share: float = option(0.05, "Share of a folder (or prepared set) held out for the validation estimate; 0 "
+                              "holds out nothing.", range=Range(0, 0.5), example="0.1")
+    memory_budget: float = option(4.0, "GiB: a prepared image set up to this size is held on the device (drawn "
+                                  "there, no copy per step); a larger one is read from its memory map by --workers.",
+                                  range=Range(0, 2**20), example="4")
 
 
 IMAGE_DEFAULTS = dict(dataset="cifar10", arch="dcgan")

@@ -31,6 +31,16 @@ TMP_SUFFIX = ".tmp"
 TMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")   # what atomic_path's mkstemp names look like
 
 
+
+def cache_dir() -> Path:
+    """wgan's cache (Inception weights, reference statistics, prepared image sets): $WGAN_CACHE_DIR, else
+    $XDG_CACHE_HOME/wgan, else ~/.cache/wgan."""
+    if os.environ.get("WGAN_CACHE_DIR"):
+        return Path(os.environ["WGAN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "wgan"
+
+
 @contextmanager
 def atomic_path(path: str | Path, hint: str = "check free space and permissions") -> Iterator[Path]:
     """Yield a temporary path to write `path`'s new content to; on success it becomes `path` atomically."""

@@ -126,6 +126,23 @@ FigureOpt = Annotated[Optional[ToyFigure], typer.Option(
 # ---- wgan train ---------------------------------------------------------------------------------------------
 TrainOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory.", **PATH)]
 
+# ---- wgan prepare ----------------------------------------------------------------------------------------------
+PrepareSrcArg = Annotated[Path, typer.Argument(help="A folder of images (recursively; one subfolder per class gives "
+                                                    "labels).", show_default=False, **PATH_ARG)]
+PrepareOutOpt = Annotated[Path, typer.Option("--out", "-o", help="The prepared set's folder (images.npy, labels.npy, "
+                                             "manifest.json); an older prepared set there is replaced.",
+                                             show_default=False, **PATH)]
+PrepareSizeOpt = Annotated[int, typer.Option(help="Images are size x size pixels.", min=1, max=4096)]
+FitOpt = Annotated[str, typer.Option(help="crop: scale the shorter side to --size and cut the centre; pad: scale the "
+                                          "longer side and fill the rest with --background.")]
+BackgroundOpt = Annotated[str, typer.Option(help="Colour under transparent pixels and around padded images: white, "
+                                                 "black, gray or #RRGGBB.")]
+PrepareStrictOpt = Annotated[bool, typer.Option("--strict", help="Stop at the first image file that cannot be read, "
+                                                "naming it (default: skip it and report it).")]
+ChannelsOpt = Annotated[str, typer.Option(help="auto (1 when every image is grayscale, else 3), 1 or 3.")]
+PrepareWorkersOpt = Annotated[Optional[int], typer.Option(help="Processes decoding in parallel. \\[default: the CPUs "
+                                                               "this process may use]", min=1, show_default=False)]
+
 # ---- wgan sample (its own seed and device: the samples drawn, cpu by default) ------------------------------------
 CkptArg = Annotated[Path, typer.Argument(help="A .safetensors checkpoint (generator or train-state).", **PATH_ARG)]
 SampleNOpt = Annotated[int, typer.Option("-n", help="Number of samples.")]

@@ -88,7 +88,6 @@ class Task:
     finish -> summary."""
 
     name = ""       # the checkpoint's task: toy | image | text
-    same: tuple[str, ...] = ()   # the `extra` keys that identify the data (they must match on resume)
 
     def __init__(self, opts):
         self.opts = opts
@@ -108,6 +107,10 @@ class Task:
     def spec(self, plan: Plan, data) -> dict:
         """The model spec stored in every checkpoint (rebuilds G and D)."""
         raise NotImplementedError
+
+    def same(self, plan: Plan, data) -> tuple[str, ...]:
+        """The `extra` keys that identify the data: they must match on resume."""
+        return ()
 
     def extra(self, plan: Plan, data) -> dict:
         """What else a checkpoint stores; its `same` keys must match on resume."""
@@ -199,7 +202,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
 def same_data(task: Task, plan: Plan, data) -> dict:
     """The checkpoint's `extra` keys that identify the data."""
     extra = task.extra(plan, data)
-    return {k: extra[k] for k in task.same}
+    return {k: extra[k] for k in task.same(plan, data)}
 
 
 def _locked_run(task: Task, plan: Plan, data, spec: dict, run_dir: RunDir, engine: Engine, group: distributed.Group,

@@ -111,7 +111,9 @@ class TextTask(Task):
     """`wgan textgen --corpus`: the language GAN on a corpus."""
 
     name = "text"
-    same = ("vocab",)
+
+    def same(self, plan: Plan, data: TextData) -> tuple[str, ...]:
+        return ("vocab",)
 
     def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
         opts = self.opts

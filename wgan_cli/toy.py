@@ -69,7 +69,9 @@ class ToyTask(Task):
     """`wgan toy`: one run on a 2-D data set (gan_toy.py). The data is drawn by the engine: nothing to prepare."""
 
     name = "toy"
-    same = ("dataset",)
+
+    def same(self, plan: Plan, data) -> tuple[str, ...]:
+        return ("dataset",)
 
     def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
         cfg = resolve_train(cfg, TOY_PRESET)

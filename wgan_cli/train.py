@@ -21,6 +21,7 @@ from wgan_cli.augment import Augmenter, Policy, parse_p, parse_policy
 from wgan_cli.config import IMAGE_DEFAULTS, IMAGE_PRESETS, ImageOptions, RunOptions, TrainConfig, resolve_train
 from wgan_cli.data import images as datasets
 from wgan_cli.data.pixels import to_uint8_nhwc
+from wgan_cli.data.prepared import FIRST_FEW
 from wgan_cli.data.samplers import StreamImages
 from wgan_cli.engine import Callback, Engine
 from wgan_cli.errors import UsageError
@@ -115,31 +116,14 @@ def fixed_noise(G, n: int, device, seed: int = 0):
     return z, y
 
 
-class SkippedImages:
-    """Reports each unreadable image of a streamed folder data set once, as a warning, when it is first met."""
-
-    def __init__(self, data):
-        self.data = data
-        self.reported: set[str] = set()
-
-    def __call__(self, engine: Engine, final: bool = False):
-        bad = [*getattr(self.data.train, "skipped", []), *getattr(self.data.val, "skipped", [])]
-        for path in dict.fromkeys(bad):   # the validation images are read again at every evaluation
-            if path not in self.reported:
-                self.reported.add(path)
-                yield Note(f"skipped unreadable image {path} ({len(self.reported)} so far; --strict stops "
-                           "instead)", "warning")
-
-
 @dataclass(frozen=True)
 class Prepared:
-    """What `wgan train` reads before the run directory exists: the images, the in-training evaluation (its
-    weights and reference checked) and the reporter of unreadable images."""
+    """What `wgan train` reads before the run directory exists: the images (a set of image files prepared once,
+    its unreadable files listed) and the in-training evaluation (its weights and reference checked)."""
 
     data: datasets.ImageData
     evaluator: Callback | None
     eval_notes: list
-    skipped: SkippedImages
 
 
 def scored_generator(engine: Engine) -> torch.nn.Module:
@@ -149,7 +133,18 @@ def scored_generator(engine: Engine) -> torch.nn.Module:
 
 class ImageTask(Task):
     name = "image"
-    same = ("dataset", "train_images")
+
+    def __init__(self, opts: ImageOptions, progress=None):
+        super().__init__(opts)
+        self.progress = progress   # how the decoding of a set of image files is shown (ui.prepare_progress)
+
+    def same(self, plan: Plan, prepared: Prepared) -> tuple[str, ...]:
+        """What identifies the data on resume: the name of a built-in set; for image files the resolved source and
+        the digest of the prepared pixels (a folder spelled another way resumes, other images behind the same
+        spelling are refused)."""
+        if prepared.data.digest:
+            return ("data_source", "data_digest", "train_images")
+        return ("dataset", "train_images")
 
     def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
         opts = self.opts
@@ -185,7 +180,8 @@ class ImageTask(Task):
         data = datasets.load_image_data(
             opts.dataset, opts.data_dir, size=size, device=device, batch_size=cfg.batch_size,
             output=output, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers, strict=opts.strict,
-            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images)
+            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images,
+            val_share=opts.val_share, memory_budget=opts.memory_budget, progress=self.progress)
         evaluator, eval_notes = None, []
         if opts.eval_metrics:   # weights and reference checked now, before the run directory exists
             def save_best(engine: Engine, metrics: dict):
@@ -202,7 +198,7 @@ class ImageTask(Task):
         if policy_of(opts).ada and data.val is None:
             raise UsageError("--augment-p ada needs a validation split to measure the critic's overfitting, and "
                              f"{opts.dataset} has none here", "give a fixed probability, e.g. --augment-p 0.5")
-        prepared = Prepared(data, evaluator, eval_notes, SkippedImages(data))
+        prepared = Prepared(data, evaluator, eval_notes)
         return prepared
 
     def data_json(self, plan: Plan, prepared: Prepared) -> dict:
@@ -221,6 +217,8 @@ class ImageTask(Task):
         opts = plan.opts
         extra = {"dataset": opts.dataset, "output": models.output_range(opts.arch, plan.resolved["size"]),
                  "train_images": opts.train_images}
+        if prepared.data.digest:   # image files: where they are and what they hold
+            extra.update(data_source=prepared.data.source, data_digest=prepared.data.digest)
         policy = policy_of(opts)
         if policy:   # a training-time view only: sample and score ignore it
             extra.update(augment=opts.augment, augment_p=opts.augment_p, augment_penalty=opts.augment_penalty,
@@ -236,7 +234,11 @@ class ImageTask(Task):
 
     def notes(self, plan: Plan, prepared: Prepared):
         data = prepared.data
+        yield from (Note(text) for text in data.info)
         yield from (Note(text, "warning") for text in data.notes)
+        for s in data.skipped[:FIRST_FEW]:
+            detail = f" ({s['detail']})" if s["detail"] else ""
+            yield Note(f"skipped unreadable image {s['name']!r}: {s['reason']}{detail}", "warning")
         yield from prepared.eval_notes
         yield Note(f"{plan.opts.dataset}: {data.n_train} training and {data.n_val} validation images at "
                    f"{data.size}x{data.size}x{data.channels} from {data.where}")
@@ -271,15 +273,11 @@ class ImageTask(Task):
                 yield Artifact(engine.step, str(path), "figure")
 
         return [
-            Callback(prepared.skipped, every=plan.run.log_every),
             *([prepared.evaluator] if prepared.evaluator is not None else []),
             Callback(grid, every=opts.sample_every),
             Callback(validate, every=opts.eval_every, collective=True),
             Callback(curves, every=opts.eval_every),
         ]
-
-    def finish(self, plan: Plan, prepared: Prepared, engine: Engine):
-        yield from prepared.skipped(engine)   # anything read since the last report
 
     def summary(self, plan: Plan, prepared: Prepared, engine: Engine, last: LastValues) -> dict:
         result = {k: last.stats[k] for k in ("w_dist", "loss_d", "gp", "loss_g") if k in last.stats}
@@ -287,7 +285,7 @@ class ImageTask(Task):
             result["val_w_dist"] = last.metrics["val_w_dist"]
         elif prepared.data.val is not None:   # the run had finished in an earlier process: estimate it now
             result["val_w_dist"] = validation_w_dist(engine, prepared.data.val, plan.opts.n_val)
-        return {**result, "step": engine.step, "skipped_images": len(prepared.skipped.reported)}
+        return {**result, "step": engine.step, "skipped_images": len(prepared.data.skipped)}
 
 
 def resolve_augment(opts: ImageOptions) -> ImageOptions:

@@ -254,3 +254,37 @@ def plain_progress(stream=None, every_s: float = 5.0):
         print(f"{label}: {done}/{total} images ({rate:.1f} img/s{eta})", file=stream, flush=True)
 
     return show
+
+
+def prepare_progress(quiet: bool = False, plain: bool | None = None, every_s: float = 5.0):
+    """Progress of decoding a set of image files (`wgan prepare`, a folder's first use): a bar with images/s
+    and the time left on a terminal, else a line every `every_s` seconds and one at the end. Returns a callable
+    (done, total, seconds since the start), or None with --quiet."""
+    if quiet:
+        return None
+    if plain is None:
+        plain = not sys.stderr.isatty()
+    state = {"t": 0.0, "bar": None, "task": None}
+
+    def show(done: int, total: int, seconds: float) -> None:
+        rate = done / max(seconds, 1e-9)
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        if not plain:
+            if state["bar"] is None:
+                state["bar"] = Progress(TextColumn("[bold]preparing"), BarColumn(), MofNCompleteColumn(),
+                                        TextColumn("[cyan]{task.fields[speed]}"), TextColumn("eta"),
+                                        TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+                state["bar"].start()
+                state["task"] = state["bar"].add_task("prepare", total=total, speed="")
+            state["bar"].update(state["task"], completed=done, speed=f"{rate:.0f} images/s")
+            if done >= total:
+                state["bar"].stop()
+            return
+        now = time.perf_counter()
+        if done < total and now - state["t"] < every_s:
+            return
+        state["t"] = now
+        left = f", {eta:.0f} s left" if done < total else ""
+        print(f"preparing: {done}/{total} images ({rate:.0f} images/s{left})", file=sys.stderr, flush=True)
+
+    return show

@@ -171,5 +171,5 @@ def test_a_worker_error_is_one_line(tmp_path, one_thread):
                             "--size", "32", "--dim", "4", "--batch-size", "8", "--iters", "2",
                             "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"])
     line = one_error(r, 3)
-    assert line.startswith("error: reading the data set: 50 images in a row could not be read (first: ")
+    assert line.startswith(f"error: folder:{folder.resolve()}: no readable images (64 skipped: 64 ")
     assert "Original Traceback" not in r.output and "File \"" not in r.output

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -23,7 +24,9 @@ from wgan_cli import checkpoint, distributed
 from wgan_cli.torchrun import TIMEOUT_ENV, attach, check_batches
 from wgan_cli.cli import app
 from wgan_cli.config import RunOptions, ToyOptions, TrainConfig, resolve_train
-from wgan_cli.data.samplers import DeviceImages, ImageFiles, StreamImages
+from wgan_cli.data.decode import Decoding
+from wgan_cli.data.prepared import list_folder, prepare
+from wgan_cli.data.samplers import DeviceImages, PreparedRows, StreamImages
 from wgan_cli.data.text import TextSampler
 from wgan_cli.data.toy import make_toy_data
 from wgan_cli.distributed import Group
@@ -134,21 +137,24 @@ def test_rank_slices_of_every_draw_concatenate_to_the_one_process_draw(world, tm
         lambda: make_toy_data("25gaussians", seed=0), group, 8, 3))
     lines = torch.randint(0, 6, (10, 5), generator=torch.Generator().manual_seed(0))
     assert_slices_concatenate(world, lambda group: sampler_draws(lambda: TextSampler(lines, 6), group, 4, 5))
-    files = write_pngs(tmp_path / "png", 20, size=8)
-    dataset = ImageFiles(files, [i % 3 for i in range(20)], 8, 3)
+    write_pngs(tmp_path / "png", 20, size=8)
+    rows = prepare(list_folder(tmp_path / "png"), tmp_path / "prepared", Decoding(8), workers=1)
+    dataset = PreparedRows(rows.path, list(range(20)), np.array([i % 3 for i in range(20)]))
     assert_slices_concatenate(world, lambda group: sampler_draws(
         lambda: StreamImages(dataset, 8, "cpu", dequantize=True, seed=0, workers=0), group, 8, 5))   # 2 epochs
 
 
 def test_streamed_ranks_read_only_their_rows(tmp_path):
-    files = write_pngs(tmp_path / "png", 16, size=8)
+    write_pngs(tmp_path / "png", 16, size=8)
+    rows = prepare(list_folder(tmp_path / "png"), tmp_path / "prepared", Decoding(8), workers=1)
     read = []
 
-    def reader(path):
-        read.append(path)
-        return Path(path).read_bytes()
+    class CountedRows(PreparedRows):
+        def __getitem__(self, i):
+            read.append(i)
+            return super().__getitem__(i)
 
-    data = StreamImages(ImageFiles(files, None, 8, 3, reader), 8, "cpu", seed=0, workers=0)
+    data = StreamImages(CountedRows(rows.path, list(range(16)), None), 8, "cpu", seed=0, workers=0)
     x, _ = Group(1, 4).sample(data, 8, torch.Generator())
     assert len(x) == 2 and len(read) == 2   # a quarter of the global batch of 8, not all of it
     assert data.state_dict()["cursor"].tolist() == [0, 8]   # the cursor moved by the global batch

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -20,7 +21,8 @@ ITERS = 80
 
 
 def env():
-    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "WGAN_CACHE_DIR": os.path.join(tempfile.gettempdir(), "wgan-test-cache")}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,7 @@ def folder(tmp_path_factory):
 
 def command(folder, out):
     return [sys.executable, "-m", "wgan_cli", "train", "--dataset", f"folder:{folder}", "--workers", "2",
+            "--memory-budget", "0",   # read from the memory map by DataLoader workers, whose signals are tested
             "--arch", "dcgan", "--size", "32", "--dim", "4", "--batch-size", "8", "--n-critic", "1",
             "--iters", str(ITERS), "--log-every", "2", "--sample-every", "1000", "--eval-every", "1000",
             "--device", "cpu", "--plain", "--out", str(out)]
@@ -104,7 +107,8 @@ def test_a_process_exits_even_when_a_dropped_loader_left_its_workers_behind(tmp_
         from standins import write_pngs
         from wgan_cli.data.images import load_image_data
         write_pngs(Path({str(tmp_path / "pics")!r}), 40, size=32)
-        data = load_image_data("folder:{tmp_path / 'pics'}", None, size=32, device="cpu", batch_size=8, workers=2)
+        data = load_image_data("folder:{tmp_path / 'pics'}", None, size=32, device="cpu", batch_size=8, workers=2,
+                               memory_budget=0)
         data.train.sample(8, torch.Generator())
         cycle = [data.train._iter]
         cycle.append(cycle)
@@ -112,6 +116,6 @@ def test_a_process_exits_even_when_a_dropped_loader_left_its_workers_behind(tmp_
         print("sampled")
     """))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          cwd=ROOT, env=env())
     assert proc.returncode == 0 and "sampled" in proc.stdout, proc.stderr
     assert "Traceback" not in proc.stderr

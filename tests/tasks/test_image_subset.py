@@ -50,7 +50,7 @@ def test_resume_with_another_subset_is_refused(tmp_path):
 def test_folder_subset(tmp_path):
     write_pngs(tmp_path / "pics", 30, size=32)
     data = run_subset(tmp_path, 5, dataset=f"folder:{tmp_path / 'pics'}", size=32)
-    assert data.n_train == 5 and len(data.train.dataset.files) == 5
+    assert data.n_train == 5 and len(data.train) == 5
     assert data.n_val == 1   # the 5% held out of the folder, untouched
 
 

@@ -73,9 +73,11 @@ def _weights(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset", ["mnist", "folder"])
+@pytest.mark.parametrize("dataset", ["mnist", "folder", "folder-mapped"])
 def test_resume_is_bit_identical(tmp_path, dataset):
-    """N iterations straight == N/2, then a fresh process-like start that resumes for N/2 (CPU)."""
+    """N iterations straight == N/2, then a fresh process-like start that resumes for N/2 (CPU). A folder is
+    prepared once and held in memory; with --memory-budget 0 it is read from the memory map in the seeded order."""
+    kw = {"memory_budget": 0.0} if dataset == "folder-mapped" else {}
     if dataset == "mnist":
         write_mnist(tmp_path)
         name = "mnist"
@@ -83,9 +85,9 @@ def test_resume_is_bit_identical(tmp_path, dataset):
         write_pngs(tmp_path / "pics", 80, size=32)
         name = f"folder:{tmp_path / 'pics'}"
     cfg = TrainConfig(batch_size=4, n_critic=2, seed=3, ema_decay=0.9)
-    straight = train_images(tmp_path, "a", name, dataclasses.replace(cfg, iters=4))
-    train_images(tmp_path, "b", name, dataclasses.replace(cfg, iters=2))
-    resumed = train_images(tmp_path, "b", name, dataclasses.replace(cfg, iters=4))
+    straight = train_images(tmp_path, "a", name, dataclasses.replace(cfg, iters=4), **kw)
+    train_images(tmp_path, "b", name, dataclasses.replace(cfg, iters=2), **kw)
+    resumed = train_images(tmp_path, "b", name, dataclasses.replace(cfg, iters=4), **kw)
     assert straight["step"] == resumed["step"] == 4
     a, b = _weights(tmp_path / "a" / "ckpt-0000004.safetensors"), _weights(tmp_path / "b" / "ckpt-0000004.safetensors")
     assert a.keys() == b.keys() and any(k.startswith("G_ema.") for k in a)

@@ -8,7 +8,6 @@ builds nothing but dicts, lists, strings and numpy arrays.
 from __future__ import annotations
 
 import gzip
-import io
 import pickle
 import zlib
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from wgan_cli.errors import DataError
 
@@ -183,35 +181,9 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def folder_files(folder: Path) -> tuple[list[Path], list[int] | None, list[str]]:
-    """Every image under `folder`, recursively; labels from the top-level subfolders when all images are in them."""
-    if not folder.is_dir():
-        raise DataError(f"folder:{folder}: no such directory", "give folder:PATH with a directory of images")
-    files = list_images(folder)
-    if not files:
-        raise DataError(f"folder:{folder}: no images found (looked recursively for "
-                        f"{', '.join(sorted(IMAGE_SUFFIXES))})", "put PNG or JPEG files in the folder")
-    classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
-    if classes and all(len(p.relative_to(folder).parts) > 1 for p in files) and len(classes) > 1:
-        index = {c: i for i, c in enumerate(classes)}
-        return files, [index[p.relative_to(folder).parts[0]] for p in files], classes
-    return files, None, []
-
-
 def read_file(path) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def verify_files(files: list, read=None) -> None:
-    """--strict: decode every image before training; the first bad one stops the run with its name."""
-    read = read or read_file
-    for path in files:
-        try:
-            Image.open(io.BytesIO(read(path))).load()
-        except Exception as e:
-            raise DataError(f"{path}: cannot be read as an image ({type(e).__name__}: {e})",
-                            "remove or replace the file, or drop --strict to skip unreadable images") from None
 
 
 def celeba_files(root: Path, download: bool) -> tuple[list[Path], list[Path]]:

@@ -2,8 +2,9 @@
 
 Small sets (MNIST, Fashion-MNIST, CIFAR-10/100, SVHN) are held on the device as uint8 (DeviceImages); a batch is
 drawn there with indices from the engine's generator, and dequantised and scaled there (no host round trip per
-step). Large sets (CelebA, LSUN, a folder of images) stream through DataLoader workers into pinned memory
-(StreamImages), in an order fixed by (seed, epoch) so that a resumed run reads the same images.
+step); so are prepared sets of image files (a folder, CelebA, LSUN) that fit the memory budget. Larger prepared
+sets are read from their memory map by DataLoader workers into pinned memory (StreamImages over PreparedRows), in
+an order fixed by (seed, epoch) so that a resumed run reads the same images.
 
 Signals: service managers (docker stop, systemd, Slurm, `timeout`) send SIGTERM to every process of the group.
 The workers ignore SIGINT and SIGTERM (they start with both blocked, so none arrives before the worker sets
@@ -15,19 +16,17 @@ as one line, not the worker's traceback.
 from __future__ import annotations
 
 import atexit
-import io
 import signal
 import weakref
 from contextlib import contextmanager
+from pathlib import Path
 
 import multiprocessing.util   # noqa: F401 (its exit hook is registered before ours, so ours runs first)
 
 import numpy as np
 import torch
 import torch.utils.data
-from PIL import Image
 
-from wgan_cli.data.formats import read_file
 from wgan_cli.data.pixels import scale_real
 from wgan_cli.errors import DataError, WganError
 
@@ -61,51 +60,26 @@ class DeviceImages:
 # ---- streamed data -----------------------------------------------------------------------------------------
 
 
-class ImageFiles(torch.utils.data.Dataset):
-    """Images decoded with PIL, resized (shorter side) and centre-cropped to `size`; returns (uint8 CHW, label,
-    path of a skipped unreadable file or "").
+class PreparedRows(torch.utils.data.Dataset):
+    """Rows `index` of a prepared set's memory map (data/prepared.py) as uint8 (C, H, W) and a label (-1 without
+    labels). The map is opened in each worker process (only the path crosses to it)."""
 
-    A file that fails to decode is replaced by the next readable one (deterministic, so resume stays exact)
-    and reported; with `strict` every file was verified before training instead."""
-
-    def __init__(self, files: list, labels: list | None, size: int, channels: int, read=None):
-        self.files, self.labels, self.size, self.channels = files, labels, size, channels
-        self.read = read or read_file
+    def __init__(self, path, index: list[int], labels: np.ndarray | None):
+        self.path, self.index = Path(path), np.asarray(index, dtype=np.int64)
+        self.labels = None if labels is None else np.asarray(labels)[self.index]
+        self._images = None
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.index)
 
-    def load(self, i: int):
-        img = Image.open(io.BytesIO(self.read(self.files[i])))
-        img = img.convert("L" if self.channels == 1 else "RGB")
-        return _resize_crop(img, self.size)
+    def __getstate__(self):
+        return {**self.__dict__, "_images": None}
 
     def __getitem__(self, i: int):
-        skipped = []
-        for k in range(min(50, len(self.files))):
-            j = (i + k) % len(self.files)
-            try:
-                x = self.load(j)
-            except Exception:   # any decoder failure: PIL raises many types
-                skipped.append(str(self.files[j]))
-                continue
-            label = self.labels[j] if self.labels is not None else -1
-            return x, label, "\n".join(skipped)
-        raise DataError(f"50 images in a row could not be read (first: {skipped[0]})",
-                        "check the dataset folder; the files may be damaged or not images")
-
-
-def _resize_crop(img, size: int) -> torch.Tensor:
-    w, h = img.size
-    scale = size / min(w, h)
-    if (w, h) != (size, size):
-        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-        w, h = img.size
-        left, top = (w - size) // 2, (h - size) // 2
-        img = img.crop((left, top, left + size, top + size))
-    arr = np.asarray(img, dtype=np.uint8)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)   # (C, H, W)
+        if self._images is None:
+            self._images = np.load(self.path / "images.npy", mmap_mode="r", allow_pickle=False)
+        x = torch.from_numpy(np.array(self._images[self.index[i]])).permute(2, 0, 1)   # (C, H, W)
+        return x, (int(self.labels[i]) if self.labels is not None else -1)
 
 
 class _OrderedBatches(torch.utils.data.Sampler):
@@ -157,8 +131,8 @@ def worker_error(e: Exception) -> WganError:
         text = last.split(": ", 1)[1] if ": " in last and "." in last.split(": ", 1)[0] else last
     else:
         text = text.splitlines()[0] if text else type(e).__name__
-    hint = getattr(e, "hint", None) or ("check the dataset folder (--strict names the first unreadable file), or "
-                                        "read it in the main process with --workers 0")
+    hint = getattr(e, "hint", None) or ("check the prepared set (prepare it again with `wgan prepare`), or read "
+                                        "it in the main process with --workers 0")
     return (type(e) if isinstance(e, WganError) else DataError)(f"reading the data set: {text}", hint)
 
 
@@ -186,14 +160,14 @@ atexit.register(_close_open_loaders)
 
 
 class StreamImages:
-    """A DataLoader over ImageFiles; the cursor (epoch, position) is part of the train state.
+    """A DataLoader over PreparedRows; the cursor (epoch, position) is part of the train state.
 
     Under torchrun `sample(n, gen, shard)` reads only the rank's rows of each global batch of n; the cursor stays
     global, so a checkpoint does not depend on the number of ranks."""
 
     reads_rows = True
 
-    def __init__(self, dataset: ImageFiles, batch_size: int, device, output: str = "tanh", dequantize: bool = False,
+    def __init__(self, dataset: PreparedRows, batch_size: int, device, output: str = "tanh", dequantize: bool = False,
                  seed: int = 0, workers: int = 4):
         self.dataset, self.batch_size, self.device = dataset, batch_size, torch.device(device)
         self.output, self.dequantize, self.seed, self.workers = output, dequantize, seed, workers
@@ -201,7 +175,6 @@ class StreamImages:
             raise DataError(f"the dataset has {len(dataset)} images, fewer than one batch of {batch_size}",
                             "add images or lower --batch-size")
         self.epoch, self.pos = 0, 0
-        self.skipped: list[str] = []
         self._iter, self._rows = None, slice(None)
 
     def __len__(self) -> int:
@@ -240,11 +213,10 @@ class StreamImages:
             self._rows = rows
             self._iter = self._loader()
         try:
-            x, y, bad = next(self._iter)
+            x, y = next(self._iter)
         except (WganError, RuntimeError, OSError) as e:   # from a worker: one line, not its traceback
             self.close()
             raise worker_error(e) from None
-        self.skipped += [p for entry in bad if entry for p in entry.split("\n")]
         self.pos += n
         if self.pos + n > len(self.dataset):
             self.epoch, self.pos = self.epoch + 1, 0

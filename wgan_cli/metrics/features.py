@@ -25,7 +25,9 @@ import torch
 from PIL import Image
 
 from wgan_cli import models
+from wgan_cli.data.decode import Decoding, Skipped, decode
 from wgan_cli.data.formats import IMAGE_SUFFIXES
+from wgan_cli.data.prepared import is_prepared, open_prepared
 from wgan_cli.data.pixels import to_uint8
 from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.errors import DataError, WganError
@@ -93,34 +95,59 @@ def array_source(path: Path) -> ImageSource:
 
 
 def folder_source(path: Path) -> ImageSource:
-    """Images of one size in a folder (sorted names); decoded lazily, batch by batch."""
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """Images of one size in a folder (sorted names), decoded lazily batch by batch as `wgan prepare` decodes them
+    (data/decode.py: EXIF orientation, 16-bit scaled to 8 bits, alpha on white) but not resized; or a prepared
+    set (its memory map). Entries that are not regular files (a FIFO, a link loop) are never opened."""
+    if is_prepared(path):
+        return prepared_source(path)
+    entries = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = [p for p in entries if p.is_file()]   # is_file follows links; False for a FIFO or a link loop
     if not files:
         raise DataError(f"{path}: no images in this folder", f"put {', '.join(sorted(IMAGE_SUFFIXES))} files there")
-    try:
-        with Image.open(files[0]) as first:
-            size, mode = first.size, ("L" if first.mode in ("L", "1", "I;16") else "RGB")
-    except Exception as e:   # PIL raises many types for a damaged or foreign file
-        raise DataError(f"{files[0]}: cannot decode ({e})", "remove or re-save the file") from None
+    how = Decoding(size=None)
+    first, gray = _decode_file(files[0], how)
+    size, channels = first.shape[:2], (1 if gray else 3)
 
-    def decode(p: Path) -> np.ndarray:
-        try:
-            with Image.open(p) as im:
-                if im.size != size:
-                    raise DataError(f"{p}: size {im.size} differs from {size} ({files[0].name})",
-                                    "score images of one size")
-                return np.asarray(im.convert(mode))
-        except WganError:
-            raise
-        except Exception as e:   # PIL raises many types for a damaged or foreign file
-            raise DataError(f"{p}: cannot decode ({e})", "remove or re-save the file") from None
+    def decode_one(p: Path) -> np.ndarray:
+        arr, is_gray = _decode_file(p, how)
+        if arr.shape[:2] != size:
+            raise DataError(f"{p}: size {arr.shape[1]}x{arr.shape[0]} differs from {size[1]}x{size[0]} "
+                            f"({files[0].name})", "score images of one size")
+        if channels == 3:
+            return arr
+        return arr[:, :, 0] if is_gray else np.asarray(Image.fromarray(arr).convert("L"))
 
     def batches(bs: int, keep: range | None = None):
         for k, i in enumerate(range(0, len(files), bs)):
             if keep is None or k in keep:
-                yield as_nchw(np.stack([decode(p) for p in files[i: i + bs]]), path)
+                yield as_nchw(np.stack([decode_one(p) for p in files[i: i + bs]]), path)
 
-    return ImageSource(len(files), batches, f"{len(files)} images in {path}")
+    ignored = len(entries) - len(files)
+    more = f" ({ignored} entries that are not regular files ignored)" if ignored else ""
+    return ImageSource(len(files), batches, f"{len(files)} images in {path}{more}")
+
+
+def _decode_file(p: Path, how: Decoding) -> tuple[np.ndarray, bool]:
+    try:
+        return decode(p.read_bytes(), how)
+    except Skipped as e:
+        detail = f": {e.detail}" if e.detail else ""
+        raise DataError(f"{p}: cannot decode ({e.reason}{detail})", "remove or re-save the file") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror or e})", "check the file's permissions") from None
+
+
+def prepared_source(path: Path) -> ImageSource:
+    """A set made by `wgan prepare` (or the cache): rows of its memory map, batch by batch."""
+    prepared = open_prepared(path)
+    images = prepared.images
+
+    def batches(bs: int, keep: range | None = None):
+        for k, i in enumerate(range(0, len(images), bs)):
+            if keep is None or k in keep:
+                yield as_nchw(np.array(images[i: i + bs]), path)
+
+    return ImageSource(len(images), batches, f"{len(images)} prepared images in {path}")
 
 
 def generator_source(G, n: int, seed: int, device: torch.device, output: str, description: str,

@@ -30,6 +30,7 @@ from safetensors import safe_open
 from wgan_cli import files
 from wgan_cli.checkpoint import digest as tensors_digest
 from wgan_cli.errors import OutputError, WeightsError
+from wgan_cli.files import cache_dir  # noqa: F401 (where the weights are cached; references.py reads it here)
 from wgan_cli.metrics.inception import BasicConv2d, FIDInception
 
 # ---- the pinned third-party files ---------------------------------------------------------------------------
@@ -53,13 +54,6 @@ class Weights:
     has_logits: bool
     source: str                        # where they came from, for the report
     id: str                            # short digest of the tensors: keys the reference-statistics cache
-
-
-def cache_dir() -> Path:
-    if os.environ.get("WGAN_CACHE_DIR"):
-        return Path(os.environ["WGAN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "wgan"
 
 
 def hub_dir() -> Path:
