@@ -112,7 +112,7 @@ class TextTask(Task):
 
     name = "text"
 
-    def same(self, plan: Plan, data: TextData) -> tuple[str, ...]:
+    def same(self, plan: Plan, data: TextData | None) -> tuple[str, ...]:   # the vocabulary: no data needed
         return ("vocab",)
 
     def plan(self, cfg: TrainConfig, run: RunOptions) -> Plan:
@@ -130,7 +130,8 @@ class TextTask(Task):
             check_ckpt_suffix(Path(opts.output))
         corpus = load_corpus(opts)
         if opts.output:   # before training: writable, and replacing no checkpoint but one of this model and data
-            same = {k: v for k, v in text_extra(corpus.charmap, opts, corpus.source).items() if k in self.same}
+            extra = text_extra(corpus.charmap, opts, corpus.source)
+            same = {k: extra[k] for k in self.same(plan, None)}
             outputs.check_output(opts.output, "-o", self.inputs(plan),
                                  checkpoint={"task": self.name, "model": model_spec(opts, corpus.charmap),
                                              "same": same})
