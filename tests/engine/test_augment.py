@@ -230,10 +230,10 @@ def test_bad_augmentation_options_are_refused_before_anything_is_written(tmp_pat
 
 def test_ada_without_a_validation_split_is_refused(tmp_path):
     from standins import write_pngs
-    write_pngs(tmp_path / "pics", 20, size=32)   # 5% of 20: one image, less than a batch: no validation split
-    with pytest.raises(UsageError) as e:
+    write_pngs(tmp_path / "pics", 20, size=32)
+    with pytest.raises(UsageError) as e:   # --val-share 0: nothing held out
         train(tmp_path, "x", TrainConfig(iters=1, batch_size=4), dataset=f"folder:{tmp_path / 'pics'}",
-              augment="cutout", augment_p="ada")
+              augment="cutout", augment_p="ada", val_share=0.0)
     assert "needs a validation split" in e.value.message
     assert not (tmp_path / "x").exists()
 

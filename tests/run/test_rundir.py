@@ -102,8 +102,8 @@ def test_the_lock_is_free_once_its_owner_is_killed_even_with_children_alive(tmp_
               "from wgan_cli.locking import RunLock\n"
               f"RunLock({str(tmp_path)!r}).acquire()\n"
               "if os.fork() == 0:\n"
-              "    print('child', flush=True); time.sleep(60); os._exit(0)\n"
-              "print('locked', flush=True); time.sleep(60)\n")
+              "    os.write(1, b'child\\n'); time.sleep(60); os._exit(0)\n"
+              "os.write(1, b'locked\\n'); time.sleep(60)\n")   # one write each: the lines never interleave
     p = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env(), stdout=subprocess.PIPE, text=True,
                          start_new_session=True)
     try:
