@@ -33,7 +33,7 @@ from wgan_cli.metrics.features import extract, generator_source, tensor_source
 from wgan_cli.metrics.references import ref_stats
 from wgan_cli.metrics.inputs import MetricOptions
 from wgan_cli.metrics.registry import compute
-from wgan_cli.train import validation_w_dist
+from wgan_cli.image import validation_w_dist
 
 
 # ---- three settings --------------------------------------------------------------------------------------------

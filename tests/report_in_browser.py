@@ -56,7 +56,7 @@ def tiny_runs(root: Path) -> list[Path]:
     from wgan_cli.runs import train_run
     from wgan_cli.textgen import TextTask
     from wgan_cli.toy import ToyTask
-    from wgan_cli.train import ImageTask
+    from wgan_cli.image import ImageTask
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/: the stand-in data sets
     from standins import write_mnist

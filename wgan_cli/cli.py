@@ -206,7 +206,7 @@ def train(
 
       wgan train --dataset cifar10 --arch random --arch-seed 7 --objective gan --out runs/random/7-gan
     """
-    from wgan_cli.train import ImageTask
+    from wgan_cli.image import ImageTask
     from wgan_cli.ui import prepare_progress
 
     run = dataclasses.replace(run, out=str(out))

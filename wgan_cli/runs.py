@@ -3,7 +3,7 @@
 `train_run(task, cfg, run, sinks, should_stop)` is the one path of a training command: check the options and
 resolve them into a frozen Plan, read the data and build the engine (before anything is created on disk), open
 the run directory, resume, record the options, log to metrics.jsonl, wire the checkpoints and the task's
-callbacks, run the loop and return the task's summary. A Task (toy.py, train.py, textgen.py) holds only its
+callbacks, run the loop and return the task's summary. A Task (toy.py, image.py, textgen.py) holds only its
 options and says what differs: how it resolves them, what it reads and builds, its callbacks and its summary;
 every step after the plan receives the plan and the data. `preview` is --dry-run: the plan, nothing read.
 

@@ -17,7 +17,7 @@ from wgan_cli.distributed import LOCAL, Group
 from wgan_cli.engine import Engine
 from wgan_cli.errors import UsageError
 from wgan_cli.runs import train_run
-from wgan_cli.train import ImageTask
+from wgan_cli.image import ImageTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -23,7 +23,7 @@ LAYERS = [
     ("entry point", ["wgan_cli", "wgan_cli.__main__", "wgan_cli.cli", "wgan_cli.options"]),
     # one module per command, and what a command alone uses (the Tasks are the training commands' own parts)
     ("commands", ["wgan_cli.command", "wgan_cli.api", "wgan_cli.export", "wgan_cli.prepare", "wgan_cli.toy",
-                  "wgan_cli.train", "wgan_cli.textgen", "wgan_cli.sample", "wgan_cli.walk", "wgan_cli.score",
+                  "wgan_cli.image", "wgan_cli.textgen", "wgan_cli.sample", "wgan_cli.walk", "wgan_cli.score",
                   "wgan_cli.report"]),
     # what every training command does around the loop: the run directory and its lock, joining a torchrun job,
     # the sinks the events go to (the engine emits events and never imports a sink)

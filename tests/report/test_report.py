@@ -15,7 +15,7 @@ from wgan_cli.config import ImageOptions, RunOptions, ToyOptions, TrainConfig
 from wgan_cli.errors import DataError, UsageError
 from wgan_cli.runs import train_run
 from wgan_cli.toy import ToyTask
-from wgan_cli.train import ImageTask
+from wgan_cli.image import ImageTask
 
 runner = CliRunner()
 

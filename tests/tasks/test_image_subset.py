@@ -13,7 +13,7 @@ from wgan_cli.config import ImageOptions, RunOptions, TrainConfig
 from wgan_cli.data.images import load_split
 from wgan_cli.errors import CheckpointError
 from wgan_cli.runs import train_run
-from wgan_cli.train import ImageTask
+from wgan_cli.image import ImageTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,7 +14,7 @@ from wgan_cli.data.samplers import DeviceImages
 from wgan_cli.engine import Engine, fit
 from wgan_cli.events import Artifact, StepDone
 from wgan_cli.runs import train_run
-from wgan_cli.train import ImageTask, validation_w_dist
+from wgan_cli.image import ImageTask, validation_w_dist
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

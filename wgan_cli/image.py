@@ -1,4 +1,4 @@
-"""`wgan train`: image GANs on the run skeleton (runs.train_run).
+"""`wgan train`: image GANs on the run skeleton (runs.train_run); ImageTask, the task "image".
 
 ImageTask: options resolved with a preset and the architecture's defaults -> checks (before any data is read) ->
 data -> models from a spec -> callbacks: a fixed-noise sample grid, the validation Wasserstein estimate of
