@@ -163,7 +163,7 @@ class RunOptions:
     out: str = "runs/train"
     device: str = option("auto", "Where to run: auto picks cuda, then mps, then cpu.", choices=Device)
     resume: str = option("auto", "auto: continue from the newest valid checkpoint in --out; never: refuse a run "
-                         "directory with checkpoints; or a checkpoint path.")
+                         "directory with checkpoints; or a checkpoint path.", path_or_name=True)
     log_every: int = option(100, "Read and show the statistics every N iterations.", range=COUNT, example="100")
     save_every: int = option(1000, "Save a checkpoint every N iterations (and at the end).", range=COUNT,
                              example=COUNT_EXAMPLE)
@@ -304,7 +304,7 @@ class ImageOptions:
     n_eval: int = option(10_000, "Generated images per in-training score.", flags=("--eval-n",),
                          range=Range(2, 10**8, integer=True), example="10000")
     eval_ref: str | None = option(None, "Reference for in-training FID/KID (as `wgan score --ref`).",
-                                  shown_default="the dataset's train split")
+                                  shown_default="the dataset's train split", path_or_name=True)
     workers: int = option(4, "Processes decoding image files while a set is prepared (folders, celeba, lsun), and "
                           "DataLoader workers for a prepared set larger than --memory-budget.",
                           range=Range(0, 1024, integer=True), example="4")
@@ -399,7 +399,7 @@ class ScoreRequest:
     input: str | None = None              # the positional INPUT: a checkpoint, a folder, an .npz / .npy
     ref: str | None = option(None, "Reference for FID/KID: a dataset split (mnist, fashion-mnist, cifar10, "
                              "cifar100, svhn as NAME:train or NAME:test), a folder, an .npz / .npy, or a statistics "
-                             "file from --save-stats.")
+                             "file from --save-stats.", path_or_name=True)
     metrics: str | None = option(None, "Comma-separated: is, fid, kid, pr (precision/recall, k=3), dc "
                                  "(density/coverage, k=5); pr and dc are on Inception pool3 features, not VGG16.",
                                  shown_default="is,fid,kid as the weights and --ref allow; pr and dc only when named")

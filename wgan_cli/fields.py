@@ -34,6 +34,7 @@ class Opt:
     shown_default: str | None = None       # for a default resolved later (None in the record): its description
     commands: tuple[str, ...] | None = None  # only these commands offer it (None: every command of the record)
     path: bool = False                     # a file or folder (the command line shows PATH; the record keeps a str)
+    path_or_name: bool = False             # a path, or a name (--resume auto, --ref cifar10:train): never empty
     cli: bool = True                       # False: no flag (set by a config file or by code only)
 
     def flag(self, name: str) -> str:

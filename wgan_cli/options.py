@@ -41,7 +41,6 @@ PATH = {"parser": _path, "metavar": "<path>"}
 PATH_TEXT = {"parser": _path_text, "metavar": "<text>"}
 PATH_ARG = {"parser": _path}
 PATH_TEXT_ARG = {"parser": _path_text}
-NAMED_OR_PATH = ("resume", "ref", "eval_ref")   # record fields (str, not `path`) whose value may be a path
 
 
 # ---- the records' options --------------------------------------------------------------------------------------
@@ -57,7 +56,7 @@ def _parameter(field: dataclasses.Field, opt: fields.Opt, hint) -> inspect.Param
         default = Path(default)
     shown = f" \\[default: {opt.shown_default}]" if opt.shown_default else ""
     allowed = f" \\[{opt.range.describe()}]" if opt.range is not None else ""
-    paths = PATH if opt.path else PATH_TEXT if field.name in NAMED_OR_PATH else {}
+    paths = PATH if opt.path else PATH_TEXT if opt.path_or_name else {}
     info = typer.Option(*opt.flags, help=opt.help + allowed + shown,
                         show_default=opt.shown_default is None and field.default not in (None, ""), **paths)
     return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
