@@ -131,7 +131,7 @@ def tiny_ckpt(tmp_path, monkeypatch):
     return checkpoint.save(tmp_path / "generator.safetensors", tensors, kind="generator", task="image", model=spec), G
 
 
-COMPILED_BATCH = 32   # the one batch size the session's compiled Inception network serves (shorter ones are padded)
+COMPILED_BATCH = 32   # the one batch size the test run's compiled Inception network serves (shorter ones are padded)
 
 
 @pytest.fixture(scope="session")
@@ -155,6 +155,6 @@ def compiled_inception(tmp_path_factory):
         images = torch.zeros(COMPILED_BATCH, 1, 28, 28, dtype=torch.uint8)
         net.begin(COMPILED_BATCH, COMPILED_BATCH)
         with torch.inference_mode():
-            net(images)   # the compile happens here, with this session's cache directories
+            net(images)   # the compile happens here, with this test run's cache directories
     assert net.is_compiled, f"the Inception network did not compile: {said}"
     return found, net
