@@ -4,7 +4,8 @@
     python -m torch.distributed.run --standalone --nproc-per-node 2 tests/dist_worker.py OUT_DIR
 
 Each rank writes OUT_DIR/rank{R}.safetensors: per setting (toy MLP, DCGAN without normalisation, a conditional
-conv net with an auxiliary classifier) the first critic and generator gradients, the logged statistics of the first
+conv net with an auxiliary classifier, a DCGAN drawing from a prepared folder, OUT_DIR/prepared, through its
+memory map) the first critic and generator gradients, the logged statistics of the first
 critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3
 iterations later;
 then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate,
@@ -25,7 +26,7 @@ from torch import nn
 
 from wgan_cli import distributed, models, torchrun
 from wgan_cli.config import TOY_PRESET, TrainConfig, resolve_train
-from wgan_cli.data.samplers import DeviceImages
+from wgan_cli.data.samplers import DeviceImages, PreparedRows, StreamImages
 from wgan_cli.data.toy import make_toy_data
 from wgan_cli.engine import Engine
 from wgan_cli.metrics import weights
@@ -72,7 +73,7 @@ def random_images(n: int, size: int, seed: int, classes: int = 0) -> DeviceImage
     return images, labels
 
 
-def build(setting: str) -> Engine:
+def build(setting: str, prepared: Path | None = None) -> Engine:
     if setting == "toy":
         cfg = resolve_train(TrainConfig(batch_size=64, n_critic=5, lr=1e-3, seed=3, iters=10), TOY_PRESET)
         G, D = models.build_seeded({"arch": "toy-mlp", "dim": 32, "depth": 2, "z_dim": 2, "data_dim": 2}, 3)
@@ -92,7 +93,16 @@ def build(setting: str) -> Engine:
             G, D = CondG(), CondD()
         images, labels = random_images(96, 8, 1, classes=4)
         return Engine(G, D, DeviceImages(images, labels, "tanh"), cfg)
+    if setting == "folder":   # a prepared folder read from its memory map by a DataLoader worker, in seeded order
+        cfg = resolve_train(TrainConfig(batch_size=16, n_critic=2, lr=1e-3, seed=9, iters=10))
+        G, D = models.build_seeded({"arch": "dcgan", "dim": 4, "size": 32, "channels": 3, "z_dim": 16,
+                                    "variant": "no-norm"}, 9)
+        rows = PreparedRows(prepared, list(range(FOLDER_IMAGES)), None)
+        return Engine(G, D, StreamImages(rows, 16, "cpu", dequantize=True, seed=9, workers=1), cfg)
     raise ValueError(setting)
+
+
+FOLDER_IMAGES = 40   # 2.5 global batches: the 3 iterations' 6 critic batches wrap the epoch twice
 
 
 def iteration(engine: Engine, first: dict | None = None) -> None:
@@ -134,10 +144,11 @@ def trace(engine: Engine) -> dict[str, torch.Tensor]:
     return out
 
 
-def continue_from(setting: str, state: dict[str, torch.Tensor], iters: int = 3) -> dict[str, torch.Tensor]:
+def continue_from(setting: str, state: dict[str, torch.Tensor], prepared: Path,
+                  iters: int = 3) -> dict[str, torch.Tensor]:
     """A fresh engine of `setting` loaded with `state` (at iteration 3), `iters` iterations on: its weights
     ("G.", "D.", "G_ema.")."""
-    engine = build(setting)
+    engine = build(setting, prepared)
     engine.load_state_tensors(state, 3)
     for _ in range(iters):
         iteration(engine)
@@ -227,10 +238,11 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def trace_all(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
+def trace_all(group: distributed.Group, folder: Path, prepared: Path) -> dict[str, torch.Tensor]:
+    """`prepared`: a prepared folder of FOLDER_IMAGES images of 32 px (the test prepares it before the ranks start)."""
     out = {}
-    for setting in ("toy", "conv", "cond"):
-        engine = build(setting)
+    for setting in ("toy", "conv", "cond", "folder"):
+        engine = build(setting, prepared)
         torchrun.attach(group, engine, {"setting": setting})
         out.update({f"{setting}.{k}": v for k, v in trace(engine).items()})
     out.update(scores(group, folder))
@@ -240,6 +252,6 @@ def trace_all(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     group = torchrun.join(torch.device("cpu"))
-    result = trace_all(group, folder)
+    result = trace_all(group, folder, folder / "prepared")
     save_file({k: v.contiguous() for k, v in result.items()}, str(folder / f"rank{group.rank}.safetensors"),
               metadata={"world": json.dumps(group.world)})

@@ -37,7 +37,7 @@ from wgan_cli.ui import read_jsonl
 from paths import ROOT
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-SETTINGS = ("toy", "conv", "cond")
+SETTINGS = ("toy", "conv", "cond", "folder")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -195,9 +195,18 @@ def test_batchnorm_models_are_refused_on_the_cpu_with_several_ranks():
 
 # ---- 2 ranks x B/2 against 1 rank x B ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def traced(tmp_path_factory):
-    """The worker's outputs on each of 2 ranks, and the same computed here in one process."""
+def ranks_folder(tmp_path_factory):
+    """The worker's output folder, with the prepared folder its "folder" setting draws from."""
     folder = tmp_path_factory.mktemp("ranks")
+    write_pngs(folder / "png", dist_worker.FOLDER_IMAGES, size=32)
+    prepare(list_folder(folder / "png"), folder / "prepared", Decoding(32), workers=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def traced(ranks_folder):
+    """The worker's outputs on each of 2 ranks, and the same computed here in one process."""
+    folder = ranks_folder
     t0 = time.perf_counter()
     rc, _, err = torchrun([str(ROOT / "tests" / "dist_worker.py"), str(folder)])
     assert rc == 0, err[-4000:]
@@ -206,7 +215,7 @@ def traced(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        one = dist_worker.trace_all(distributed.LOCAL, folder / "one")
+        one = dist_worker.trace_all(distributed.LOCAL, folder / "one", folder / "prepared")
     finally:
         torch.set_num_threads(n)
     print(f"2-rank worker and 1-rank reference: {time.perf_counter() - t0:.1f} s")
@@ -269,7 +278,7 @@ def sub(d: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}
 
 
-LR, STEPS = 1e-3, {"toy": 18, "conv": 9, "cond": 9}   # the worker's lr; critic and generator steps in 3 iterations
+LR, STEPS = 1e-3, {"toy": 18, "conv": 9, "cond": 9, "folder": 9}   # the worker's lr; critic and generator steps in 3 iterations
 NEAR = 1e-5      # > lr * steps * 1e-5 (1.8e-7): an element with a real gradient stays this close
 RARE = 0.02      # rounding-level gradients are rare; a wrong gradient moves nearly every element past NEAR
 
@@ -296,18 +305,20 @@ def test_two_ranks_train_like_one(traced, setting):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setting", SETTINGS)
-def test_a_two_rank_state_continues_on_one_rank(traced, setting):
+def test_a_two_rank_state_continues_on_one_rank(traced, ranks_folder, setting):
     """The state after 3 iterations on 2 ranks, loaded into one process, continues as the 2 ranks did."""
     (two, _), one = traced
     # copies: loading a state hands its optimiser tensors to Adam, which updates them in place, and the traced
     # results are shared with the other tests of this module (a later replica comparison saw them changed)
-    continued = dist_worker.continue_from(setting, {k: v.clone() for k, v in sub(two, f"{setting}.state.").items()})
+    continued = dist_worker.continue_from(setting, {k: v.clone() for k, v in sub(two, f"{setting}.state.").items()},
+                                          ranks_folder / "prepared")
     weights = continued
     worst, share = compare_weights(weights, sub(two, f"{setting}.after."), LR, STEPS[setting])
     print(f"{setting}: the 2-rank state continued on 1 rank for 3 iterations: at most {worst:.2e} from the 2 ranks; "
           f"{share:.3%} of the elements by more than {NEAR:g}")
     assert share <= RARE
-    again = dist_worker.continue_from(setting, {k: v.clone() for k, v in sub(one, f"{setting}.state.").items()})
+    again = dist_worker.continue_from(setting, {k: v.clone() for k, v in sub(one, f"{setting}.state.").items()},
+                                      ranks_folder / "prepared")
     assert all(torch.equal(again[k], one[f"{setting}.after.{k}"]) for k in weights)
 
 
