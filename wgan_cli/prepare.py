@@ -8,6 +8,7 @@ from pathlib import Path
 from wgan_cli.data.decode import FITS, Decoding, parse_background
 from wgan_cli.data.prepared import is_prepared, list_folder, prepare, summary_text, usable_cpus
 from wgan_cli.errors import UsageError
+from wgan_cli.runs import StopFlag
 
 
 def prepare_command(src: Path, out: Path, *, size: int, fit: str = "crop", background: str = "white",
@@ -28,8 +29,9 @@ def prepare_command(src: Path, out: Path, *, size: int, fit: str = "crop", backg
     source = list_folder(Path(src))
     if out.resolve() == Path(source.root) or Path(source.root) in out.resolve().parents:
         raise UsageError(f"-o {out}: inside the folder being prepared", "write the prepared set somewhere else")
-    prepared = prepare(source, out, Decoding(size, fit, color), workers=workers or usable_cpus(), strict=strict,
-                       progress=progress, channels=channels)
+    with StopFlag() as stop, stop.at_once(f"preparing {source.root}"):   # SIGTERM too removes the partial set
+        prepared = prepare(source, out, Decoding(size, fit, color), workers=workers or usable_cpus(), strict=strict,
+                           progress=progress, channels=channels)
     m = prepared.manifest
     rate = (m["count"] + len(m["skipped"])) / max(m["seconds"], 1e-9)
     line = (f"prepared {m['count']} images at {m['size']}x{m['size']}x{m['channels']} from {source.root} into "

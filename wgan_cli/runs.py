@@ -25,6 +25,7 @@ import torch
 
 from wgan_cli import distributed, fields, outputs, tensorboard, torchrun
 from wgan_cli.config import RunOptions, TrainConfig
+from wgan_cli.errors import Interrupted
 from wgan_cli.engine import Callback, Engine, configure_backends, fit, pick_device
 from wgan_cli.events import Note
 from wgan_cli.rundir import RunDir, checkpoint_callback, resume_every_rank
@@ -37,12 +38,32 @@ class StopFlag:
     def __init__(self):
         self.signum = 0
         self._old = {}
+        self._now = ""   # what at_once() is doing
 
     def __call__(self) -> int:
         return self.signum
 
     def _handler(self, signum, frame):
         self.signum = signum
+        if self._now:
+            self._stop_now()
+
+    def _stop_now(self):
+        raise Interrupted(self.signum, f"{signal.Signals(self.signum).name} while {self._now}: stopped, nothing "
+                          "written", "run the same command again to start it")
+
+    @contextlib.contextmanager
+    def at_once(self, doing: str):
+        """Within: a signal stops at once (raises Interrupted) instead of at the next step boundary. For work
+        before the run exists, which can take hours (preparing a large folder): nothing is lost by stopping it,
+        and what it writes is a temporary folder removed on the way out."""
+        self._now = doing
+        try:
+            if self.signum:   # arrived just before
+                self._stop_now()
+            yield
+        finally:
+            self._now = ""
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,6 +178,14 @@ def preview(task: Task, cfg: TrainConfig, run: RunOptions) -> dict:
             "ranks": torchrun.world_size()}
 
 
+def _prepare(task: Task, plan: Plan, device: torch.device, should_stop: Callable[[], int]):
+    """The task's data; under a StopFlag a signal stops the preparation at once (a large folder takes hours)."""
+    if isinstance(should_stop, StopFlag):
+        with should_stop.at_once("reading the data, before the run started"):
+            return task.prepare(plan, device)
+    return task.prepare(plan, device)
+
+
 def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Callable] = (),
               should_stop: Callable[[], int] = lambda: 0) -> dict:
     """Train (or resume) one run in `run.out`; returns the task's summary (on every rank under torchrun).
@@ -170,7 +199,7 @@ def train_run(task: Task, cfg: TrainConfig, run: RunOptions, sinks: Iterable[Cal
     group = torchrun.join(pick_device(run.device), cfg)   # alone, or this rank of a torchrun job
     device = group.device
     configure_backends(cfg.precision, device)
-    data = group.per_node(lambda: task.prepare(plan, device))
+    data = group.per_node(lambda: _prepare(task, plan, device, should_stop))
     engine = task.build(plan, data, device)
     spec = task.spec(plan, data)
     torchrun.attach(group, engine, {"train": cfg.to_json(), "model": spec, "data": same_data(task, plan, data)})

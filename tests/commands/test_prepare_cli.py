@@ -85,3 +85,29 @@ def test_two_hundred_images_train_with_a_validation_curve(tmp_path):
     assert len(curve) == 2 and all(np.isfinite(curve))
     options = json.loads((tmp_path / "run" / "options.json").read_text())
     assert options["data"]["n_val"] == 10
+
+
+def test_sigterm_while_preparing_exits_143_and_leaves_no_partial_set(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from wgan_cli.data import prepared
+
+    write_pngs(tmp_path / "pics", 10, size=32)
+    decode_one, decoded = prepared._decode_one, []
+
+    def decode_then_signal(item):   # SIGTERM (docker stop, systemd, `timeout`) in the middle of the folder
+        decoded.append(item[0])
+        if len(decoded) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return decode_one(item)
+
+    monkeypatch.setattr(prepared, "_decode_one", decode_then_signal)
+    handler = signal.getsignal(signal.SIGTERM)
+    r = runner.invoke(app, ["prepare", str(tmp_path / "pics"), "-o", str(tmp_path / "set"), "--size", "16",
+                            "--workers", "1", "--quiet"])
+    assert r.exit_code == 143, r.output
+    assert f"SIGTERM while preparing {(tmp_path / 'pics').resolve()}: stopped, nothing written" in r.output
+    assert len(decoded) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pics"]   # no set, no .set.PID.partial beside it
+    assert signal.getsignal(signal.SIGTERM) is handler
