@@ -305,6 +305,9 @@ class ImageOptions:
                          range=Range(2, 10**8, integer=True), example="10000")
     eval_ref: str | None = option(None, "Reference for in-training FID/KID (as `wgan score --ref`).",
                                   shown_default="the dataset's train split", path_or_name=True)
+    compile: bool = option(True, "In-training scores: compile the Inception network (torch.compile, once per "
+                           "machine, cached) when that saves more time than it costs, as `wgan score` does; "
+                           "--no-compile always runs it eagerly.", flags=("--compile/--no-compile",))
     workers: int = option(4, "Processes decoding image files while a set is prepared (folders, celeba, lsun), and "
                           "DataLoader workers for a prepared set larger than --memory-budget.",
                           range=Range(0, 1024, integer=True), example="4")

@@ -194,7 +194,8 @@ class ImageTask(Task):
             evaluator, eval_notes = eval_callback(
                 every=opts.eval_every, n=opts.n_eval, metrics=opts.eval_metrics,
                 ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=scored_generator,
-                output=output, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir)
+                output=output, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir,
+                compile=opts.compile)
         if policy_of(opts).ada and data.val is None:
             raise UsageError("--augment-p ada needs a validation split to measure the critic's overfitting, and "
                              f"{opts.dataset} has none here", "give a fixed probability, e.g. --augment-p 0.5")

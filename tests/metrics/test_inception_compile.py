@@ -224,3 +224,23 @@ def test_in_training_evaluation_compiles_where_it_pays_and_says_so(cheap_net, co
     assert notes[1] == "eval: compiling the Inception network failed (RuntimeError: no C++ toolchain); scoring eagerly"
     assert not any(isinstance(e, Note) for e in second)    # not tried again in the same run
     assert [isinstance(e, Evaluated) and e.metrics["is"] >= 1 for e in first + second].count(True) == 2
+
+
+def test_train_no_compile_scores_eagerly(cheap_net, compiler, monkeypatch):
+    """`wgan train --no-compile` reaches the evaluation: no compile even where the recorded costs say it pays."""
+    from conftest import TinyImageG
+    from types import SimpleNamespace
+
+    from wgan_cli.events import Evaluated
+    from wgan_cli.metrics import evaluate, weights
+
+    monkeypatch.setattr(weights, "resolve_weights", lambda *a, **k: weights.Weights({}, True, "test", "test0001"))
+    monkeypatch.setattr(weights, "load_network", lambda w, device="cpu": cheap_net)
+    fastpath.record(fastpath.costs_path(), CPU, 4, cached_images=0.0, speedup=1e6)   # it would pay
+    G = TinyImageG()
+    for compile, compiles in ((False, 0), (True, 1)):
+        cb, _ = evaluate.eval_callback(every=1, n=12, metrics="is", ref=None, device="cpu",
+                                       generator=lambda engine: G, batch_size=4, splits=2, compile=compile)
+        events = list(cb.fn(SimpleNamespace(step=1), False))
+        assert any(isinstance(e, Evaluated) for e in events)
+        assert len(compiler["compiles"]) == compiles, compile

@@ -40,8 +40,9 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
                   device: torch.device | str, generator: Callable[[Engine], torch.nn.Module], output: str = "tanh",
                   on_best: OnBest | None = None, batch_size: int = 100, seed: int = 0, splits: int = 10,
                   weights: str | None = None, best_fid: float = math.inf,
-                  data_dir: str | None = None) -> tuple[Callback, list[Note]]:
-    """`generator(engine)` returns the generator to score at that moment (the EMA copy where one is kept)."""
+                  data_dir: str | None = None, compile: bool = True) -> tuple[Callback, list[Note]]:
+    """`generator(engine)` returns the generator to score at that moment (the EMA copy where one is kept);
+    `compile` False runs the Inception network eagerly (else compiled where it pays, metrics/fastpath.py)."""
     names = parse_metrics(metrics if isinstance(metrics, str) else ",".join(metrics)) or ["fid", "is"]
     if ref is None and any(METRICS[m].needs_ref for m in names):
         raise UsageError("--eval-metrics fid/kid need a reference", "pass the training set as the reference")
@@ -58,7 +59,8 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
     def evaluate(engine, final: bool):
         group = getattr(engine, "dist", LOCAL)   # the engine's ranks (a stand-in engine: one process)
         if state["net"] is None:   # compiled where it pays (metrics/fastpath.py); what it says comes out as Notes
-            state["net"] = fastpath.wrap(inception_weights.load_network(found, device), "auto", said.append)
+            state["net"] = fastpath.wrap(inception_weights.load_network(found, device), "auto" if compile else "off",
+                                         said.append)
         notes: list = []
         if spec is not None and state["ref"] is None:
             state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, sink=notes.append,
