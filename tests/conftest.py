@@ -15,6 +15,26 @@ torch.set_num_threads(int(os.environ.get("WGAN_TEST_THREADS", "1")))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture
+def sigterm_at_third_image(monkeypatch):
+    """SIGTERM (docker stop, systemd, `timeout`) to this process while the third image of a preparation is decoded
+    (one decoding process: --workers 1); returns the indices of the images decoded, to see where it stopped."""
+    import signal
+
+    from wgan_cli.data import prepared
+
+    decode_one, decoded = prepared._decode_one, []
+
+    def decode_then_signal(item):
+        decoded.append(item[0])
+        if len(decoded) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return decode_one(item)
+
+    monkeypatch.setattr(prepared, "_decode_one", decode_then_signal)
+    return decoded
+
+
 @pytest.fixture(autouse=True)
 def prepared_cache(tmp_path_factory, monkeypatch):
     """Prepared image sets are cached in a temporary folder, never the user's cache; a test that sets

@@ -87,22 +87,11 @@ def test_two_hundred_images_train_with_a_validation_curve(tmp_path):
     assert options["data"]["n_val"] == 10
 
 
-def test_sigterm_while_preparing_exits_143_and_leaves_no_partial_set(tmp_path, monkeypatch):
-    import os
+def test_sigterm_while_preparing_exits_143_and_leaves_no_partial_set(tmp_path, sigterm_at_third_image):
     import signal
 
-    from wgan_cli.data import prepared
-
     write_pngs(tmp_path / "pics", 10, size=32)
-    decode_one, decoded = prepared._decode_one, []
-
-    def decode_then_signal(item):   # SIGTERM (docker stop, systemd, `timeout`) in the middle of the folder
-        decoded.append(item[0])
-        if len(decoded) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return decode_one(item)
-
-    monkeypatch.setattr(prepared, "_decode_one", decode_then_signal)
+    decoded = sigterm_at_third_image
     handler = signal.getsignal(signal.SIGTERM)
     r = runner.invoke(app, ["prepare", str(tmp_path / "pics"), "-o", str(tmp_path / "set"), "--size", "16",
                             "--workers", "1", "--quiet"])

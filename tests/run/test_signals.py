@@ -121,28 +121,20 @@ def test_a_process_exits_even_when_a_dropped_loader_left_its_workers_behind(tmp_
     assert "Traceback" not in proc.stderr
 
 
-def test_a_signal_while_a_folder_is_prepared_stops_at_once_and_leaves_nothing(tmp_path, monkeypatch):
+def test_a_signal_while_a_folder_is_prepared_stops_at_once_and_leaves_nothing(tmp_path, monkeypatch,
+                                                                               sigterm_at_third_image):
     """Preparing a large folder takes hours: SIGTERM stops it at once (not at the first training step, after it),
     exit 143, with no prepared set, no temporary folder and no run directory left."""
     from typer.testing import CliRunner
 
     from wgan_cli.cli import app
-    from wgan_cli.data import prepared
 
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     for i in range(12):
         Image.fromarray(np.full((32, 32, 3), 20 * i, dtype=np.uint8)).save(pictures / f"{i:03d}.png")
     monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
-    decode_one, decoded = prepared._decode_one, []
-
-    def decode_then_signal(item):   # the third image: as if `docker stop` came in the middle of the folder
-        decoded.append(item[0])
-        if len(decoded) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return decode_one(item)
-
-    monkeypatch.setattr(prepared, "_decode_one", decode_then_signal)
+    decoded = sigterm_at_third_image
     handler = signal.getsignal(signal.SIGTERM)
     r = CliRunner().invoke(app, ["train", "--dataset", f"folder:{pictures}", "--workers", "1", "--arch", "dcgan",
                                  "--size", "32", "--dim", "4", "--batch-size", "4", "--iters", "2", "--device", "cpu",
