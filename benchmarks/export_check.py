@@ -77,7 +77,8 @@ def main() -> None:
             got = run(fmt, path, inputs)
             diff = float((got - want).abs().max())
             if task == "image":
-                same = float((to_uint8(got, G.spec.output) == to_uint8(want, G.spec.output)).float().mean())
+                pixels = G.spec.pixel_range
+                same = float((to_uint8(got, pixels) == to_uint8(want, pixels)).float().mean())
             elif task == "text":
                 same = float((got.argmax(-1) == want.argmax(-1)).float().mean())
             else:

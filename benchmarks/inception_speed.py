@@ -138,7 +138,7 @@ def pipeline_shares(net: FIDInception, device: torch.device, batch: int, size: i
     G = G.to(device).eval()
     z = torch.randn(batch, G.z_dim, device=device)
     with torch.inference_mode():
-        out["sample the 28 px dcgan"] = seconds(lambda: to_uint8(G(z), G.output), device) / batch
+        out["sample the 28 px dcgan"] = seconds(lambda: to_uint8(G(z), G.pixel_range), device) / batch
     n = 2000
     feats = torch.randn(n, 2048, generator=gen).abs()
     ref = feature_statistics(torch.randn(n, 2048, generator=gen).abs())

@@ -27,7 +27,7 @@ def test_preset_cifar10_resnet_is_appendix_f(tmp_path, captured):
     assert (cfg.optimizer, cfg.lr, cfg.betas, cfg.lr_decay, cfg.iters) == ("adam", 2e-4, (0.0, 0.9), "linear", 100_000)
     assert (cfg.objective, cfg.penalty, cfg.conditional) == ("wgan", "gp", False)
     assert type(engine.G).__name__ == "ResnetGenerator" and sum(p.numel() for p in engine.G.parameters()) == 1204483
-    assert engine.data.dequantize and engine.data.output == "tanh"
+    assert engine.data.dequantize and engine.data.pixel_range == "tanh"
     options = json.loads((tmp_path / "run" / "options.json").read_text())
     assert options["model"]["arch"] == "resnet" and options["train"]["lr_decay"] == "linear"
 
@@ -66,6 +66,7 @@ def test_cifar10_command_runs_unchanged_on_standin_files(tmp_path):
     assert (out / "generator.safetensors").is_file() and (out / "samples" / "iter-0000002.png").is_file()
     meta = checkpoint.read_meta(out / "generator.safetensors")
     assert meta["task"] == "image" and meta["model"]["size"] == 32 and meta["extra"]["dataset"] == "cifar10"
+    assert meta["extra"]["output"] == "tanh"   # the pixel range, under the key existing checkpoints hold it by
     r = runner.invoke(app, ["sample", str(out / "generator.safetensors"), "-n", "4", "-o", str(tmp_path / "s.npz")])
     assert r.exit_code == 0 and "(4, 32, 32, 3)" in r.output
 
