@@ -40,6 +40,7 @@ from wgan_cli.metrics import weights as inception_weights  # noqa: E402
 from wgan_cli.metrics.features import folder_source  # noqa: E402
 from wgan_cli.metrics.inception import FIDInception  # noqa: E402
 from wgan_cli.metrics.scores import frechet_distance, statistics as feature_statistics  # noqa: E402
+from throughput import sync  # noqa: E402
 
 MATMUL_N = 2048
 DCGAN28 = {"arch": "dcgan", "dim": 64, "size": 28, "channels": 1}   # the gan_mnist.py nets (Fashion-MNIST)
@@ -53,11 +54,6 @@ def network(device: torch.device) -> tuple[FIDInception, str]:
     except Exception as e:   # no weights here: the same architecture, random weights, the same FLOPs
         net = FIDInception(with_logits=False).eval().requires_grad_(False)
         return net.to(device, memory_format=torch.channels_last), f"random weights ({type(e).__name__})"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def seconds(fn, device: torch.device, reps: int = 1) -> float:
