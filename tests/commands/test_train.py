@@ -4,7 +4,6 @@ import json
 
 import pytest
 from standins import write_cifar10, write_mnist, write_pngs
-from checkpoints import save_generator
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
@@ -113,12 +112,3 @@ def test_corrupt_image_skipped_and_counted_in_a_run(tmp_path):
     assert r.exit_code == 0, r.output
     assert "skipped unreadable image" in r.output and "broken.png" in r.output
     assert '"skipped_images": 1' in r.output
-
-
-def test_wrong_checkpoint_kind_for_resume(tmp_path):
-    write_mnist(tmp_path)
-    toy = save_generator(tmp_path / "toy.safetensors", {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2,
-                                                         "data_dim": 2}, kind="train-state")
-    r = runner.invoke(app, ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--dim", "4",
-                            "--resume", str(toy), "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"])
-    assert r.exit_code == 4 and "a toy checkpoint" in r.output, r.output
