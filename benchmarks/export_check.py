@@ -19,30 +19,13 @@ from pathlib import Path
 
 import torch
 
-from wgan_cli import api, checkpoint, export, models
+from families import FAMILIES, generator   # benchmarks/families.py: the one table of the families
+from wgan_cli import api, checkpoint, export
 from wgan_cli.data.pixels import to_uint8
-
-FAMILIES = {
-    "toy (toy-mlp 3x512)": ("toy", {"arch": "toy-mlp", "dim": 512, "depth": 3, "z_dim": 2, "data_dim": 2}),
-    "dcgan 28 (MNIST nets)": ("image", dict(arch="dcgan", dim=64, size=28, channels=1, z_dim=128)),
-    "dcgan 32": ("image", dict(arch="dcgan", dim=64, size=32, channels=3, z_dim=128)),
-    "dcgan 64": ("image", dict(arch="dcgan", dim=64, size=64, channels=3, z_dim=128)),
-    "resnet 32 (Appendix F)": ("image", dict(arch="resnet", dim=128, size=32, channels=3, z_dim=128)),
-    "resnet64": ("image", dict(arch="resnet64", dim=64, size=64, channels=3, z_dim=128)),
-    "resnet 32 conditional (10 classes)": ("image", dict(arch="resnet", dim=128, size=32, channels=3, z_dim=128,
-                                                          n_classes=10)),
-    "text (text-resnet 512, 32 chars)": ("text", dict(arch="text-resnet", vocab_size=96, seq_len=32, dim=512,
-                                                      z_dim=128, n_blocks=5)),
-}
 
 
 def make(path: Path, task: str, spec: dict) -> Path:
-    torch.manual_seed(0)
-    G, _ = models.build(spec)
-    for m in G.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
+    G = generator(spec)
     extra = None
     if task == "text":
         extra = {"vocab": [""] + [chr(32 + i) for i in range(95)], "seq_len": 32, "pad": "`"}
@@ -64,8 +47,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print("| family | format | max abs diff (float) | identical (uint8 / ids) | export s |")
     print("|---|---|---|---|---|")
-    for name, (task, spec) in FAMILIES.items():
-        G = api.load(make(args.out / "g.safetensors", task, spec))
+    for family in FAMILIES.values():
+        task, name = family.task, family.label
+        G = api.load(make(args.out / "g.safetensors", task, family.spec_at(tiny=False)))
         z, y = G.latents(seeds=range(args.rows))
         inputs = (z,) if y is None else (z, y)
         with torch.no_grad():
@@ -77,7 +61,8 @@ def main() -> None:
             got = run(fmt, path, inputs)
             diff = float((got - want).abs().max())
             if task == "image":
-                same = float((to_uint8(got, G.spec.output) == to_uint8(want, G.spec.output)).float().mean())
+                pixels = G.spec.pixel_range
+                same = float((to_uint8(got, pixels) == to_uint8(want, pixels)).float().mean())
             elif task == "text":
                 same = float((got.argmax(-1) == want.argmax(-1)).float().mean())
             else:

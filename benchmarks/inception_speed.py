@@ -42,6 +42,7 @@ from wgan_cli.metrics import weights as inception_weights  # noqa: E402
 from wgan_cli.metrics.features import folder_source  # noqa: E402
 from wgan_cli.metrics.inception import FIDInception  # noqa: E402
 from wgan_cli.metrics.scores import frechet_distance, statistics as feature_statistics  # noqa: E402
+from throughput import sync  # noqa: E402
 
 MATMUL_N = 2048
 DCGAN28 = {"arch": "dcgan", "dim": 64, "size": 28, "channels": 1}   # the gan_mnist.py nets (Fashion-MNIST)
@@ -55,11 +56,6 @@ def network(device: torch.device) -> tuple[FIDInception, str]:
     except Exception as e:   # no weights here: the same architecture, random weights, the same FLOPs
         net = FIDInception(with_logits=False).eval().requires_grad_(False)
         return net.to(device, memory_format=torch.channels_last), f"random weights ({type(e).__name__})"
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def seconds(fn, device: torch.device, reps: int = 1) -> float:
@@ -140,7 +136,7 @@ def pipeline_shares(net: FIDInception, device: torch.device, batch: int, size: i
     G = G.to(device).eval()
     z = torch.randn(batch, G.z_dim, device=device)
     with torch.inference_mode():
-        out["sample the 28 px dcgan"] = seconds(lambda: to_uint8(G(z), G.output), device) / batch
+        out["sample the 28 px dcgan"] = seconds(lambda: to_uint8(G(z), G.pixel_range), device) / batch
     n = 2000
     feats = torch.randn(n, 2048, generator=gen).abs()
     ref = feature_statistics(torch.randn(n, 2048, generator=gen).abs())

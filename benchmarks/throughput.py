@@ -120,12 +120,15 @@ def reference_optimizers(G, D, cfg: TrainConfig):
             torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas))
 
 
-def sync(device):
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so a clock read after it has seen the work done."""
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def time_block(step, iters: int, device) -> float:
+    """Wall seconds per call of `step`, over `iters` calls, the device synchronised before and after (the one
+    timing loop of the benchmarks: prepared_folder.py imports it)."""
     sync(device)
     t0 = time.perf_counter()
     for _ in range(iters):

@@ -1,21 +1,17 @@
 """Tiny generator checkpoints for the tests: `save_generator` (any spec) and `make_checkpoint` (one of each
 architecture family, for the API, sample and export tests)."""
 
-import torch
+import sys
 
+from paths import ROOT
 from wgan_cli import checkpoint, models
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import families  # noqa: E402   benchmarks/families.py: the families' one table, also what the export benchmark runs
 
 TEXT_EXTRA = {"vocab": ["", "a", "b", "c", " ", "`"], "seq_len": 8, "pad": "`"}
 FAMILIES = {   # name -> (task, spec): the architecture families a checkpoint can hold, at tiny widths
-    "toy": ("toy", {"arch": "toy-mlp", "dim": 8, "depth": 2, "z_dim": 2, "data_dim": 2}),
-    "dcgan28": ("image", dict(arch="dcgan", dim=4, size=28, channels=1, z_dim=16)),
-    "dcgan32": ("image", dict(arch="dcgan", dim=4, size=32, channels=3, z_dim=16)),
-    "dcgan64": ("image", dict(arch="dcgan", dim=4, size=64, channels=3, z_dim=16)),
-    "resnet": ("image", dict(arch="resnet", dim=8, size=32, channels=3, z_dim=16)),
-    "resnet64": ("image", dict(arch="resnet64", dim=4, size=64, channels=3, z_dim=16)),
-    "resnet-cond": ("image", dict(arch="resnet", dim=8, size=32, channels=3, z_dim=16, n_classes=10)),
-    "text": ("text", dict(arch="text-resnet", vocab_size=6, seq_len=8, dim=8, z_dim=16, n_blocks=1)),
-}
+    name: (family.task, family.spec_at(tiny=True)) for name, family in families.FAMILIES.items()}
 
 
 def text_extra(spec: dict) -> dict:
@@ -44,10 +40,5 @@ def make_checkpoint(path, family: str, seed: int = 0):
     """A generator checkpoint of `family` with weights from `seed`; BatchNorm running statistics are moved off
     their initial (0, 1) so eval mode is exercised."""
     task, spec = FAMILIES[family]
-    torch.manual_seed(seed)
-    G, _ = models.build(spec)
-    for m in G.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.1, 0.1)
-            m.running_var.uniform_(0.5, 1.5)
-    return save_generator(path, spec, task=task, step=3, extra=TEXT_EXTRA if task == "text" else None, G=G)
+    return save_generator(path, spec, task=task, step=3, extra=TEXT_EXTRA if task == "text" else None,
+                          G=families.generator(spec, seed))

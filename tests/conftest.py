@@ -123,19 +123,19 @@ def captured(monkeypatch):
 
 
 class TinyImageG(nn.Module):
-    def __init__(self, z_dim=4, channels=1, size=8, output="tanh"):
+    def __init__(self, z_dim=4, channels=1, size=8, pixel_range="tanh"):
         super().__init__()
-        self.z_dim, self.output, self.n_classes = z_dim, output, 0
+        self.z_dim, self.pixel_range, self.n_classes = z_dim, pixel_range, 0
         self.net = nn.Linear(z_dim, channels * size * size)
         self.shape = (channels, size, size)
 
     def forward(self, z, y=None):
         x = self.net(z).view(-1, *self.shape)
-        return torch.tanh(x) if self.output == "tanh" else torch.sigmoid(x)
+        return torch.tanh(x) if self.pixel_range == "tanh" else torch.sigmoid(x)
 
 
-def tiny_image(z_dim=4, channels=1, size=8, output="tanh"):
-    return TinyImageG(z_dim, channels, size, output), nn.Linear(1, 1)
+def tiny_image(z_dim=4, channels=1, size=8, pixel_range="tanh"):
+    return TinyImageG(z_dim, channels, size, pixel_range), nn.Linear(1, 1)
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def tiny_ckpt(tmp_path, monkeypatch):
     monkeypatch.setitem(models.ARCHS, "tiny-image", models.Arch(tiny_image))
     torch.manual_seed(0)
     G, _ = tiny_image()
-    spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "output": "tanh"}
+    spec = {"arch": "tiny-image", "z_dim": 4, "channels": 1, "size": 8, "pixel_range": "tanh"}
     tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
     return checkpoint.save(tmp_path / "generator.safetensors", tensors, kind="generator", task="image", model=spec), G
 

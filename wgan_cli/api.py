@@ -4,7 +4,7 @@
     G = wgan_cli.load("runs/cifar/generator.safetensors", ema=False, device="cpu")
     images = G.sample(16, seed=0)            # uint8 (16, H, W, C), exactly as `wgan sample` saves them
     G.spec                                   # task, architecture, size, channels, classes, z_dim, digest
-    G.module                                 # the torch module: (z, classes) -> output in the model's range
+    G.module                                 # the torch module: (z, classes) -> images in spec.pixel_range
 
 Seeds: image k is drawn from its own torch.Generator (on the CPU), seeded with `seeds[k]`, so it is the same
 whatever else is drawn with it, in whatever batch size, on whatever device. `G.sample(n, seed=S)` draws the seeds
@@ -51,7 +51,7 @@ class Spec:
     n_classes: int                     # 0: unconditional
     size: int | None = None            # image side in pixels (image task)
     channels: int | None = None        # 1 or 3 (image task)
-    output: str | None = None          # "tanh" ([-1, 1]) or "sigmoid" ([0, 1]) (image task)
+    pixel_range: str | None = None     # "tanh" ([-1, 1]) or "sigmoid" ([0, 1]) (image task)
     seq_len: int | None = None         # characters per line (text task)
     vocab: tuple[str, ...] | None = None   # the character map, index -> character; vocab[0] is unk (text task)
     prior: str = PRIOR
@@ -77,11 +77,11 @@ class Spec:
 
 @dataclass(frozen=True)
 class Batch:
-    """One chunk of a stream: the seeds (None for given latents), latents, classes and outputs of `rows` samples."""
+    """One chunk of a stream: the seeds (None for given latents), latents, classes and samples of its rows."""
     seeds: list[int] | None
     z: torch.Tensor                    # (B, z_dim) float32, CPU
     classes: torch.Tensor | None       # (B,) int64, CPU
-    output: torch.Tensor               # sample(): uint8 (B, H, W, C) / float (B, 2) / int64 (B, T), CPU
+    samples: torch.Tensor              # as sample(): uint8 (B, H, W, C) / float (B, 2) / int64 (B, T), CPU
 
 
 def load(path: str | Path, *, ema: bool = False, device: str | torch.device = "cpu",
@@ -101,7 +101,7 @@ def load(path: str | Path, *, ema: bool = False, device: str | torch.device = "c
     spec = Spec(task=meta["task"], arch=model["arch"], z_dim=int(G.z_dim), n_classes=int(G.n_classes or 0),
                 size=model.get("size") if meta["task"] == "image" else None,
                 channels=model.get("channels") if meta["task"] == "image" else None,
-                output=getattr(G, "output", None) if meta["task"] == "image" else None,
+                pixel_range=getattr(G, "pixel_range", None) if meta["task"] == "image" else None,
                 seq_len=model.get("seq_len") if meta["task"] == "text" else None,
                 vocab=tuple(extra["vocab"]) if meta["task"] == "text" else None,
                 ema=ema, step=meta["step"], digest=meta["digest"], model=model)
@@ -280,11 +280,11 @@ class Generator:
             yield chunk, z, y
             done += len(chunk)
 
-    # ---- outputs -----------------------------------------------------------------------------------------
+    # ---- samples -----------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: torch.Tensor, classes=None) -> torch.Tensor:
         """The module's raw output for latents z (N, z_dim), on the CPU: images (N, C, H, W) in the model's range
-        (spec.output), points (N, 2), or text (N, T, V) character probabilities.
+        (spec.pixel_range), points (N, 2), or text (N, T, V) character probabilities.
 
         Every forward pass has FORWARD rows (the last block padded with zero latents, class 0): convolution
         kernels pick their algorithm by the batch's shape, and two algorithms round differently (~1e-6, enough to
@@ -308,8 +308,8 @@ class Generator:
             y = None if y is None else torch.cat([y, y.new_zeros(pad)])
         return models.generate(self.module, z, y, chunk=FORWARD, to="cpu")[:n]
 
-    def outputs(self, z: torch.Tensor, classes=None) -> torch.Tensor:
-        """What `sample` returns for latents z, made FORWARD rows at a time, so the float output held at once is
+    def samples_of(self, z: torch.Tensor, classes=None) -> torch.Tensor:
+        """What `sample` returns for latents z, made FORWARD rows at a time, so the float tensor held at once is
         one forward pass's (the same bytes as finish(generate(z)): generate pads every pass to FORWARD rows)."""
         y = self._classes(classes, len(z))
         if isinstance(y, int):
@@ -321,7 +321,7 @@ class Generator:
         """Raw output -> what `sample` returns: uint8 (N, H, W, C) images quantised as saved files, float32
         (N, 2) points, or int64 (N, T) character indices (argmax, as the paper decodes)."""
         if self.spec.task == "image":
-            return to_uint8(raw, self.spec.output).permute(0, 2, 3, 1).contiguous()
+            return to_uint8(raw, self.spec.pixel_range).permute(0, 2, 3, 1).contiguous()
         if self.spec.task == "text":
             return raw.argmax(-1)
         return raw.float()
@@ -329,7 +329,7 @@ class Generator:
     def batches(self, n: int | None = None, seed: int = 0, *, seeds=None, classes=None,
                 truncation: float | None = None, z: torch.Tensor | np.ndarray | None = None,
                 batch_size: int = BATCH) -> Iterator[Batch]:
-        """`sample`'s output as a stream of Batch chunks of at most batch_size rows: bounded memory for any
+        """`sample` as a stream of Batch chunks of at most batch_size rows: bounded memory for any
         number of samples. With `z` (N, z_dim), those latents instead of seeded ones."""
         _check_int("batch_size", batch_size, 1, 2**24)
         if z is not None:
@@ -343,17 +343,17 @@ class Generator:
                 zc = torch.from_numpy(np.array(z[i: i + batch_size], dtype=np.float32))   # a copy: z may be a memory map
                 yc = None if y is None else (torch.full((len(zc),), y, dtype=torch.int64) if isinstance(y, int)
                                              else y[i: i + batch_size])
-                yield Batch(None, zc, yc, self.outputs(zc, yc))
+                yield Batch(None, zc, yc, self.samples_of(zc, yc))
             return
         for chunk, zc, yc in self._latent_batches(n, seed, seeds, classes, truncation, batch_size):
-            yield Batch(chunk, zc, yc, self.outputs(zc, yc))
+            yield Batch(chunk, zc, yc, self.samples_of(zc, yc))
 
     def sample(self, n: int | None = None, seed: int = 0, *, seeds=None, classes=None,
                truncation: float | None = None) -> torch.Tensor:
         """n samples from `seed` (or one per seed of `seeds`): uint8 (N, H, W, C) images exactly as `wgan sample`
         saves them, float32 (N, 2) toy points, or int64 (N, T) character indices for a text model."""
-        return torch.cat([b.output for b in self.batches(n, seed, seeds=seeds, classes=classes,
-                                                           truncation=truncation)])
+        return torch.cat([b.samples for b in self.batches(n, seed, seeds=seeds, classes=classes,
+                                                            truncation=truncation)])
 
     def text(self, n: int | None = None, seed: int = 0, *, seeds=None, truncation: float | None = None
              ) -> list[str]:
@@ -370,4 +370,4 @@ class Generator:
         """uint8 (N, H, W, C) images of given latents (an image model)."""
         if self.spec.task != "image":
             raise UsageError(f"images() needs an image model; this one is a {self.spec.task} model")
-        return self.outputs(torch.as_tensor(z), classes)
+        return self.samples_of(torch.as_tensor(z), classes)

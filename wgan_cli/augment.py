@@ -153,9 +153,9 @@ class Augmenter:
 
     STATE = ("p", "sum_real", "sum_fake", "count", "signal")
 
-    def __init__(self, policy: Policy, output: str, device: torch.device, val=None):
+    def __init__(self, policy: Policy, pixel_range: str, device: torch.device, val=None):
         self.policy = policy
-        self.lo, self.hi = RANGES[output]
+        self.lo, self.hi = RANGES[pixel_range]
         self.val = val   # held-out sampler, for ada
         # p, the sums of mean D(train real) and mean D(fake) over the interval's critic steps, their count, and
         # the last signal r: float32 on the device, saved as one tensor

@@ -28,6 +28,11 @@ READABLE = (1, 2)
 KINDS = ("train-state", "generator")
 TASKS = ("toy", "image", "text")
 DAMAGED_HINT = "the file is damaged or was not written by wgan; use an earlier checkpoint"
+# The `extra` key of an image checkpoint that holds its generator's pixel range ("tanh" or "sigmoid"). The key
+# keeps its first name, "output", so that existing checkpoints and older readers keep working; this is the one
+# place that names it (written by image.py, read here).
+PIXEL_RANGE_KEY = "output"
+PIXEL_RANGES = ("tanh", "sigmoid")
 
 # ---- the metadata ----------------------------------------------------------------------------
 # model spec keys: (lowest, highest) for integers, or the allowed values
@@ -128,8 +133,8 @@ def _validate_extra(meta: dict, path: Path) -> None:
     for key in ("dataset", "corpus"):
         if key in extra and not isinstance(extra[key], str):
             raise _bad(path, f"extra {key} is not a string")
-    if "output" in extra and extra["output"] not in ("tanh", "sigmoid"):
-        raise _bad(path, "extra output is neither tanh nor sigmoid")
+    if PIXEL_RANGE_KEY in extra and extra[PIXEL_RANGE_KEY] not in PIXEL_RANGES:
+        raise _bad(path, f"extra {PIXEL_RANGE_KEY} (the pixel range) is neither tanh nor sigmoid")
     if "fid" in extra and extra["fid"] is not None and not isinstance(extra["fid"], (int, float)):
         raise _bad(path, "extra fid is not a number")
     if meta["task"] == "text":

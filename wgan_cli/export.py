@@ -52,14 +52,14 @@ class Exported(nn.Module):
     def __init__(self, G: api.Generator, head: str):
         super().__init__()
         self.G, self.head = G.module, head
-        self.output = G.spec.output
+        self.pixel_range = G.spec.pixel_range
 
     def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         x = self.G(z, classes)
         if self.head == "uint8":
-            return to_uint8(x, self.output).permute(0, 2, 3, 1)
+            return to_uint8(x, self.pixel_range).permute(0, 2, 3, 1)
         if self.head == "uint8-nchw":
-            return to_uint8(x, self.output)
+            return to_uint8(x, self.pixel_range)
         if self.head == "ids":
             return x.argmax(-1)
         return x

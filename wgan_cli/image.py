@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from wgan_cli import checkpoint, models, outputs, plots
+from wgan_cli import checkpoint, checkpoint_schema, models, outputs, plots
 from wgan_cli.augment import Augmenter, Policy, parse_p, parse_policy
 from wgan_cli.config import IMAGE_DEFAULTS, IMAGE_PRESETS, ImageOptions, RunOptions, TrainConfig, resolve_train
 from wgan_cli.data import images as datasets
@@ -176,11 +176,11 @@ class ImageTask(Task):
 
     def prepare(self, plan: Plan, device) -> Prepared:
         opts, cfg, size = plan.opts, plan.cfg, plan.resolved["size"]
-        output = models.output_range(opts.arch, size)
+        pixel_range = models.pixel_range(opts.arch, size)
         data = datasets.load_image_data(
             opts.dataset, opts.data_dir, size=size, device=device, batch_size=cfg.batch_size,
-            output=output, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers, strict=opts.strict,
-            download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images,
+            pixel_range=pixel_range, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers,
+            strict=opts.strict, download=opts.download, need_labels=cfg.conditional, train_images=opts.train_images,
             val_share=opts.val_share, memory_budget=opts.memory_budget, progress=self.progress)
         evaluator, eval_notes = None, []
         if opts.eval_metrics:   # weights and reference checked now, before the run directory exists
@@ -194,7 +194,7 @@ class ImageTask(Task):
             evaluator, eval_notes = eval_callback(
                 every=opts.eval_every, n=opts.n_eval, metrics=opts.eval_metrics,
                 ref=opts.eval_ref or f"{opts.dataset}:train", device=device, generator=scored_generator,
-                output=output, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir,
+                pixel_range=pixel_range, on_best=save_best, seed=cfg.seed, data_dir=opts.data_dir,
                 compile=opts.compile)
         if policy_of(opts).ada and data.val is None:
             raise UsageError("--augment-p ada needs a validation split to measure the critic's overfitting, and "
@@ -216,7 +216,8 @@ class ImageTask(Task):
 
     def extra(self, plan: Plan, prepared: Prepared) -> dict:
         opts = plan.opts
-        extra = {"dataset": opts.dataset, "output": models.output_range(opts.arch, plan.resolved["size"]),
+        extra = {"dataset": opts.dataset,
+                 checkpoint_schema.PIXEL_RANGE_KEY: models.pixel_range(opts.arch, plan.resolved["size"]),
                  "train_images": opts.train_images}
         if prepared.data.digest:   # image files: where they are and what they hold
             extra.update(data_source=prepared.data.source, data_digest=prepared.data.digest)
@@ -229,7 +230,7 @@ class ImageTask(Task):
     def build(self, plan: Plan, prepared: Prepared, device) -> Engine:
         G, D = models.build_seeded(self.spec(plan, prepared), plan.cfg.seed)
         policy = policy_of(plan.opts)
-        augment = (Augmenter(policy, models.output_range(plan.opts.arch, plan.resolved["size"]), torch.device(device),
+        augment = (Augmenter(policy, models.pixel_range(plan.opts.arch, plan.resolved["size"]), torch.device(device),
                              val=prepared.data.val) if policy else None)
         return Engine(G, D, prepared.data.train, plan.cfg, device, augment=augment)
 
@@ -246,11 +247,11 @@ class ImageTask(Task):
 
     def callbacks(self, plan: Plan, prepared: Prepared, engine: Engine, run_dir: RunDir) -> list[Callback]:
         opts, cfg, data = plan.opts, plan.cfg, prepared.data
-        output = models.output_range(opts.arch, plan.resolved["size"])
+        pixel_range = models.pixel_range(opts.arch, plan.resolved["size"])
         z, y = fixed_noise(engine.G, 100 if cfg.conditional else 64, engine.device)
 
         def grid(engine: Engine, final: bool):
-            images = to_uint8_nhwc(models.generate(engine.G, z, y, chunk=len(z)), output)
+            images = to_uint8_nhwc(models.generate(engine.G, z, y, chunk=len(z)), pixel_range)
             path = outputs.write_grid(images, run_dir.path / "samples" / f"iter-{engine.step:07d}.png",
                                       nrow=10 if cfg.conditional else 8)
             yield Artifact(engine.step, str(path), "samples")

@@ -283,7 +283,7 @@ def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = 
             batches, seeds = [], []
             for b in draw.batches(G, label):
                 log.add(b)
-                batches.append(b.output.numpy())
+                batches.append(b.samples.numpy())
                 seeds += b.seeds or []
             images = np.concatenate(batches)
             if show_seeds:
@@ -298,7 +298,7 @@ def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = 
             with outputs.array_stream(out, total, members) as write:
                 for b in draw.batches(G, label):
                     log.add(b)
-                    write("images", b.output.numpy())
+                    write("images", b.samples.numpy())
                     if "labels" in members:
                         write("labels", b.classes.numpy().astype(np.int64))
             result = f"wrote {total} samples {(total, spec.size, spec.size, spec.channels)} uint8 to {out}"
@@ -306,7 +306,7 @@ def sample_images(ckpt: Path, n: int, out: Path, seed: int, device, ema: bool = 
             written = 0
             for b in draw.batches(G, label):
                 log.add(b)
-                for k, img in enumerate(b.output.numpy()):
+                for k, img in enumerate(b.samples.numpy()):
                     name = f"seed{b.seeds[k]:06d}.png" if draw.seeds is not None else f"{written:06d}.png"
                     try:
                         outputs.write_png(img, out / name)
@@ -370,7 +370,7 @@ def sample_command(ckpt: Path, n: int, out: Path | None, seed: int, device, ema:
             with outputs.point_stream(out, n) as write:
                 for b in draw.batches(G, None):
                     log.add(b)
-                    write(b.output.numpy())
+                    write(b.samples.numpy())
         return f"wrote {n} points to {out}" + (f"; latents to {save_latents}" if save_latents else "")
     bounds.check_value("--fps", fps, bounds.FPS)
     return sample_images(ckpt, n, out, seed, device, ema, label, interpolate, fps, notes, draw, save_latents,

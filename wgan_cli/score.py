@@ -50,7 +50,7 @@ def input_source(req: ScoreRequest, device: torch.device, seed: int | None = Non
     if path.suffix == ".safetensors" and is_stats_file(path):
         raise UsageError(f"{path}: a statistics file cannot be scored", "give it as --ref instead")
     G, meta = checkpoint.load_generator(path, ema=req.ema, device=device, task="image", command="wgan score")
-    return generator_source(G, req.n, seed, device, G.output, f"generator {path} ({req.n} samples, seed {seed})")
+    return generator_source(G, req.n, seed, device, G.pixel_range, f"generator {path} ({req.n} samples, seed {seed})")
 
 
 def validate(req: ScoreRequest) -> list[str] | None:

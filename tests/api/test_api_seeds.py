@@ -27,7 +27,7 @@ def cond(tmp_path):
 def test_load_says_what_the_generator_is(tmp_path, cond):
     G = wgan_cli.load(cond)
     assert G.spec.task == "image" and G.spec.arch == "resnet" and G.spec.n_classes == 10
-    assert (G.spec.size, G.spec.channels, G.spec.output, G.spec.z_dim) == (32, 3, "tanh", 16)
+    assert (G.spec.size, G.spec.channels, G.spec.pixel_range, G.spec.z_dim) == (32, 3, "tanh", 16)
     assert G.spec.digest == api.checkpoint.read_meta(cond)["digest"] and isinstance(G.module, torch.nn.Module)
     images = G.sample(5, seed=0)
     assert images.dtype == torch.uint8 and images.shape == (5, 32, 32, 3)
@@ -45,7 +45,7 @@ def test_image_k_is_seed_k_whatever_n_batch_size_or_order(cond):
     assert torch.equal(G.sample(1, seed=5)[0], many[5])
     assert torch.equal(G.sample(seeds=[5])[0], many[5])
     assert torch.equal(G.sample(seeds="40-43,7"), many[[40, 41, 42, 43, 7]])
-    in_threes = torch.cat([b.output for b in G.batches(64, seed=0, batch_size=3)])
+    in_threes = torch.cat([b.samples for b in G.batches(64, seed=0, batch_size=3)])
     assert torch.equal(in_threes, many)
     alone = torch.cat([G.sample(seeds=[k]) for k in range(64)])   # bytes, not just latents: one forward shape
     assert torch.equal(alone, many)

@@ -41,8 +41,8 @@ def run_pt2(path, args):
         return torch.export.load(io.BytesIO(path.read_bytes())).module()(*args)
 
 
-def uint8_agreement(got: torch.Tensor, want: torch.Tensor, output: str) -> float:
-    return float((to_uint8(got, output) == to_uint8(want, output)).float().mean())
+def uint8_agreement(got: torch.Tensor, want: torch.Tensor, pixel_range: str) -> float:
+    return float((to_uint8(got, pixel_range) == to_uint8(want, pixel_range)).float().mean())
 
 
 @pytest.mark.slow
@@ -59,7 +59,7 @@ def test_every_family_exports_to_onnx_and_pt2_and_computes_the_same(tmp_path, fa
         assert got.shape == want.shape and got.dtype == want.dtype
         assert float((got - want).abs().max()) <= FLOAT_BOUND, fmt
         if G.spec.task == "image":   # the bytes `wgan sample` would save: exact on >= 99.9% of pixels
-            assert uint8_agreement(got, want, G.spec.output) >= 0.999, fmt
+            assert uint8_agreement(got, want, G.spec.pixel_range) >= 0.999, fmt
         if G.spec.task == "text":
             assert float((got.argmax(-1) == want.argmax(-1)).float().mean()) >= 0.99, fmt
         one = run(path, tuple(a[:1] for a in args))   # the batch is dynamic: one row alone gives its own output
@@ -96,7 +96,7 @@ def test_metadata_names_the_checkpoint_digest_spec_and_head(tmp_path):
     meta = json.loads({p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}["wgan"])
     G = api.load(ckpt)
     assert meta["digest"] == G.spec.digest and meta["head"] == "uint8" and meta["spec"]["size"] == 28
-    assert meta["spec"]["output"] == "sigmoid" and meta["inputs"] == {"z": ["batch", 16, "float32"]}
+    assert meta["spec"]["pixel_range"] == "sigmoid" and meta["inputs"] == {"z": ["batch", 16, "float32"]}
     extra = {"wgan.json": ""}
     export.export(G, tmp_path / "g.pt2")
     torch.export.load(str(tmp_path / "g.pt2"), extra_files=extra)

@@ -60,7 +60,7 @@ def test_a_gif_is_the_loop_frame_for_frame(tmp_path):
     # exactly the generator's images along walk.latent_loop from the seed (grayscale GIF frames are lossless)
     G, _ = checkpoint.load_generator(ckpt)
     z = latent_loop(128, 2, 16, torch.Generator().manual_seed(3))
-    expected = to_uint8_nhwc(models.generate(G, z, to="cpu"), G.output)[..., 0]
+    expected = to_uint8_nhwc(models.generate(G, z, to="cpu"), G.pixel_range)[..., 0]
     np.testing.assert_array_equal(frames, expected)
     # a closed loop: from the last frame back to the first is a step like any other, not a jump
     steps = np.abs(np.diff(frames.astype(np.int16), axis=0, append=frames[:1])).mean(axis=(1, 2))

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from standins import write_cifar10, write_mnist, write_pngs
-from checkpoints import save_generator
 from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
@@ -27,7 +26,7 @@ def test_preset_cifar10_resnet_is_appendix_f(tmp_path, captured):
     assert (cfg.optimizer, cfg.lr, cfg.betas, cfg.lr_decay, cfg.iters) == ("adam", 2e-4, (0.0, 0.9), "linear", 100_000)
     assert (cfg.objective, cfg.penalty, cfg.conditional) == ("wgan", "gp", False)
     assert type(engine.G).__name__ == "ResnetGenerator" and sum(p.numel() for p in engine.G.parameters()) == 1204483
-    assert engine.data.dequantize and engine.data.output == "tanh"
+    assert engine.data.dequantize and engine.data.pixel_range == "tanh"
     options = json.loads((tmp_path / "run" / "options.json").read_text())
     assert options["model"]["arch"] == "resnet" and options["train"]["lr_decay"] == "linear"
 
@@ -66,6 +65,7 @@ def test_cifar10_command_runs_unchanged_on_standin_files(tmp_path):
     assert (out / "generator.safetensors").is_file() and (out / "samples" / "iter-0000002.png").is_file()
     meta = checkpoint.read_meta(out / "generator.safetensors")
     assert meta["task"] == "image" and meta["model"]["size"] == 32 and meta["extra"]["dataset"] == "cifar10"
+    assert meta["extra"]["output"] == "tanh"   # the pixel range, under the key existing checkpoints hold it by
     r = runner.invoke(app, ["sample", str(out / "generator.safetensors"), "-n", "4", "-o", str(tmp_path / "s.npz")])
     assert r.exit_code == 0 and "(4, 32, 32, 3)" in r.output
 
@@ -112,12 +112,3 @@ def test_corrupt_image_skipped_and_counted_in_a_run(tmp_path):
     assert r.exit_code == 0, r.output
     assert "skipped unreadable image" in r.output and "broken.png" in r.output
     assert '"skipped_images": 1' in r.output
-
-
-def test_wrong_checkpoint_kind_for_resume(tmp_path):
-    write_mnist(tmp_path)
-    toy = save_generator(tmp_path / "toy.safetensors", {"arch": "toy-mlp", "dim": 4, "depth": 1, "z_dim": 2,
-                                                         "data_dim": 2}, kind="train-state")
-    r = runner.invoke(app, ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--dim", "4",
-                            "--resume", str(toy), "--out", str(tmp_path / "run"), "--device", "cpu", "--quiet"])
-    assert r.exit_code == 4 and "a toy checkpoint" in r.output, r.output

@@ -59,7 +59,7 @@ def test_device_sampler_draws_only_from_the_given_generator():
 # ---- stand-ins per dataset ---------------------------------------------------------------------------------
 def test_mnist_idx_standin(tmp_path):
     write_mnist(tmp_path)
-    data = load_image_data("mnist", tmp_path, size=28, device="cpu", batch_size=8, output="sigmoid",
+    data = load_image_data("mnist", tmp_path, size=28, device="cpu", batch_size=8, pixel_range="sigmoid",
                            download=False)
     assert (data.n_train, data.n_val, data.channels, data.n_classes) == (64, 32, 1, 10)
     x, y = data.train.sample(8, torch.Generator().manual_seed(0))
@@ -149,7 +149,7 @@ def test_lsun_lmdb_standin(tmp_path):
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_real_fashion_mnist_found_without_download(tmp_path):
     data = load_image_data("fashion-mnist", tmp_path / "nothing-here", size=28, device="cpu", batch_size=50,
-                           output="sigmoid", download=False)
+                           pixel_range="sigmoid", download=False)
     assert (data.n_train, data.n_val, data.channels) == (60000, 10000, 1)
     assert data.where == str(FASHION)
     assert sorted(torch.bincount(data.train.labels).tolist()) == [6000] * 10

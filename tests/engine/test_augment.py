@@ -43,14 +43,14 @@ def test_each_augmentation_is_differentiable(name, channels):
     assert torch.autograd.gradcheck(seeded_view(aug, 3), (x,), eps=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("output", ["tanh", "sigmoid"])
-def test_every_policy_keeps_the_image_range_and_changes_the_images(output):
-    lo, hi = augment.RANGES[output]
+@pytest.mark.parametrize("pixel_range", ["tanh", "sigmoid"])
+def test_every_policy_keeps_the_image_range_and_changes_the_images(pixel_range):
+    lo, hi = augment.RANGES[pixel_range]
     x = lo + (hi - lo) * torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     x[:8] = lo   # the range's ends, where brightness and contrast push past it
     x[8:16] = hi
     for names in [(n,) for n in ALL] + [ALL]:
-        y = seeded_view(Augmenter(Policy(names, 1.0), output, torch.device("cpu")), 64)(x)
+        y = seeded_view(Augmenter(Policy(names, 1.0), pixel_range, torch.device("cpu")), 64)(x)
         assert y.shape == x.shape
         assert lo <= float(y.min()) and float(y.max()) <= hi, (names, float(y.min()), float(y.max()))
         changed = (y != x)[16:].flatten(1).any(1)

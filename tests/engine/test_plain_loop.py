@@ -50,7 +50,7 @@ def test_engine_on_the_mnist_pipeline_matches_the_plain_loop(float64):
     preset = {**IMAGE_PRESETS["mnist-dcgan"]["train"], "batch_size": 6}
     cfg = resolve_train(TrainConfig(seed=3), {"train": preset})
     assert (cfg.n_critic, cfg.gp_weight, cfg.lr, cfg.betas) == (5, 10.0, 1e-4, (0.5, 0.9))
-    engine = Engine(G, D, Float64Images(pool, None, output="sigmoid"), cfg, "cpu")
+    engine = Engine(G, D, Float64Images(pool, None, pixel_range="sigmoid"), cfg, "cpu")
     opt_g = torch.optim.Adam(G_ref.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(D_ref.parameters(), lr=1e-4, betas=(0.5, 0.9))
     gen = torch.Generator().manual_seed(3)

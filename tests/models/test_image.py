@@ -38,7 +38,8 @@ def test_generator_shape_and_critic_scores(spec):
     y = torch.tensor([0, 1, 2]) if spec.get("n_classes") else None
     x = G(z, y)
     assert x.shape == (B, spec["channels"], spec["size"], spec["size"])
-    lo, hi = (0, 1) if G.output == "sigmoid" else (-1, 1)
+    assert G.pixel_range == models.pixel_range(spec["arch"], spec["size"])   # the class and the table agree
+    lo, hi = (0, 1) if G.pixel_range == "sigmoid" else (-1, 1)
     assert x.min() >= lo and x.max() <= hi
     out = D(x)
     if spec.get("n_classes"):
@@ -102,7 +103,7 @@ def test_default_image_sizes_follow_the_record():
     assert models.image_size("mlp", 28, 32) == 28
     with pytest.raises(UsageError, match="works at 64, 128 pixels"):
         models.image_size("resnet64", 32, 32)
-    assert models.output_range("dcgan", 28) == "sigmoid" and models.output_range("dcgan", 32) == "tanh"
+    assert models.pixel_range("dcgan", 28) == "sigmoid" and models.pixel_range("dcgan", 32) == "tanh"
 
 
 @pytest.mark.parametrize("kwargs,words", [

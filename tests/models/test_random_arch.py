@@ -86,7 +86,7 @@ def test_built_nets_follow_the_sampled_architecture(seed):
     d_convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
     assert d_convs[0].out_channels == arch["d_dim"] and d_convs[-1].out_channels == 4 * arch["d_dim"]
     assert D.fc.in_features == 4 * 4 * 4 * arch["d_dim"]
-    assert G.z_dim == 128 and G.n_classes == 0 and G.output == "tanh"
+    assert G.z_dim == 128 and G.n_classes == 0 and G.pixel_range == "tanh"
 
 
 def test_the_sampled_seeds_above_span_the_depths():

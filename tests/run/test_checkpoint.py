@@ -2,6 +2,7 @@
 
 import struct
 
+import numpy as np
 import pytest
 from checkpoints import save_generator
 import torch
@@ -78,6 +79,31 @@ def test_wrong_kind_or_task_is_refused(tmp_path):
         checkpoint.load(path, kind="train-state", task="toy", command="--resume")
     with pytest.raises(CheckpointError, match="a generator checkpoint"):
         checkpoint.load(path, kind="train-state", task="text")
+
+
+@pytest.mark.parametrize("command,kind,args,needs", [
+    ("wgan score", "generator", ["score", "CKPT", "--ref", "REF"], "image"),
+    ("wgan textgen --ckpt", "generator", ["textgen", "--ckpt", "CKPT", "--out", "OUT"], "text"),
+    ("--resume", "train-state", ["train", "--dataset", "mnist", "--data-dir", "DATA", "--dim", "4", "--resume",
+                                 "CKPT", "--out", "OUT", "--device", "cpu", "--quiet"], "image"),
+], ids=["score", "textgen", "train-resume"])
+def test_every_command_refuses_a_checkpoint_of_another_task(tmp_path, command, kind, args, needs):
+    """Each command asks checkpoint.check for its own task: a toy checkpoint is refused with one error naming
+    both tasks and a hint naming the command that takes it, before anything is written."""
+    from standins import write_mnist
+
+    toy = save_generator(tmp_path / "toy.safetensors", SPEC, kind=kind)
+    ref = tmp_path / "ref.npz"
+    np.savez(ref, images=np.zeros((4, 8, 8, 3), np.uint8))
+    write_mnist(tmp_path / "data")
+    out = tmp_path / "written" / ("run" if args[0] == "train" else "lines.txt")
+    where = {"CKPT": str(toy), "REF": str(ref), "DATA": str(tmp_path / "data"), "OUT": str(out)}
+    r = CliRunner().invoke(app, [where.get(a, a) for a in args])
+    assert r.exit_code == 4, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[0] == f"error: {toy}: a toy checkpoint, but {command} needs a {needs} one", r.output
+    assert lines == [lines[0], "hint: sample toy checkpoints with `wgan sample CKPT -o points.csv`"], r.output
+    assert not (tmp_path / "written").exists()
 
 
 def test_non_finite_weights_are_never_saved(tmp_path):

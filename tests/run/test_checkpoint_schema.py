@@ -98,6 +98,7 @@ def test_version_1_files_are_read_with_a_note(tmp_path):
     (lambda m: m["model"].update(arch="resnet"), "unknown architecture 'resnet' for a toy model"),
     (lambda m: m["model"].update(width=3), "model key 'width'"),
     (lambda m: m.update(model=[1, 2]), "'model' is missing or not an object"),
+    (lambda m: m["extra"].update(output="relu"), r"extra output \(the pixel range\) is neither tanh nor sigmoid"),
 ])
 def test_malformed_metadata_is_refused_with_a_reason(tmp_path, change, message):
     path, tensors = toy_generator(tmp_path / "g.safetensors")

@@ -1,14 +1,18 @@
 """The engine on the toy: what it learns, what it writes, how it resumes and stops."""
 
 
+import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from wgan_cli import checkpoint
+from wgan_cli.cli import app
 from wgan_cli.config import TOY_PRESET, RunOptions, ToyOptions, TrainConfig, resolve_train
 from wgan_cli.engine import Callback, fit
 from wgan_cli.errors import CheckpointError, DivergedError, Interrupted
 from wgan_cli.events import Artifact, Evaluated, RunFinished, Saved, StepDone
+from wgan_cli.metrics.points import mode_coverage
 from wgan_cli.penalties import interpolate, slopes
 from wgan_cli.runs import train_run
 from wgan_cli.toy import ToyTask, evaluate, toy_engine
@@ -48,6 +52,8 @@ def test_critic_against_fixed_generator_settles_near_unit_gradient_norm():
 
 @pytest.mark.slow
 def test_toy_generator_moves_onto_the_modes(tmp_path, events):
+    """The one training run that shows the toy learns: its own evaluation, what the run writes, and the generator
+    checkpoint it leaves, sampled as a user would (`wgan sample`), all put the points onto the 8 modes."""
     opts = ToyOptions(dataset="8gaussians", dim=128, plot_every=10_000, n_eval=500)
     cfg = TrainConfig(iters=400, batch_size=128, lr=5e-4, seed=0)
     engine = toy_engine(opts, resolve_train(cfg, TOY_PRESET), "cpu")
@@ -63,6 +69,13 @@ def test_toy_generator_moves_onto_the_modes(tmp_path, events):
     assert sum('"event": "step"' in r for r in rows) == 8
     assert any(isinstance(e, Evaluated) for e in events) and isinstance(events[-1], RunFinished)
     assert [e.path for e in events if isinstance(e, Artifact)] == [str(tmp_path / "figures" / "final.png")]
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.safetensors"))[-1] == "ckpt-0000400.safetensors"
+    # the generator file holds the trained generator: its samples sit on the modes as the run's evaluation said
+    r = CliRunner().invoke(app, ["sample", str(tmp_path / "generator.safetensors"), "-n", "500", "-o",
+                                 str(tmp_path / "points.npy"), "--seed", "2"])
+    assert r.exit_code == 0, r.output
+    sampled = mode_coverage(torch.from_numpy(np.load(tmp_path / "points.npy")), engine.data.centers)
+    assert sampled["median_dist"] < before["median_dist"] / 3, (before, sampled)
 
 
 def run(tmp_path, iters, name="run", dataset="25gaussians"):

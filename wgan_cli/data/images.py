@@ -109,7 +109,7 @@ class ImageData:
 
 
 def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device, batch_size: int,
-                    output: str = "tanh", dequantize: bool = False, seed: int = 0, workers: int = 4,
+                    pixel_range: str = "tanh", dequantize: bool = False, seed: int = 0, workers: int = 4,
                     strict: bool = False, download: bool = True, need_labels: bool = False,
                     train_images: int | None = None, val_share: float = 0.05, memory_budget: float = 4.0,
                     progress=None) -> ImageData:
@@ -136,7 +136,7 @@ def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device
         def sampler(split: Split) -> DeviceImages:
             images = resize_uint8(split.images, size).to(device)
             labels = torch.from_numpy(split.labels).to(device) if split.labels is not None else None
-            return DeviceImages(images, labels, output, dequantize)
+            return DeviceImages(images, labels, pixel_range, dequantize)
 
         return ImageData(sampler(train), sampler(test), train.images.shape[1], size, dataset.n_classes,
                          len(train.images), len(test.images), str(folder), notes)
@@ -144,7 +144,7 @@ def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device
     train_set, val_set, where, source, info = _prepared_sets(name, root, download, size=size, workers=workers,
                                                              strict=strict, progress=progress)
     data = _from_prepared(name, train_set, val_set, where, size=size, device=device, batch_size=batch_size,
-                          output=output, dequantize=dequantize, seed=seed, workers=workers,
+                          pixel_range=pixel_range, dequantize=dequantize, seed=seed, workers=workers,
                           need_labels=need_labels, train_images=train_images, val_share=val_share,
                           memory_budget=memory_budget)
     data.source, data.info = source, info
@@ -192,7 +192,7 @@ def _prepared_sets(name: str, root: Path, download: bool, *, size: int, workers:
 
 
 def _from_prepared(name: str, train_set: Prepared, val_set: Prepared | None, where: str, *,
-                   size: int, device, batch_size: int, output: str, dequantize: bool, seed: int, workers: int,
+                   size: int, device, batch_size: int, pixel_range: str, dequantize: bool, seed: int, workers: int,
                    need_labels: bool, train_images: int | None, val_share: float, memory_budget: float) -> ImageData:
     """Samplers over prepared sets: on the device when train and validation fit `memory_budget` (GiB), drawn
     with the engine's generator as the in-memory sets are; otherwise read from the memory map by workers in the
@@ -222,7 +222,7 @@ def _from_prepared(name: str, train_set: Prepared, val_set: Prepared | None, whe
         rows = np.asarray(src[np.asarray(idx, dtype=np.int64)]) if idx != list(range(len(src))) else np.asarray(src)
         x = resize_uint8(rows.transpose(0, 3, 1, 2), size).to(device)
         y = torch.from_numpy(np.asarray(lab)[idx]).to(device) if lab is not None else None
-        return DeviceImages(x, y, output, dequantize)
+        return DeviceImages(x, y, pixel_range, dequantize)
 
     if in_memory:
         train = on_device(images, labels, train_idx)
@@ -242,13 +242,13 @@ def _from_prepared(name: str, train_set: Prepared, val_set: Prepared | None, whe
                 if val_set is None and val_idx else ""
             raise DataError(f"{name}: {len(train_idx)} training images{held}, fewer than one batch of {batch_size}",
                             "add images, lower --batch-size or --val-share")
-        train = StreamImages(PreparedRows(train_set.path, train_idx, labels), batch_size, device, output, dequantize,
-                             seed, workers)
+        train = StreamImages(PreparedRows(train_set.path, train_idx, labels), batch_size, device, pixel_range,
+                             dequantize, seed, workers)
         val = None
         if val_idx and len(val_idx) * row_bytes <= memory_budget * 2**30:
             val = on_device(val_images, val_labels, val_idx)
         elif len(val_idx) >= batch_size:
-            val = StreamImages(PreparedRows(val_path, val_idx, val_labels), batch_size, device, output,
+            val = StreamImages(PreparedRows(val_path, val_idx, val_labels), batch_size, device, pixel_range,
                                dequantize, seed=0, workers=0)
     skipped = list(train_set.skipped) + (list(val_set.skipped) if val_set is not None else [])
     if skipped:

@@ -1,8 +1,10 @@
 """Pixels: the one conversion from generator output to uint8 images, real images to the generator's range, and
 resizing a stored data set to the size a network needs.
 
+`pixel_range` names the range of a generator's images: "tanh" for [-1, 1], "sigmoid" for [0, 1] (the MNIST
+nets); a generator's own is its `pixel_range` attribute (models.pixel_range gives it from the architecture).
 `to_uint8` / `to_uint8_nhwc` follow the official code: int((g+1)*255.99/2) for tanh generators, int(g*255.99)
-for the sigmoid output of the MNIST nets; `wgan train`'s sample grids, `wgan sample` and `wgan score` use them.
+for the sigmoid ones; `wgan train`'s sample grids, `wgan sample` and `wgan score` use them.
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ import torch
 import torch.nn.functional as F
 
 
-def to_uint8(x: torch.Tensor, output: str = "tanh") -> torch.Tensor:
+def to_uint8(x: torch.Tensor, pixel_range: str = "tanh") -> torch.Tensor:
     """Generator output -> uint8 exactly as a saved image, same layout and device:
     tanh int((g+1)*255.99/2), sigmoid int(g*255.99)."""
-    scaled = (x.detach().float() + 1) * (255.99 / 2) if output == "tanh" else x.detach().float() * 255.99
+    scaled = (x.detach().float() + 1) * (255.99 / 2) if pixel_range == "tanh" else x.detach().float() * 255.99
     return scaled.clamp(0, 255).to(torch.uint8)   # the cast truncates, as int() does
 
 
-def to_uint8_nhwc(x: torch.Tensor, output: str = "tanh") -> np.ndarray:
+def to_uint8_nhwc(x: torch.Tensor, pixel_range: str = "tanh") -> np.ndarray:
     """(B, C, H, W) generator output -> (B, H, W, C) uint8 numpy, for PNG and npz files."""
-    return to_uint8(x, output).cpu().permute(0, 2, 3, 1).numpy()
+    return to_uint8(x, pixel_range).cpu().permute(0, 2, 3, 1).numpy()
 
 
-def scale_real(x: torch.Tensor, output: str, dequantize: bool, gen: torch.Generator | None,
+def scale_real(x: torch.Tensor, pixel_range: str, dequantize: bool, gen: torch.Generator | None,
                shard=None) -> torch.Tensor:
     """uint8 (B, C, H, W) -> the generator's range. Dequantised as gan_cifar_resnet.py: 2*(x/256 - .5) + U(0, 1/128);
     otherwise gan_cifar.py's 2*(x/255 - .5); [0, 1] for the sigmoid MNIST nets. With `shard` (torchrun), x is one
@@ -38,7 +40,7 @@ def scale_real(x: torch.Tensor, output: str, dequantize: bool, gen: torch.Genera
         x = (x + u) / 256.0   # x/256 + U(0, 1/256)
     else:
         x = x / 255.0
-    return x if output == "sigmoid" else 2.0 * x - 1.0
+    return x if pixel_range == "sigmoid" else 2.0 * x - 1.0
 
 
 def resize_uint8(images: np.ndarray, size: int) -> torch.Tensor:

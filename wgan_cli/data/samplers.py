@@ -36,10 +36,10 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 class DeviceImages:
     """uint8 images on the device; `sample` draws indices with the caller's generator (with replacement)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, output: str = "tanh",
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, pixel_range: str = "tanh",
                  dequantize: bool = False):
         self.images, self.labels = images, labels   # (N, C, H, W) uint8, (N,) int64
-        self.output, self.dequantize = output, dequantize
+        self.pixel_range, self.dequantize = pixel_range, dequantize
         self.device = images.device
 
     def __len__(self) -> int:
@@ -47,7 +47,7 @@ class DeviceImages:
 
     def sample(self, n: int, gen: torch.Generator):
         idx = torch.randint(0, len(self.images), (n,), device=self.device, generator=gen)
-        x = scale_real(self.images[idx], self.output, self.dequantize, gen)
+        x = scale_real(self.images[idx], self.pixel_range, self.dequantize, gen)
         return x, (self.labels[idx] if self.labels is not None else None)
 
     def state_dict(self) -> dict:
@@ -167,10 +167,10 @@ class StreamImages:
 
     reads_rows = True
 
-    def __init__(self, dataset: PreparedRows, batch_size: int, device, output: str = "tanh", dequantize: bool = False,
-                 seed: int = 0, workers: int = 4):
+    def __init__(self, dataset: PreparedRows, batch_size: int, device, pixel_range: str = "tanh",
+                 dequantize: bool = False, seed: int = 0, workers: int = 4):
         self.dataset, self.batch_size, self.device = dataset, batch_size, torch.device(device)
-        self.output, self.dequantize, self.seed, self.workers = output, dequantize, seed, workers
+        self.pixel_range, self.dequantize, self.seed, self.workers = pixel_range, dequantize, seed, workers
         if len(dataset) < batch_size:
             raise DataError(f"the dataset has {len(dataset)} images, fewer than one batch of {batch_size}",
                             "add images or lower --batch-size")
@@ -220,7 +220,7 @@ class StreamImages:
         self.pos += n
         if self.pos + n > len(self.dataset):
             self.epoch, self.pos = self.epoch + 1, 0
-        x = scale_real(x.to(self.device, non_blocking=True), self.output, self.dequantize, gen, shard)
+        x = scale_real(x.to(self.device, non_blocking=True), self.pixel_range, self.dequantize, gen, shard)
         labels = y.to(self.device, non_blocking=True) if self.dataset.labels is not None else None
         return x, labels
 

@@ -2,7 +2,7 @@
 iterations, as an engine Callback.
 
     cb, notes = eval_callback(every=5000, n=10_000, metrics="fid,is", ref="fashion-mnist:train",
-                              device=engine.device, generator=lambda engine: engine.G, output="tanh",
+                              device=engine.device, generator=lambda engine: engine.G, pixel_range="tanh",
                               on_best=lambda engine, metrics: save_best(engine.step))
     fit(engine, callbacks=[..., cb])
 
@@ -37,9 +37,9 @@ OnBest = Callable[[Engine, dict], Iterable | None]
 
 
 def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is", ref: str | RefStats | None,
-                  device: torch.device | str, generator: Callable[[Engine], torch.nn.Module], output: str = "tanh",
-                  on_best: OnBest | None = None, batch_size: int = 100, seed: int = 0, splits: int = 10,
-                  weights: str | None = None, best_fid: float = math.inf,
+                  device: torch.device | str, generator: Callable[[Engine], torch.nn.Module],
+                  pixel_range: str = "tanh", on_best: OnBest | None = None, batch_size: int = 100, seed: int = 0,
+                  splits: int = 10, weights: str | None = None, best_fid: float = math.inf,
                   data_dir: str | None = None, compile: bool = True) -> tuple[Callback, list[Note]]:
     """`generator(engine)` returns the generator to score at that moment (the EMA copy where one is kept);
     `compile` False runs the Inception network eagerly (else compiled where it pays, metrics/fastpath.py)."""
@@ -66,8 +66,8 @@ def eval_callback(*, every: int, n: int, metrics: str | Iterable[str] = "fid,is"
             state["ref"] = resolve_ref(spec, state["net"], found, batch_size, device, sink=notes.append,
                                        data_dir=data_dir, group=group)
         yield from notes
-        source = generator_source(generator(engine), n, seed, device, output, f"generator at iteration {engine.step}",
-                                  balanced=False)
+        source = generator_source(generator(engine), n, seed, device, pixel_range,
+                                  f"generator at iteration {engine.step}", balanced=False)
         feats = extract(state["net"], source, batch_size, device, group=group)
         for text in said:
             yield Note(f"eval: {text}", "info")

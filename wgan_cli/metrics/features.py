@@ -150,7 +150,7 @@ def prepared_source(path: Path) -> ImageSource:
     return ImageSource(len(images), batches, f"{len(images)} prepared images in {path}")
 
 
-def generator_source(G, n: int, seed: int, device: torch.device, output: str, description: str,
+def generator_source(G, n: int, seed: int, device: torch.device, pixel_range: str, description: str,
                      balanced: bool = True) -> ImageSource:
     """n samples drawn from `seed`, quantised as saved images are. A class-conditional generator gets
     balanced labels in shuffled order (`balanced`), or labels drawn at random with the noise."""
@@ -164,7 +164,7 @@ def generator_source(G, n: int, seed: int, device: torch.device, output: str, de
             m = min(bs, n - i)
             z, y = models.latents(G, m, gen, labels[i: i + m] if labels is not None else None)
             if keep is None or k in keep:   # another rank's batch: its noise is drawn all the same
-                yield to_uint8(models.generate(G, z, y, chunk=bs), output)
+                yield to_uint8(models.generate(G, z, y, chunk=bs), pixel_range)
 
     return ImageSource(n, batches, description, background=False)   # already on the device
 

@@ -80,8 +80,10 @@ def image_size(name: str, requested: int | None, native: int) -> int:
     return native if arch.follows_dataset and native in arch.sizes else arch.size
 
 
-def output_range(name: str, size: int) -> str:
-    """'sigmoid' (data in [0, 1]) for the gan_mnist.py nets, 'tanh' (data in [-1, 1]) for everything else."""
+def pixel_range(name: str, size: int) -> str:
+    """The pixel range of the images the architecture's G makes at `size`: 'sigmoid' (data in [0, 1]) for the
+    gan_mnist.py nets, 'tanh' (data in [-1, 1]) for everything else (each generator class says it again as its
+    `pixel_range` attribute, which the tests hold to this)."""
     return "sigmoid" if get(name).sigmoid_size == size else "tanh"
 
 

@@ -139,7 +139,7 @@ def n_stages(size: int, start: int = 4) -> int:
 
 
 class MnistGenerator(nn.Module):
-    output = "sigmoid"
+    pixel_range = "sigmoid"
 
     def __init__(self, dim: int = 64, z_dim: int = 128, channels: int = 1):
         super().__init__()
@@ -194,7 +194,7 @@ class DcganGenerator(nn.Module):
 
     Variants: norm "none" (no BN), nonlinearity tanh or gated, constant_filters (width `dim` everywhere, no BN)."""
 
-    output = "tanh"
+    pixel_range = "tanh"
 
     def __init__(self, dim: int = 128, size: int = 32, channels: int = 3, z_dim: int = 128, norm: str = "batchnorm",
                  nonlinearity: str = "relu", constant_filters: bool = False):
@@ -224,7 +224,7 @@ class DcganGenerator(nn.Module):
 class MlpGenerator(nn.Module):
     """Figure 2's FCGenerator: 4 ReLU layers of 512, then Linear to C*S*S and tanh."""
 
-    output = "tanh"
+    pixel_range = "tanh"
 
     def __init__(self, size: int = 64, channels: int = 3, z_dim: int = 128, fc_dim: int = 512, depth: int = 4):
         super().__init__()
@@ -283,7 +283,7 @@ class ResBlockDown(nn.Module):
 class ResnetGenerator(nn.Module):
     """z -> Linear(z_dim -> 4*4*dim) -> log2(S/4) ResBlock-up(dim) -> BN ReLU conv3(dim -> C) tanh."""
 
-    output = "tanh"
+    pixel_range = "tanh"
 
     def __init__(self, dim: int = 128, size: int = 32, channels: int = 3, z_dim: int = 128, n_classes: int = 0):
         super().__init__()
@@ -342,7 +342,7 @@ class GoodResBlockDown(nn.Module):
 class GoodGenerator(nn.Module):
     """Linear(z -> 4*4*8d) -> ResUp 8d->8d, 8d->4d, 4d->2d, 2d->d (at 64x64) -> BN ReLU conv3 tanh."""
 
-    output = "tanh"
+    pixel_range = "tanh"
 
     def __init__(self, dim: int = 64, size: int = 64, channels: int = 3, z_dim: int = 128, n_classes: int = 0):
         super().__init__()
@@ -417,7 +417,7 @@ class Resnet101Generator(nn.Module):
     """`per_res` bottleneck blocks at each resolution from 4 to S; width 8d at 4x4, halving per doubling;
     output tanh(x / 5)."""
 
-    output = "tanh"
+    pixel_range = "tanh"
 
     def __init__(self, dim: int = 64, size: int = 64, channels: int = 3, z_dim: int = 128, per_res: int = 6):
         super().__init__()

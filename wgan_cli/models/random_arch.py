@@ -120,7 +120,7 @@ def spread(extra: int, stages: int, image_side_last: bool) -> list[int]:
 class RandomGenerator(nn.Module):
     """Linear -> (4g, 4, 4) -> per stage: extra 3x3 convs, then deconv5 s2 halving the width -> C, tanh."""
 
-    output = "tanh"
+    pixel_range = "tanh"
 
     def __init__(self, *, size: int, channels: int, z_dim: int, nonlinearity_kind: str, depth: int,
                  batchnorm: bool, dim: int):
