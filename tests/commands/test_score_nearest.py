@@ -195,3 +195,18 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, random_mnist
     assert r.exit_code == 2, r.output
     assert expect in r.stderr and "Traceback" not in r.output
     assert not list(tmp_path.glob("n.*"))
+
+
+def test_the_checkpoints_own_folder_is_searched_as_it_trained(tmp_path):
+    folder = tmp_path / "pics"
+    write_pngs(folder, 40, size=SIZE)
+    extra = {"dataset": f"folder:{folder}", "data_source": f"folder:{folder.resolve()}", "val_share": 0.1,
+             "train_images": 30}
+    ckpt = save_copier(tmp_path / "g.safetensors", torch.zeros((3, SIZE, SIZE), dtype=torch.uint8), extra)
+    r = run(ckpt, "--ref", f"folder:{folder}", "--nearest", 2, "--nearest-space", "pixel", "--nearest-n", 5, "-o",
+            tmp_path / "n.png", "--json", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    # its --val-share 0.1 held out 4 of 40; its --train-images 30 are the first 30 of the other 36
+    assert res["own_data"] and res["heldout_n"] == 4 and res["train_n"] == 30
+    assert "--train-images" in res["searched"] and "--val-share 0.1" in res["heldout"]
