@@ -6,6 +6,10 @@ The pipeline, one small step each: INPUT -> uint8 image batches (metrics/feature
 reference statistics (metrics/references.py). With `repeats` K > 1 a checkpoint is scored on K independent sample
 sets (seeds seed, seed + 1, ...) and each metric is reported as the mean and standard deviation over them.
 Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
+
+`--nearest K` is a check of its own (nearest_check, below): a checkpoint's samples, each one's K nearest training
+images of --ref (data/images.searched_images selects them as training did; metrics/nearest.py searches), drawn into
+a PNG (outputs.write_neighbours), and nearest_ratio against held-out real images.
 """
 
 from __future__ import annotations
