@@ -232,7 +232,11 @@ def write_neighbours(samples: np.ndarray, neighbours: np.ndarray, captions: list
     draw = ImageDraw.Draw(canvas)
     x0 = lay.box(0, 1)[0]
     draw.text((lay.pad, 1), "sample", fill=(200, 0, 0), font=font)
-    draw.text((x0, 1), f"its {k} nearest training images, nearest first (distance #index)", fill=(0, 0, 0), font=font)
+    titles = (f"its {k} nearest training images, nearest first (distance #index)",
+              "nearest training images (distance #index)", "nearest training images", "nearest")
+    room = lay.size[0] - x0
+    title = next((t for t in titles if draw.textlength(t, font=font) <= room), titles[-1])   # the longest that fits
+    draw.text((x0, 1), title, fill=(0, 0, 0), font=font)
 
     def paste(image: np.ndarray, row: int, col: int) -> None:
         big = image.repeat(lay.scale, axis=0).repeat(lay.scale, axis=1)
