@@ -255,7 +255,8 @@ def score(
     dry_run: DryRunOpt = False, debug: DebugOpt = False,
 ):
     """Inception Score, FID and KID, computed as torch-fidelity computes them (TF-2015 Inception weights), and
-    precision/recall and density/coverage on the same network's pool3 features.
+    precision/recall and density/coverage on the same network's pool3 features; --nearest K: each sample's K
+    nearest training images (a memorisation check).
 
     Progress goes to stderr; the result to stdout (--json for machine-readable output).
 
@@ -268,6 +269,8 @@ def score(
       wgan score --ref fashion-mnist:train --save-stats fm-train.safetensors
 
       wgan score runs/fm/generator.safetensors --ref fashion-mnist:train --n 1000 --metrics fid,pr,dc --repeats 3
+
+      wgan score runs/fm/generator.safetensors --ref fashion-mnist --nearest 5 -o nearest.png
     """
     from wgan_cli import score as score_mod
     from wgan_cli.torchrun import main_process

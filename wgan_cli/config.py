@@ -395,6 +395,20 @@ class Resize(enum.StrEnum):
     clean = "clean"    # clean-fid's antialiased PIL bicubic
 
 
+class NearestSpace(enum.StrEnum):
+    """Where `wgan score --nearest` measures distances (metrics/nearest.py)."""
+
+    inception = "inception"   # Euclidean distance between Inception pool3 features (the FID network's)
+    pixel = "pixel"           # Euclidean distance between the images at the generator's size, pixels in [0, 1]
+
+
+class NearestOrder(enum.StrEnum):
+    """Which samples `wgan score --nearest` draws in its grid."""
+
+    closest = "closest"   # the samples nearest to the training set: copies show first
+    first = "first"       # the first samples drawn (seeds in order): a typical view
+
+
 @dataclass(frozen=True)
 class ScoreRequest:
     """What `wgan score` computes, on which images, against which reference."""
@@ -434,3 +448,17 @@ class ScoreRequest:
     compile: bool = option(True, "Compile the Inception network (torch.compile, once per machine, cached) when that "
                            "saves more time than it costs; --no-compile always runs it eagerly (the same numbers, "
                            "slower).", flags=("--compile/--no-compile",))
+    nearest: int | None = option(None, "Memorisation check of a checkpoint: each sample's K nearest training images "
+                                 "of --ref (a dataset name, folder or prepared set), drawn into -o PNG, and "
+                                 "nearest_ratio (samples' distance to the training set / held-out images'). See "
+                                 "docs/score.md.", range=Range(1, 10**4, integer=True), example="5",
+                                 shown_default="off")
+    nearest_space: str = option("inception", "--nearest: inception (distances between pool3 features) or pixel "
+                                "(L2 between the images at the generator's size, in [0, 1]).", choices=NearestSpace)
+    nearest_n: int = option(1000, "--nearest: samples drawn, and held-out real images compared, for nearest_ratio.",
+                            range=Range(1, 10**7, integer=True), example="1000")
+    nearest_rows: int = option(8, "--nearest: samples shown in the PNG, one row each.",
+                               range=Range(1, 1000, integer=True), example="8")
+    nearest_order: str = option("closest", "--nearest: which samples the PNG shows: closest (those nearest to the "
+                                "training set) or first (the first drawn).", choices=NearestOrder)
+    output: str | None = option(None, "--nearest: the PNG to write.", flags=("--output", "-o"), path=True)

@@ -220,7 +220,8 @@ class ImageTask(Task):
                  checkpoint_schema.PIXEL_RANGE_KEY: models.pixel_range(opts.arch, plan.resolved["size"]),
                  "train_images": opts.train_images}
         if prepared.data.digest:   # image files: where they are and what they hold
-            extra.update(data_source=prepared.data.source, data_digest=prepared.data.digest)
+            extra.update(data_source=prepared.data.source, data_digest=prepared.data.digest,
+                         val_share=opts.val_share)   # which images were held out (`score --nearest` reads it)
         policy = policy_of(opts)
         if policy:   # a training-time view only: sample and score ignore it
             extra.update(augment=opts.augment, augment_p=opts.augment_p, augment_penalty=opts.augment_penalty,

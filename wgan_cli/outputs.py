@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import zipfile
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -178,6 +179,82 @@ def write_grid_labelled(images: np.ndarray, labels: list[str], out: str | Path, 
     with atomic_path(out, HINT) as tmp:
         canvas.save(tmp, format="PNG")
     return Path(out)
+
+
+@dataclass(frozen=True)
+class NeighbourLayout:
+    """Where `write_neighbours` puts each image: row r holds sample r in column 0, then its neighbours in columns
+    1..K, nearest first, each image scaled by `scale` (pixels repeated) with a caption strip under it."""
+
+    rows: int
+    cols: int            # 1 + K
+    cell_h: int          # an image's height and width on the canvas (scaled)
+    cell_w: int
+    scale: int
+    pad: int = 3         # between cells (the sample's frame is drawn in it)
+    gap: int = 12        # between the sample and its neighbours
+    header: int = 14     # the column titles
+    strip: int = 12      # the caption under each image
+
+    def box(self, row: int, col: int) -> tuple[int, int]:
+        """(x, y) of the image's top-left pixel."""
+        x = self.pad + col * (self.cell_w + self.pad) + (self.gap if col > 0 else 0)
+        return x, self.header + self.pad + row * (self.cell_h + self.strip + self.pad)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the canvas."""
+        return (self.pad + self.cols * (self.cell_w + self.pad) + self.gap,
+                self.header + self.pad + self.rows * (self.cell_h + self.strip + self.pad))
+
+
+MIN_CELL = 72   # canvas pixels per image at least: room for a caption such as "12.3 #59999"
+
+
+def neighbour_layout(rows: int, k: int, h: int, w: int) -> NeighbourLayout:
+    scale = max(1, math.ceil(MIN_CELL / max(h, w)))
+    return NeighbourLayout(rows, 1 + k, h * scale, w * scale, scale)
+
+
+def write_neighbours(samples: np.ndarray, neighbours: np.ndarray, captions: list[list[str]],
+                     out: str | Path) -> NeighbourLayout:
+    """samples (R, H, W, C) and their neighbours (R, K, H, W, C) uint8 -> one PNG: a row per sample, the sample
+    framed in red at the left, a gap, its K neighbours nearest first; `captions[r][c]` under each image (the
+    sample's index, each neighbour's distance and index), in Pillow's bitmap font. Small images are scaled up by
+    repeating pixels so the captions fit; the pixels themselves are untouched."""
+    from PIL import ImageDraw, ImageFont
+
+    r, k = neighbours.shape[:2]
+    h, w = samples.shape[1:3]
+    lay = neighbour_layout(r, k, h, w)
+    font = ImageFont.load_default(size=10) if hasattr(ImageFont, "load_default") else None
+    canvas = Image.new("RGB", lay.size, (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x0 = lay.box(0, 1)[0]
+    draw.text((lay.pad, 1), "sample", fill=(200, 0, 0), font=font)
+    titles = (f"its {k} nearest training images, nearest first (distance #index)",
+              "nearest training images (distance #index)", "nearest training images", "nearest")
+    room = lay.size[0] - x0
+    title = next((t for t in titles if draw.textlength(t, font=font) <= room), titles[-1])   # the longest that fits
+    draw.text((x0, 1), title, fill=(0, 0, 0), font=font)
+
+    def paste(image: np.ndarray, row: int, col: int) -> None:
+        big = image.repeat(lay.scale, axis=0).repeat(lay.scale, axis=1)
+        tile = Image.fromarray(big[:, :, 0] if big.shape[2] == 1 else big).convert("RGB")
+        x, y = lay.box(row, col)
+        canvas.paste(tile, (x, y))
+        draw.text((x + 1, y + lay.cell_h), captions[row][col], fill=(200, 0, 0) if col == 0 else (0, 0, 0),
+                  font=font)
+
+    for row in range(r):
+        x, y = lay.box(row, 0)
+        draw.rectangle((x - 2, y - 2, x + lay.cell_w + 1, y + lay.cell_h + 1), outline=(200, 0, 0), width=2)
+        paste(samples[row], row, 0)
+        for col in range(k):
+            paste(neighbours[row, col], row, col + 1)
+    with atomic_path(out, HINT) as tmp:
+        canvas.save(tmp, format="PNG")
+    return lay
 
 
 def write_npz(images: np.ndarray, labels: np.ndarray | None, out: str | Path) -> Path:

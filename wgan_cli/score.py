@@ -6,11 +6,16 @@ The pipeline, one small step each: INPUT -> uint8 image batches (metrics/feature
 reference statistics (metrics/references.py). With `repeats` K > 1 a checkpoint is scored on K independent sample
 sets (seeds seed, seed + 1, ...) and each metric is reported as the mean and standard deviation over them.
 Under torchrun every rank generates and extracts its share of the batches; the features are gathered in order.
+
+`--nearest K` is a check of its own (nearest_check, below): a checkpoint's samples, each one's K nearest training
+images of --ref (data/images.searched_images selects them as training did; metrics/nearest.py searches), drawn into
+a PNG (outputs.write_neighbours), and nearest_ratio against held-out real images.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,14 +23,18 @@ from typing import Callable
 import torch
 
 from wgan_cli import checkpoint, fields, outputs, torchrun
-from wgan_cli.config import ScoreRequest
+from wgan_cli.config import NearestOrder, NearestSpace, ScoreRequest
+from wgan_cli.data import images as datasets
+from wgan_cli.data.prepared import is_prepared, usable_cpus
 from wgan_cli.engine import pick_device
 from wgan_cli.errors import DataError, UsageError, WeightsError
 from wgan_cli.events import Note
 from wgan_cli.metrics import fastpath, weights as inception_weights
 from wgan_cli.metrics.inception import RESIZES
-from wgan_cli.metrics.features import ImageSource, Progress, array_source, extract, folder_source, generator_source
+from wgan_cli.metrics.features import (ImageSource, Progress, array_source, extract, folder_source, generator_source,
+                                       tensor_source)
 from wgan_cli.metrics.inputs import MetricOptions
+from wgan_cli.metrics.nearest import nearest_ratio, search
 from wgan_cli.metrics.references import is_stats_file, parse_ref, resolve_ref, save_stats
 from wgan_cli.metrics.registry import METRICS, choose_metrics, compute, parse_metrics
 
@@ -56,6 +65,11 @@ def input_source(req: ScoreRequest, device: torch.device, seed: int | None = Non
 def validate(req: ScoreRequest) -> list[str] | None:
     """Cheap checks before anything heavy (weights, data, the network)."""
     requested = parse_metrics(req.metrics)
+    if req.nearest is not None:
+        validate_nearest(req)
+        return requested
+    if req.output is not None:
+        raise UsageError(f"-o {req.output}: -o names the PNG of --nearest", "add --nearest K, or drop -o")
     if req.input is None and req.save_stats is None:
         raise UsageError("nothing to score: give INPUT, or --ref with --save-stats",
                          "wgan score samples.npz --ref fashion-mnist:test")
@@ -97,6 +111,8 @@ def score(req: ScoreRequest, progress: Progress | None = None, sink: Callable[[N
     it is known, for what the user should know (metrics that cannot be computed, a long CPU run, a cache problem)."""
     emit = sink or (lambda event: None)
     requested = validate(req)
+    if req.nearest is not None:
+        return nearest_check(req, progress, emit)
     if req.save_stats:   # before hours of feature extraction, not after
         outputs.check_output(req.save_stats, "--save-stats", {"INPUT": req.input, "--ref": req.ref})
     group = torchrun.join(pick_device(req.device))   # alone, or this rank of a torchrun job
@@ -214,9 +230,168 @@ def format_result(result: dict) -> str:
     if "density" in m:
         lines.append(f"DC   density {num('density', '.4f')}  coverage {num('coverage', '.4f')}  "
                      f"(k={m['dc_k']}, {m['dc_n']} generated vs {m['dc_n']} reference images; {pool3}{over})")
+    if "nearest" in result:
+        lines += nearest_lines(result)
     for name, why in result.get("unavailable", {}).items():
         lines.append(f"{name.upper():4s} {why}")
     if "saved_stats" in result:
         lines.append(f"wrote reference statistics of {result['ref']} ({result['ref_n']} images, {resize}) "
                      f"to {result['saved_stats']}")
     return "\n".join(lines)
+
+
+# ---- --nearest: the memorisation check -------------------------------------------------------------------------
+
+NEAREST_EXAMPLE = "wgan score runs/fm/generator.safetensors --ref fashion-mnist --nearest 5 -o nearest.png"
+
+
+def nearest_data(text: str) -> str:
+    """--ref of --nearest -> the data set as `wgan train --dataset` names it: a built-in set (NAME or NAME:train),
+    folder:PATH or a folder of images, or a prepared set. Sets of images without a training split of their own
+    (a statistics file, an .npz, a test split) are refused."""
+    hint = "give the data set the checkpoint trained on: a name (fashion-mnist), a folder of images or a prepared set"
+    if text.startswith("folder:"):
+        return text
+    path = Path(os.path.expanduser(text))
+    if path.exists():
+        if path.is_dir():
+            return str(path) if is_prepared(path) else f"folder:{path}"
+        if path.suffix == ".safetensors" and is_stats_file(path):
+            raise UsageError(f"--ref {text}: a statistics file holds no images for --nearest to search", hint)
+        raise UsageError(f"--ref {text}: --nearest searches a data set's training images, not a file", hint)
+    name, _, split = text.partition(":")
+    if name in datasets.DATASETS:
+        if split not in ("", "train"):
+            raise UsageError(f"--ref {text}: --nearest searches the training images (the test split is what it "
+                             "compares them with)", f"use --ref {name}")
+        return name
+    raise UsageError(f"--ref {text}: no such data set, file or folder",
+                     f"data sets: {', '.join(datasets.DATASETS)}; or a folder of images, or a prepared set")
+
+
+def validate_nearest(req: ScoreRequest) -> str:
+    """The cheap checks of --nearest; returns the data set to search."""
+    if req.input is None or not is_checkpoint_input(req.input) or \
+            (Path(req.input).is_file() and is_stats_file(Path(req.input))):
+        raise UsageError("--nearest compares a generator's samples with its training images: give a generator "
+                         "checkpoint as INPUT", NEAREST_EXAMPLE)
+    if req.ref is None:
+        raise UsageError("--nearest searches the training images of --ref, which is missing",
+                         "add --ref with the data set the checkpoint trained on, e.g. --ref fashion-mnist")
+    if req.output is None:
+        raise UsageError("--nearest draws its samples and their neighbours into a PNG: -o is missing",
+                         "add -o nearest.png")
+    if Path(req.output).suffix.lower() != ".png":
+        raise UsageError(f"-o {req.output}: --nearest writes a PNG", "use a path ending in .png")
+    for given, flag in ((req.metrics, "--metrics"), (req.save_stats, "--save-stats"),
+                        (req.repeats > 1 or None, "--repeats")):
+        if given is not None:
+            raise UsageError(f"{flag} and --nearest are separate runs of `wgan score`", f"drop {flag} here, and "
+                             "score the metrics in a run of their own")
+    fields.check(req)
+    if req.resize not in RESIZES:
+        raise UsageError(f"--resize {req.resize}: unknown resize", f"choose one of: {', '.join(RESIZES)}")
+    return nearest_data(req.ref)
+
+
+def nearest_check(req: ScoreRequest, progress: Progress | None, emit: Callable[[Note], None]) -> dict:
+    """--nearest: draw req.nearest_n samples, find each one's K nearest training images of --ref (and each held-out
+    image's nearest), write the grid of the first rows (or the closest) to -o, and return nearest_ratio."""
+    name = validate_nearest(req)
+    outputs.check_output(req.output, "-o", {"INPUT": req.input, "--ref": req.ref})
+    group = torchrun.join(pick_device(req.device))
+    if group.world > 1:
+        raise UsageError("--nearest runs in one process", "run it without torchrun")
+    device = group.device
+    G, meta = checkpoint.load_generator(req.input, ema=req.ema, device=device, task="image",
+                                        command="wgan score --nearest")
+    source = generator_source(G, req.nearest_n, req.seed, device, G.output, "")
+    samples = torch.cat([b.cpu() for b in source.batches(req.batch_size)])           # uint8 (n, C, H, W)
+    extra = meta.get("extra") or {}
+    data = datasets.searched_images(name, req.data_dir, size=samples.shape[-1], recorded=extra,
+                                    max_heldout=req.nearest_n, workers=min(4, usable_cpus()))
+    n_train = len(data.train)
+    if req.nearest > n_train:
+        raise UsageError(f"--nearest {req.nearest}: there are {n_train} images to search ({data.train_from})",
+                         f"choose --nearest {n_train} or fewer")
+    pixel = req.nearest_space == NearestSpace.pixel
+    if pixel and data.train.shape[1:] != samples.shape[1:]:
+        raise UsageError(f"--nearest-space pixel: the samples are {tuple(samples.shape[1:])} (C, H, W), the images "
+                         f"of {req.ref} {tuple(data.train.shape[1:])}", "use --nearest-space inception")
+    if not data.own:
+        emit(Note(f"{req.input} was not trained on {req.ref} (it records {extra.get('dataset') or 'no data set'}): "
+                  f"searching {data.train_from}", "warning"))
+    if len(data.heldout) == 0:
+        emit(Note(f"{req.ref} has no held-out images here ({data.heldout_from}): nearest_ratio cannot be computed",
+                  "warning"))
+    result: dict = {"input": req.input, "ref": req.ref, "nearest": req.nearest, "space": req.nearest_space,
+                    "device": str(device), "searched": data.train_from, "train_n": n_train,
+                    "heldout": data.heldout_from, "heldout_n": len(data.heldout), "n": len(samples),
+                    "own_data": data.own}
+    if pixel:
+        vectors = [x.flatten(1) for x in (samples, data.heldout, data.train)]   # uint8, scaled to [0, 1] in search
+        scale = 1 / 255
+    else:
+        vectors, scale = nearest_features(req, device, progress, emit, result,
+                                          [("samples", samples), ("held-out images", data.heldout),
+                                           ("training images", data.train)]), 1.0
+    queries, train = torch.cat(vectors[:2]), vectors[2]
+    dist, idx = search(queries, train, req.nearest, scale=scale, device=device)   # (n + m, K)
+    sample_d, heldout_d = dist[: len(samples), 0], dist[len(samples):, 0]
+    if len(heldout_d):
+        result.update(nearest_ratio(sample_d, heldout_d))
+    else:
+        result.update(nearest_ratio=None, nearest_ratio_se=None, sample_distance=sample_d.mean().item())
+    order = sample_d.argsort(stable=True) if req.nearest_order == NearestOrder.closest else \
+        torch.arange(len(samples))
+    shown = order[: req.nearest_rows]   # all the samples, when there are fewer
+    captions = [[f"sample {int(i)}"] + [f"{d:.3g} #{j}" for d, j in zip(dist[i].tolist(), idx[i].tolist())]
+                for i in shown]
+    nhwc = [0, 1, 3, 4, 2]   # (R, K, C, H, W) -> (R, K, H, W, C)
+    outputs.write_neighbours(samples[shown].permute(0, 2, 3, 1).numpy(),
+                             data.train[idx[shown]].permute(*nhwc).numpy(), captions, req.output)
+    result.update(order=req.nearest_order, output=req.output,
+                  rows=[{"sample": int(i), "neighbours": idx[i].tolist(), "distances": dist[i].tolist()}
+                        for i in shown])
+    return result
+
+
+def nearest_features(req: ScoreRequest, device: torch.device, progress: Progress | None,
+                     emit: Callable[[Note], None], result: dict, sets: list[tuple[str, torch.Tensor]]) -> list:
+    """Inception pool3 features (N, 2048) of each uint8 image set, through the network `wgan score` uses."""
+    total = sum(len(x) for _, x in sets)
+    if device.type == "cpu":
+        rate, measured = cpu_rate(req, device)
+        if total > 5 * 60 * rate:
+            emit(Note(f"{total} images through the Inception network on the CPU take about {total / rate / 60:.0f} "
+                      f"minutes (about {rate:.0f} images/s {measured}); --nearest-space pixel is instant"))
+    weights = inception_weights.resolve_weights(req.weights, want_logits=False)
+    net = fastpath.wrap(inception_weights.load_network(weights, device), "auto" if req.compile else "off",
+                        lambda text: emit(Note(text)))
+    net.resize = req.resize
+    result.update(weights=weights.source, resize=req.resize)
+    feats = [extract(net, tensor_source(x, f"{len(x)} {label}"), req.batch_size, device, progress, label).pool3
+             if len(x) else None for label, x in sets]
+    width = next(f.shape[1] for f in feats if f is not None)   # the samples are never empty
+    return [f if f is not None else torch.zeros((0, width)) for f in feats]
+
+
+def nearest_lines(result: dict) -> list[str]:
+    """The human output of --nearest."""
+    space = "Inception pool3 features" if result["space"] == NearestSpace.inception else "pixels in [0, 1]"
+    lines = []
+    if result.get("nearest_ratio") is not None:
+        m = result["heldout_n"]
+        lines += [f"nearest_ratio {result['nearest_ratio']:.4f} +- {result['nearest_ratio_se']:.4f}  (mean distance "
+                  f"to the nearest training image: {result['n']} samples {result['sample_distance']:.4g}, {m} "
+                  f"held-out images {result['heldout_distance']:.4g}; {space}; ~1: as far as new real images, "
+                  "well below 1: copies)",
+                  f"samples nearer to a training image than every held-out image: "
+                  f"{100 * result['closer_than_heldout']:.1f}%  (about {100 / (m + 1):.1f}% for new real images)"]
+    else:
+        lines.append(f"nearest_ratio unavailable: no held-out images; mean distance of {result['n']} samples to the "
+                     f"nearest training image {result['sample_distance']:.4g} ({space})")
+    lines += [f"searched {result['searched']}; held out: {result['heldout']}",
+              f"wrote {result['output']}: {len(result['rows'])} samples ({result['order']}), each with its "
+              f"{result['nearest']} nearest training images"]
+    return lines

@@ -151,6 +151,67 @@ def load_image_data(name: str, data_dir: str | Path | None, *, size: int, device
     return data
 
 
+@dataclass
+class SearchedImages:
+    """What `wgan score --nearest` compares a generator's samples with, at the generator's size."""
+
+    train: torch.Tensor       # uint8 (N, C, size, size): the training images searched, in the order training has
+    heldout: torch.Tensor     # uint8 (M, C, size, size): real images of the same set that training never saw
+    own: bool                 # the checkpoint's own data set (then `train` is what it trained on, subset and all)
+    train_from: str           # which images were searched, in words
+    heldout_from: str
+
+
+def searched_images(name: str, data_dir: str | Path | None, *, size: int, recorded: dict, max_heldout: int,
+                    download: bool = True, workers: int = 4, progress=None) -> SearchedImages:
+    """The training and held-out images of data set `name` (as `--dataset` names it) exactly as `wgan train`
+    selects them: the train split (a folder or prepared set: all but its held-out share) and the test split (the
+    held-out share); the first `max_heldout` of the held-out images. `recorded` is a checkpoint's `extra`: when it
+    trained on this set, its --train-images subset (and, for image files, its --val-share) are applied."""
+    dataset = get(name)
+    root = data_root(data_dir)
+    if dataset.read is not None:
+        own = recorded.get("dataset") == name
+        train, test, folder = dataset.read(root, download)
+        train_rows, held_from = train.images, f"the {name} test split"
+        if test is None:   # as load_image_data: 5% of the training split held out
+            tr, va = holdout(list(range(len(train.images))))
+            train_rows, test = train.images[tr], Split(train.images[va], None)
+            held_from = f"5% of the {name} training split (no test split found), held out as in training"
+        subset = recorded.get("train_images") if own else None
+        if subset is not None:
+            _check_subset(name, subset, len(train_rows))
+            train_rows = train_rows[:subset]
+        what = f"the first {subset} {name} training images (the checkpoint's --train-images)" if subset is not None \
+            else f"all {len(train_rows)} {name} training images"
+        return SearchedImages(resize_uint8(train_rows, size), resize_uint8(test.images[:max_heldout], size), own,
+                              what, held_from)
+    train_set, val_set, where, source, _ = _prepared_sets(name, root, download, size=size, workers=workers,
+                                                          strict=False, progress=progress)
+    own = recorded.get("data_source") == source
+    images = train_set.images   # (N, H, W, C) memory map
+    if val_set is None:
+        share = recorded.get("val_share", 0.05) if own else 0.05
+        train_idx, val_idx = holdout(list(range(len(images))), share) if share > 0 else (list(range(len(images))), [])
+        val_images, held_from = images, f"the {len(val_idx)} images of {source} held out in training " \
+            f"(--val-share {share:g})"
+    else:
+        train_idx, val_idx = list(range(len(images))), list(range(len(val_set.images)))
+        val_images, held_from = val_set.images, f"the {source} validation split"
+    subset = recorded.get("train_images") if own else None
+    if subset is not None:
+        _check_subset(name, subset, len(train_idx))
+        train_idx = train_idx[:subset]
+    what = f"{len(train_idx)} training images of {source}" + \
+        (" (the checkpoint's --train-images)" if subset is not None else "")
+
+    def rows(src: np.ndarray, idx: list) -> torch.Tensor:
+        picked = np.asarray(src[np.asarray(idx, dtype=np.int64)]) if idx else np.zeros((0, *src.shape[1:]), np.uint8)
+        return resize_uint8(picked.transpose(0, 3, 1, 2), size)
+
+    return SearchedImages(rows(images, train_idx), rows(val_images, val_idx[:max_heldout]), own, what, held_from)
+
+
 def folder_path(name: str) -> Path:
     return Path(os.path.expanduser(name[len("folder:"):]))
 
