@@ -305,7 +305,7 @@ def nearest_check(req: ScoreRequest, progress: Progress | None, emit: Callable[[
     device = group.device
     G, meta = checkpoint.load_generator(req.input, ema=req.ema, device=device, task="image",
                                         command="wgan score --nearest")
-    source = generator_source(G, req.nearest_n, req.seed, device, G.output, "")
+    source = generator_source(G, req.nearest_n, req.seed, device, G.pixel_range, "")
     samples = torch.cat([b.cpu() for b in source.batches(req.batch_size)])           # uint8 (n, C, H, W)
     extra = meta.get("extra") or {}
     data = datasets.searched_images(name, req.data_dir, size=samples.shape[-1], recorded=extra,

@@ -30,9 +30,9 @@ SIZE = 8
 class ConstantG(nn.Module):
     """Every sample is `image` (uint8 (C, H, W)) once quantised (pixels.to_uint8), plus `noise` x z in tanh space."""
 
-    def __init__(self, z_dim=4, channels=1, size=SIZE, output="tanh"):
+    def __init__(self, z_dim=4, channels=1, size=SIZE, pixel_range="tanh"):
         super().__init__()
-        self.z_dim, self.output, self.n_classes = z_dim, output, 0
+        self.z_dim, self.pixel_range, self.n_classes = z_dim, pixel_range, 0
         self.net = nn.Linear(z_dim, channels * size * size)
         self.shape = (channels, size, size)
 
@@ -40,8 +40,8 @@ class ConstantG(nn.Module):
         return torch.tanh(self.net(z).view(-1, *self.shape))
 
 
-def constant_g(z_dim=4, channels=1, size=SIZE, output="tanh"):
-    return ConstantG(z_dim, channels, size, output), nn.Linear(1, 1)
+def constant_g(z_dim=4, channels=1, size=SIZE, pixel_range="tanh"):
+    return ConstantG(z_dim, channels, size, pixel_range), nn.Linear(1, 1)
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def random_mnist(tmp_path):
 def save_copier(path, image: torch.Tensor, extra: dict, noise: float = 0.0):
     """A generator checkpoint whose every sample quantises to `image` (uint8 (C, H, W)); `noise` > 0 adds z."""
     c = image.shape[0]
-    spec = {"arch": "const-image", "z_dim": 4, "channels": c, "size": SIZE, "output": "tanh"}
+    spec = {"arch": "const-image", "z_dim": 4, "channels": c, "size": SIZE, "pixel_range": "tanh"}
     G, _ = constant_g(channels=c)
     with torch.no_grad():
         G.net.weight.fill_(noise)
