@@ -389,7 +389,8 @@ def nearest_lines(result: dict) -> list[str]:
                   f"samples nearer to a training image than every held-out image: "
                   f"{100 * result['closer_than_heldout']:.1f}%  (about {100 / (m + 1):.1f}% for new real images)"]
     else:
-        lines.append(f"nearest_ratio unavailable: no held-out images; mean distance of {result['n']} samples to the "
+        why = "every held-out image is also a training image" if result["heldout_n"] else "no held-out images"
+        lines.append(f"nearest_ratio unavailable: {why}; mean distance of {result['n']} samples to the "
                      f"nearest training image {result['sample_distance']:.4g} ({space})")
     lines += [f"searched {result['searched']}; held out: {result['heldout']}",
               f"wrote {result['output']}: {len(result['rows'])} samples ({result['order']}), each with its "

@@ -1,5 +1,6 @@
 """The nearest-neighbour search and nearest_ratio of `wgan score --nearest` (metrics/nearest.py), on vectors."""
 
+import json
 import math
 
 import pytest
@@ -75,3 +76,11 @@ def test_the_ratio_of_known_distances():
     # delta method: 0.5 * sqrt(var_s / (n_s m_s^2) + var_h / (n_h m_h^2)) = 0.5 * sqrt(2 / 8 + 4 / 48)
     assert r["nearest_ratio_se"] == pytest.approx(0.5 * math.sqrt(2 / 8 + 4 / 48))
     assert r["closer_than_heldout"] == 0.5
+
+
+def test_held_out_images_that_are_all_training_images_give_no_ratio_and_valid_json():
+    # every held-out image has a copy among the training images: its nearest distance is 0, so the ratio has no
+    # denominator; it is None (valid JSON), never inf or nan
+    r = nearest_ratio(torch.tensor([1.0, 3.0]), torch.zeros(4, dtype=torch.float64))
+    assert r["nearest_ratio"] is None and r["nearest_ratio_se"] is None and r["sample_distance"] == 2.0
+    json.loads(json.dumps(r, allow_nan=False))

@@ -63,9 +63,12 @@ def nearest_ratio(sample_d: torch.Tensor, heldout_d: torch.Tensor) -> dict:
     training image than every held-out image is: about 1/(M + 1) for samples like new real images, a copy each."""
     s, h = sample_d.double(), heldout_d.double()
     ms, mh = s.mean().item(), h.mean().item()
-    ratio = ms / mh if mh > 0 else math.inf
-    rel2 = (s.var().item() / (len(s) * ms ** 2) if len(s) > 1 and ms > 0 else 0.0) + \
-           (h.var().item() / (len(h) * mh ** 2) if len(h) > 1 and mh > 0 else 0.0)
-    return {"nearest_ratio": ratio, "nearest_ratio_se": ratio * math.sqrt(rel2) if math.isfinite(ratio) else math.nan,
-            "sample_distance": ms, "heldout_distance": mh,
+    if mh > 0:
+        ratio = ms / mh
+        rel2 = (s.var().item() / (len(s) * ms ** 2) if len(s) > 1 and ms > 0 else 0.0) + \
+               (h.var().item() / (len(h) * mh ** 2) if len(h) > 1 else 0.0)
+        se = ratio * math.sqrt(rel2)
+    else:   # every held-out image is also a training image: nothing to compare with (None keeps the JSON valid)
+        ratio = se = None
+    return {"nearest_ratio": ratio, "nearest_ratio_se": se, "sample_distance": ms, "heldout_distance": mh,
             "closer_than_heldout": (s < h.min()).double().mean().item()}
