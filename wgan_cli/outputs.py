@@ -164,11 +164,11 @@ def write_pngs(images: np.ndarray, folder: str | Path) -> Path:
 def write_grid_labelled(images: np.ndarray, labels: list[str], out: str | Path, nrow: int | None = None) -> Path:
     """(N, H, W, C) uint8 -> one PNG grid with a caption strip under each image (its seed, say), in Pillow's
     built-in bitmap font: white text on black, the images themselves untouched."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
     n, h, w, c = images.shape
     rows, cols = grid_shape(n, nrow)
-    font = ImageFont.load_default(size=10) if hasattr(ImageFont, "load_default") else None
+    font = caption_font()
     strip = 12
     canvas = Image.new("L" if c == 1 else "RGB", (cols * w, rows * (h + strip)))
     draw = ImageDraw.Draw(canvas)
@@ -179,6 +179,16 @@ def write_grid_labelled(images: np.ndarray, labels: list[str], out: str | Path, 
     with atomic_path(out, HINT) as tmp:
         canvas.save(tmp, format="PNG")
     return Path(out)
+
+
+def caption_font():
+    """Pillow's bitmap font at 10 px (Pillow >= 10.1 sizes it), else its fixed default."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=10)
+    except TypeError:   # Pillow 10.0: no size
+        return ImageFont.load_default()
 
 
 @dataclass(frozen=True)
@@ -222,12 +232,12 @@ def write_neighbours(samples: np.ndarray, neighbours: np.ndarray, captions: list
     framed in red at the left, a gap, its K neighbours nearest first; `captions[r][c]` under each image (the
     sample's index, each neighbour's distance and index), in Pillow's bitmap font. Small images are scaled up by
     repeating pixels so the captions fit; the pixels themselves are untouched."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageDraw
 
     r, k = neighbours.shape[:2]
     h, w = samples.shape[1:3]
     lay = neighbour_layout(r, k, h, w)
-    font = ImageFont.load_default(size=10) if hasattr(ImageFont, "load_default") else None
+    font = caption_font()
     canvas = Image.new("RGB", lay.size, (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     x0 = lay.box(0, 1)[0]
