@@ -176,7 +176,7 @@ class ImageTask(Task):
 
     def prepare(self, plan: Plan, device) -> Prepared:
         opts, cfg, size = plan.opts, plan.cfg, plan.resolved["size"]
-        pixel_range = models.pixel_range(opts.arch, size)
+        pixel_range = pixel_range_of(plan)
         data = datasets.load_image_data(
             opts.dataset, opts.data_dir, size=size, device=device, batch_size=cfg.batch_size,
             pixel_range=pixel_range, dequantize=opts.dequantize, seed=cfg.seed, workers=opts.workers,
@@ -217,7 +217,7 @@ class ImageTask(Task):
     def extra(self, plan: Plan, prepared: Prepared) -> dict:
         opts = plan.opts
         extra = {"dataset": opts.dataset,
-                 checkpoint_schema.PIXEL_RANGE_KEY: models.pixel_range(opts.arch, plan.resolved["size"]),
+                 checkpoint_schema.PIXEL_RANGE_KEY: pixel_range_of(plan),
                  "train_images": opts.train_images}
         if prepared.data.digest:   # image files: where they are and what they hold
             extra.update(data_source=prepared.data.source, data_digest=prepared.data.digest,
@@ -231,8 +231,8 @@ class ImageTask(Task):
     def build(self, plan: Plan, prepared: Prepared, device) -> Engine:
         G, D = models.build_seeded(self.spec(plan, prepared), plan.cfg.seed)
         policy = policy_of(plan.opts)
-        augment = (Augmenter(policy, models.pixel_range(plan.opts.arch, plan.resolved["size"]), torch.device(device),
-                             val=prepared.data.val) if policy else None)
+        augment = (Augmenter(policy, pixel_range_of(plan), torch.device(device), val=prepared.data.val)
+                   if policy else None)
         return Engine(G, D, prepared.data.train, plan.cfg, device, augment=augment)
 
     def notes(self, plan: Plan, prepared: Prepared):
@@ -248,7 +248,7 @@ class ImageTask(Task):
 
     def callbacks(self, plan: Plan, prepared: Prepared, engine: Engine, run_dir: RunDir) -> list[Callback]:
         opts, cfg, data = plan.opts, plan.cfg, prepared.data
-        pixel_range = models.pixel_range(opts.arch, plan.resolved["size"])
+        pixel_range = pixel_range_of(plan)
         z, y = fixed_noise(engine.G, 100 if cfg.conditional else 64, engine.device)
 
         def grid(engine: Engine, final: bool):
@@ -301,6 +301,12 @@ def resolve_augment(opts: ImageOptions) -> ImageOptions:
                          "add e.g. --augment translation,cutout")
     p = parse_p(opts.augment_p) if given else 1.0
     return dataclasses.replace(opts, augment=",".join(names), augment_p=(str(p) if names else ""))
+
+
+def pixel_range_of(plan: Plan) -> str:
+    """"tanh" or "sigmoid": the range of the images the planned generator makes (and of the real images fed to
+    its critic)."""
+    return models.pixel_range(plan.opts.arch, plan.resolved["size"])
 
 
 def policy_of(opts: ImageOptions) -> Policy:
