@@ -193,8 +193,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 # ---- wgan textgen --------------------------------------------------------------------------------------------
 TextCkptOpt = Annotated[Optional[Path], typer.Option("--ckpt", help="Generate from this text checkpoint instead "
                                                      "of training.", show_default=False, **PATH)]
-TextOutOpt = Annotated[Optional[Path], typer.Option("--out", help="Training: the run directory [default: "
-                       "runs/textgen]. Generation: write the lines to this file [default: stdout].",
+TextOutOpt = Annotated[Optional[Path], typer.Option("--out", help="Training: the run directory \\[default: "
+                       "runs/textgen]. Generation: write the lines to this file \\[default: stdout].",
                        show_default=False, **PATH)]
 LinesOpt = Annotated[int, typer.Option("-n", help="Generation: number of lines.")]
 EvalFileOpt = Annotated[Optional[Path], typer.Option("--eval", help="Generation: report the JS divergences (n = "

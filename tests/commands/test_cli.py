@@ -31,3 +31,20 @@ def test_debug_keeps_the_documented_exit_code_and_adds_the_traceback(tmp_path, d
     assert r.exit_code == 4, r.output                      # checkpoint refused, with or without --debug
     assert f"error: {missing}: no such checkpoint file" in r.stderr
     assert ("Traceback (most recent call last)" in r.stderr) == debug
+
+
+def _params():
+    import typer.main
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        for param in command.params:
+            if getattr(param, "help", None):
+                yield f"{name} {param.opts[0] if getattr(param, 'opts', None) else param.name}", param.help
+
+
+@pytest.mark.parametrize("where,help_text", [pytest.param(w, h, id=w) for w, h in _params()])
+def test_help_texts_survive_rich_markup(where, help_text):
+    """`--help` renders each option's text as Rich markup: a bare `[...]` would be read as a style and vanish from
+    the page, so a literal bracket is written `\\[` and must come out as written."""
+    from rich.text import Text
+    assert Text.from_markup(help_text).plain == help_text.replace("\\[", "["), where
