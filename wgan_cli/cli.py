@@ -158,7 +158,7 @@ def export(
     """Export a checkpoint's generator to ONNX or torch.export (.pt2), checked on the spot against the model.
 
     Inputs: z (batch, z_dim) float32 ~ N(0, I), and classes (batch,) int64 for a conditional model. The file's
-    metadata records the checkpoint's digest and spec. ONNX needs the optional extra: pip install 'wgan-cli[export]'.
+    metadata records the checkpoint's digest and spec. ONNX needs the optional extra: pip install 'wgan-cli\\[export]'.
 
     Examples:
 

@@ -33,18 +33,18 @@ def test_debug_keeps_the_documented_exit_code_and_adds_the_traceback(tmp_path, d
     assert ("Traceback (most recent call last)" in r.stderr) == debug
 
 
-def _params():
+def _help_texts():
     import typer.main
-    group = typer.main.get_command(app)
-    for name, command in group.commands.items():
+    for name, command in typer.main.get_command(app).commands.items():
+        yield name, command.help
         for param in command.params:
             if getattr(param, "help", None):
-                yield f"{name} {param.opts[0] if getattr(param, 'opts', None) else param.name}", param.help
+                yield f"{name} {param.opts[0]}", param.help
 
 
-@pytest.mark.parametrize("where,help_text", [pytest.param(w, h, id=w) for w, h in _params()])
+@pytest.mark.parametrize("where,help_text", [pytest.param(w, h, id=w) for w, h in _help_texts()])
 def test_help_texts_survive_rich_markup(where, help_text):
-    """`--help` renders each option's text as Rich markup: a bare `[...]` would be read as a style and vanish from
-    the page, so a literal bracket is written `\\[` and must come out as written."""
+    """`--help` renders each command's and option's text as Rich markup: a bare `[...]` would be read as a style
+    and vanish from the page, so a literal bracket is written `\\[` and must come out as written."""
     from rich.text import Text
     assert Text.from_markup(help_text).plain == help_text.replace("\\[", "["), where
