@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from wgan_cli.errors import DataError, OutputError
@@ -89,7 +90,7 @@ class RichSink:
             TextColumn("eta"), TimeRemainingColumn(),
             console=self.console, transient=False, refresh_per_second=4)
         self.progress.start()
-        self.task = self.progress.add_task(event.description or "train", total=event.total,
+        self.task = self.progress.add_task(escape(event.description or "train"), total=event.total,
                                            completed=event.step, stats="", speed="")
 
     def __call__(self, event) -> None:
@@ -101,14 +102,14 @@ class RichSink:
                                  speed=f"{event.it_s:.2f} it/s")
         elif isinstance(event, Evaluated):
             self.last_eval = {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))}
-            self.console.print(f"[{event.step}] eval {format_stats(event.metrics)}")
+            self.console.print(f"[{event.step}] eval {format_stats(event.metrics)}", markup=False)
         elif isinstance(event, Saved):
-            self.console.print(f"[dim][{event.step}] saved {event.kind} {event.path}")
+            self.console.print(f"[{event.step}] saved {event.kind} {event.path}", style="dim", markup=False)
         elif isinstance(event, Artifact):
-            self.console.print(f"[dim][{event.step}] {event.kind} {event.path}")
-        elif isinstance(event, Note):
+            self.console.print(f"[{event.step}] {event.kind} {event.path}", style="dim", markup=False)
+        elif isinstance(event, Note):   # texts and paths are printed as written: a `[...]` in them is not markup
             style = "yellow" if event.level == "warning" else "dim"
-            self.console.print(f"[{style}]{event.text}")
+            self.console.print(event.text, style=style, markup=False)
         elif isinstance(event, RunFinished):
             self.close()
             self.console.print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
