@@ -102,17 +102,20 @@ class RichSink:
                                  speed=f"{event.it_s:.2f} it/s")
         elif isinstance(event, Evaluated):
             self.last_eval = {k: v for k, v in event.metrics.items() if isinstance(v, (int, float))}
-            self.console.print(f"[{event.step}] eval {format_stats(event.metrics)}", markup=False)
+            self._print(f"[{event.step}] eval {format_stats(event.metrics)}")
         elif isinstance(event, Saved):
-            self.console.print(f"[{event.step}] saved {event.kind} {event.path}", style="dim", markup=False)
+            self._print(f"[{event.step}] saved {event.kind} {event.path}", style="dim")
         elif isinstance(event, Artifact):
-            self.console.print(f"[{event.step}] {event.kind} {event.path}", style="dim", markup=False)
-        elif isinstance(event, Note):   # texts and paths are printed as written: a `[...]` in them is not markup
-            style = "yellow" if event.level == "warning" else "dim"
-            self.console.print(event.text, style=style, markup=False)
+            self._print(f"[{event.step}] {event.kind} {event.path}", style="dim")
+        elif isinstance(event, Note):
+            self._print(event.text, style="yellow" if event.level == "warning" else "dim")
         elif isinstance(event, RunFinished):
             self.close()
-            self.console.print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
+            self._print(f"done: {event.step} iterations in {event.elapsed:.1f} s")
+
+    def _print(self, line: str, style: str | None = None) -> None:
+        # as written: a `[...]` in a note or a path is text, not Rich markup
+        self.console.print(line, style=style, markup=False)
 
     def close(self) -> None:
         if self.progress is not None:
