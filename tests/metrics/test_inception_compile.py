@@ -123,6 +123,62 @@ def test_a_short_last_batch_is_padded_to_the_compiled_size(cheap_net, compiler):
     torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 4)[0], rtol=0, atol=0)
 
 
+def test_on_several_cpu_threads_batches_are_split_over_one_thread_workers(cheap_net, compiler, monkeypatch):
+    """Two workers: each batch of 4 runs as two chunks of 2 at once, each in a worker with one intra-op thread;
+    the graph is compiled for a chunk, with the C++ wrapper (no interpreter lock while a chunk runs)."""
+    import threading
+
+    seen = []
+    compiled_chunk = cheap_net.pool3
+
+    def recording(x):
+        seen.append((threading.current_thread().name, torch.get_num_threads(), len(x)))
+        return compiled_chunk(x)
+
+    monkeypatch.setattr(cheap_net, "pool3", recording)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        net = fastpath.FastInception(cheap_net, "on", workers=2)
+        # the process's own count is back, for this thread and for threads started later
+        assert torch.get_num_threads() == 3
+        later = []
+        t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert later == [3]
+        x = images(10)
+        got = run_pass(net, x, 4)   # batches 4, 4, 2
+    finally:
+        torch.set_num_threads(saved)
+    assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False,
+                                     "options": {"freezing": True, "cpp_wrapper": True}}]
+    # the compile on one chunk, then every chunk of 2 (the last batch is one chunk)
+    assert compiler["calls"] == [2] * 5
+    assert all(name.startswith("wgan-inception") and threads == 1 and n == 2 for name, threads, n in seen), seen
+    assert len({name for name, _, _ in seen}) == 2   # both workers had work
+    torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 4)[0], rtol=0, atol=0)
+
+
+def test_eager_batches_are_split_too_and_uneven_chunks_need_no_padding(cheap_net, compiler):
+    net = fastpath.FastInception(cheap_net, "off", workers=3)
+    seen = []
+    chunk = cheap_net.pool3
+    cheap_net.pool3 = lambda x: seen.append(len(x)) or chunk(x)
+    x = images(9)
+    got = run_pass(net, x, 5)   # batches of 5 and 4: chunks 2, 2, 1 and 2, 1, 1 (the workers' order varies)
+    assert sorted(seen) == [1, 1, 1, 2, 2, 2] and compiler["compiles"] == []
+    torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 5)[0], rtol=0, atol=0)
+
+
+def test_no_split_on_one_thread():
+    assert fastpath.split_for(CPU, 1) is None
+    assert fastpath.split_for(torch.device("cuda"), 4) is None
+    two = fastpath.split_for(CPU, 2)
+    assert two is fastpath.split_for(CPU, 2) and two.n == 2   # one pool per size, shared
+    assert [two.unit(b) for b in (1, 2, 5, 50)] == [1, 1, 3, 25]
+
+
 def test_recorded_costs_that_do_not_pay_keep_it_eager(cheap_net, compiler):
     fastpath.record(fastpath.costs_path(), CPU, 1, compile_images=1e9, cached_images=1e9, speedup=4.0)
     net = fastpath.FastInception(cheap_net, "auto")

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -14,11 +15,15 @@ import inception_speed  # noqa: E402
 @pytest.mark.slow
 def test_tiny_inception_speed_benchmark(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    inception_speed.main(["--tiny", "--threads", "1", "--no-training", "--json", str(out)])
+    threads = torch.get_num_threads()
+    try:   # two threads: the CPU split (metrics/fastpath.Split) is one of the paths
+        inception_speed.main(["--tiny", "--threads", "2", "--no-training", "--json", str(out)])
+    finally:
+        torch.set_num_threads(threads)
     r = json.loads(out.read_text())
     # FID Inception-v3 at 299 x 299: 5.71 G multiply-adds, counted as 2 FLOPs each (real or random weights alike)
     assert 11.3 < r["gflop_per_image"] < 11.5
-    assert set(r["paths"]) == {"eager NCHW", "eager"}   # --tiny compiles nothing
+    assert set(r["paths"]) == {"eager NCHW", "eager", "eager split"}   # --tiny compiles nothing
     peak = r["matmul_gflop_s"]["median"]
     for path in r["paths"].values():
         assert path["images_per_s"] > 0
