@@ -60,9 +60,10 @@ class Reference:
     #                          does not scale with the device's speed (not measured on a GPU yet)
 
 
-# 2-core x86-64 CPU, torch 2.14.1, 2 threads (docs/performance.md): a 38 s first compile at 8 eager images/s and
-# 29 images/s compiled (one other job on the cores); a cached start took 155 s where the first compile took 419 s
-REFERENCE = Reference(compile_images=38 * 8, cached_share=155 / 419, speedup=29 / 8, host_compile_s=38.0)
+# 2-core x86-64 CPU, torch 2.14.1, 2 threads as two one-thread workers, nothing else running (docs/performance.md):
+# a 63.9 s first compile and a 14.3 s cached start, at 16.27 eager images/s and 20.88 images/s compiled
+REFERENCE = Reference(compile_images=63.9 * 16.27, cached_share=14.3 / 63.9, speedup=20.88 / 16.27,
+                      host_compile_s=63.9)
 
 
 def costs_path() -> Path:
