@@ -90,10 +90,12 @@ def compile_fn(net: FIDInception):
 
 
 def fast_path(net: FIDInception, mode: str, batch: int):
-    """FastInception's pool3 as `wgan score` runs it (mode "on": compiled on the first call, "off": eager)."""
-    from wgan_cli.metrics.fastpath import FastInception
+    """FastInception's pool3 as `wgan score` runs it (mode "on": compiled on the first call, "off": eager); the
+    rates it records go to a file of its own, not to the user's compile-costs.json."""
+    from wgan_cli.metrics.fastpath import COSTS_FILE, FastInception
 
     fast = FastInception(net, mode)
+    fast.costs = Path(tempfile.mkdtemp(prefix="wgan-costs-")) / COSTS_FILE
     fast.begin(10**9, batch)
     return fast
 
@@ -107,8 +109,7 @@ def probe_compile(args) -> None:
     device = torch.device(args.device)
     net, _ = network(device)
     x = torch.randn(args.batch, 3, 299, 299, device=device).contiguous(memory_format=torch.channels_last)
-    with tempfile.TemporaryDirectory() as costs, torch.inference_mode():
-        os.environ["WGAN_CACHE_DIR"] = costs   # the costs it records: not the user's
+    with torch.inference_mode():
         fast = fast_path(net, "on", args.batch)
         first = seconds(lambda: fast.pool3(x), device)
         steady = seconds(lambda: fast.pool3(x), device)
@@ -212,7 +213,6 @@ def main(argv=None) -> dict:
         x_nchw = x.contiguous()
         paths = {"eager NCHW": lambda: nchw.pool3(x_nchw), "eager": lambda: net.pool3(x)}
         split = device.type == "cpu" and args.threads > 1
-        os.environ["WGAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="wgan-costs-")   # the rates FastInception records
         if split:
             eager_split = fast_path(net, "off", batch)
             paths["eager split"] = lambda: eager_split.pool3(x)
