@@ -130,9 +130,15 @@ def test_on_several_cpu_threads_batches_are_split_over_one_thread_workers(cheap_
 
     seen = []
     compiled_chunk = cheap_net.pool3
+    lock = threading.Lock()
+    together = threading.Barrier(2, timeout=60)
 
     def recording(x):
-        seen.append((threading.current_thread().name, torch.get_num_threads(), len(x)))
+        with lock:
+            seen.append((threading.current_thread().name, torch.get_num_threads(), len(x)))
+            call = len(seen) - 1
+        if call in (2, 3):   # the second batch's two chunks: each waits for the other, so they must run at once
+            together.wait()
         return compiled_chunk(x)
 
     monkeypatch.setattr(cheap_net, "pool3", recording)
@@ -153,10 +159,11 @@ def test_on_several_cpu_threads_batches_are_split_over_one_thread_workers(cheap_
         torch.set_num_threads(saved)
     assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False,
                                      "options": {"freezing": True, "cpp_wrapper": True}}]
-    # the compile on one chunk, then every chunk of 2 (the last batch is one chunk)
+    # the first batch: the compile on one chunk, then its other chunk; the second: two chunks at once (they met at
+    # the barrier, on two workers); the last batch of 2 is one chunk
     assert compiler["calls"] == [2] * 5
     assert all(name.startswith("wgan-inception") and threads == 1 and n == 2 for name, threads, n in seen), seen
-    assert len({name for name, _, _ in seen}) == 2   # both workers had work
+    assert seen[2][0] != seen[3][0]
     torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 4)[0], rtol=0, atol=0)
 
 
