@@ -44,6 +44,7 @@ from wgan_cli import models  # noqa: E402
 from wgan_cli.data.pixels import to_uint8  # noqa: E402
 from wgan_cli.metrics import weights as inception_weights  # noqa: E402
 from wgan_cli.metrics.features import folder_source  # noqa: E402
+from wgan_cli.metrics.fastpath import split_for  # noqa: E402
 from wgan_cli.metrics.inception import FIDInception  # noqa: E402
 from wgan_cli.metrics.scores import frechet_distance, statistics as feature_statistics  # noqa: E402
 from throughput import sync  # noqa: E402
@@ -212,7 +213,7 @@ def main(argv=None) -> dict:
         nchw = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
         x_nchw = x.contiguous()
         paths = {"eager NCHW": lambda: nchw.pool3(x_nchw), "eager": lambda: net.pool3(x)}
-        split = device.type == "cpu" and args.threads > 1
+        split = split_for(device) is not None   # wgan score splits its batches here (metrics/fastpath.py)
         if split:
             eager_split = fast_path(net, "off", batch)
             paths["eager split"] = lambda: eager_split.pool3(x)
