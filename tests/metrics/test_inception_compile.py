@@ -35,16 +35,20 @@ def cheap_net():
 
 @pytest.fixture
 def compiler(monkeypatch, tmp_path):
-    """torch.compile replaced by a recorder whose 'compiled' function is the eager one; an empty wgan cache."""
+    """torch.compile replaced by a recorder whose 'compiled' function is the eager one; an empty wgan cache.
+    Each call records its batch and the inductor settings its thread had (what a real compile would read)."""
+    from torch._inductor import config
+
     monkeypatch.setenv("WGAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
-    seen = {"compiles": [], "calls": []}
+    seen = {"compiles": [], "calls": [], "settings": set()}
 
     def fake_compile(fn, **kwargs):
         seen["compiles"].append(kwargs)
 
         def compiled(x):
             seen["calls"].append(len(x))
+            seen["settings"].add((config.freezing, config.cpp_wrapper))
             return fn(x)
 
         return compiled
@@ -104,8 +108,9 @@ def test_few_images_are_scored_eagerly_and_many_compile_once(cheap_net, compiler
     fastpath.record(fastpath.costs_path(), CPU, 1, cached_images=0.0, speedup=1e6)
     many = fastpath.FastInception(cheap_net, "auto")
     got = run_pass(many, x, 1)
-    assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False, "options": {"freezing": True}}]
+    assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False}]
     assert compiler["calls"] == [1] * 11     # the first batch eagerly (timed), then every batch compiled
+    assert compiler["settings"] == {(True, False)}   # every compiled call with the weights frozen
     torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 1)[0], rtol=0, atol=0)
     entry = fastpath.recorded(CPU, 1)
     assert entry["compile_s"] >= 0 and entry["compile_images"] >= 0
@@ -157,8 +162,9 @@ def test_on_several_cpu_threads_batches_are_split_over_one_thread_workers(cheap_
         got = run_pass(net, x, 4)   # batches 4, 4, 2
     finally:
         torch.set_num_threads(saved)
-    assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False,
-                                     "options": {"freezing": True, "cpp_wrapper": True}}]
+    assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False}]
+    # inductor's settings belong to each thread: the workers' calls had them, frozen and with the C++ wrapper
+    assert compiler["settings"] == {(True, True)}
     # the first batch: the compile on one chunk, then its other chunk; the second: two chunks at once (they met at
     # the barrier, on two workers); the last batch of 2 is one chunk
     assert compiler["calls"] == [2] * 5
@@ -257,6 +263,33 @@ def test_compiled_features_equal_the_eager_network_within_fp32_rounding(compiled
     ref = statistics(extract(fast, tensor_source(images(batch + 8, seed=4, size=28), "r"), batch, CPU).pool3)
     fid_fast, fid_eager = frechet_distance(*statistics(a), *ref), frechet_distance(*statistics(b), *ref)
     assert fid_eager > 1 and abs(fid_fast - fid_eager) / fid_eager < 1e-4
+
+
+@pytest.mark.slow
+def test_the_compiled_network_holds_its_weights_as_constants(compiled_inception):
+    """Frozen: the weights are constants of the compiled graph (BatchNorm folded in, oneDNN's prepacked layouts on
+    the CPU), not inputs read at every call. Doubling the first convolution's weights in place changes the eager
+    features and leaves the compiled ones exactly as they were."""
+    _, fast = compiled_inception
+    with torch.inference_mode():
+        x = fast.net.input(images(fast.unit, seed=5, size=28))
+    compiled = fast.split.one if fast.split else (lambda fn, t: fn(t))
+    weight = fast.net.Conv2d_1a_3x3.conv.weight
+    saved = weight.detach().clone()
+    before = compiled(fast.compiled, x)
+    with torch.inference_mode():
+        eager_before = fast.net.pool3(x)
+    try:
+        with torch.no_grad():
+            weight.mul_(2)
+        after = compiled(fast.compiled, x)
+        with torch.inference_mode():
+            eager_after = fast.net.pool3(x)
+    finally:
+        with torch.no_grad():
+            weight.copy_(saved)   # the session's network, as it was (bit for bit)
+    assert (eager_after - eager_before).abs().max() > 0.1 * eager_before.abs().max()
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
 
 
 def test_in_training_evaluation_compiles_where_it_pays_and_says_so(cheap_net, compiler, monkeypatch):

@@ -343,7 +343,7 @@ class FastInception:
         self.timing[kind][1] += seconds
 
     def options(self) -> dict:
-        """Inductor's options: weights frozen; with one-thread workers also its C++ wrapper, which runs a whole
+        """Inductor's settings: weights frozen; with one-thread workers also its C++ wrapper, which runs a whole
         graph without the interpreter lock (the workers would otherwise take turns between kernels)."""
         return {"freezing": True, "cpp_wrapper": True} if self.split else {"freezing": True}
 
@@ -362,7 +362,7 @@ class FastInception:
         n, x = len(x), self.padded(x)
         t0 = time.perf_counter()
         try:
-            fn = torch.compile(self.net.pool3, backend="inductor", dynamic=False, options=self.options())
+            fn = inductor(self.net.pool3, self.options())
             first = self.split.one(fn, x[:self.unit]) if self.split else fn(x[:self.unit])
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -391,6 +391,24 @@ class FastInception:
         feats, seconds = self.timed(self.run_compiled, rest)
         self.add("fast", len(rest), seconds)
         return torch.cat([first, feats])[:n]
+
+
+def inductor(fn, settings: dict):
+    """`torch.compile` (inductor, static shapes) of fn, every call made under inductor's `settings`.
+
+    torch.compile's own options do not do it: freezing is decided before they apply (the graph would take the
+    weights as inputs: nothing folded, nothing prepacked), and inductor's settings belong to the thread that sets
+    them, so a call in a worker thread would not see its caller's. Whichever call compiles (or recompiles) sees
+    them in its own thread."""
+    compiled = torch.compile(fn, backend="inductor", dynamic=False)
+
+    def call(x):
+        from torch._inductor import config
+
+        with config.patch(settings):
+            return compiled(x)
+
+    return call
 
 
 def wrap(net, mode: str = "auto", note: Callable[[str], None] | None = None):
