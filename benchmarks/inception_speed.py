@@ -44,7 +44,7 @@ from wgan_cli import models  # noqa: E402
 from wgan_cli.data.pixels import to_uint8  # noqa: E402
 from wgan_cli.metrics import weights as inception_weights  # noqa: E402
 from wgan_cli.metrics.features import folder_source  # noqa: E402
-from wgan_cli.metrics.fastpath import inductor, split_for  # noqa: E402
+from wgan_cli.metrics.fastpath import inductor, settings, split_for  # noqa: E402
 from wgan_cli.metrics.inception import FIDInception  # noqa: E402
 from wgan_cli.metrics.scores import frechet_distance, statistics as feature_statistics  # noqa: E402
 from throughput import sync  # noqa: E402
@@ -87,7 +87,7 @@ def flops(fn) -> float:
 
 
 def compile_fn(net: FIDInception):
-    return inductor(net.pool3, {"freezing": True})
+    return inductor(net.pool3, settings(split=False))
 
 
 def fast_path(net: FIDInception, mode: str, batch: int):

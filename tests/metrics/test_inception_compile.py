@@ -48,7 +48,7 @@ def compiler(monkeypatch, tmp_path):
 
         def compiled(x):
             seen["calls"].append(len(x))
-            seen["settings"].add((config.freezing, config.cpp_wrapper))
+            seen["settings"].add((config.freezing, config.cpp_wrapper, config.cpp.weight_prepack))
             return fn(x)
 
         return compiled
@@ -110,7 +110,8 @@ def test_few_images_are_scored_eagerly_and_many_compile_once(cheap_net, compiler
     got = run_pass(many, x, 1)
     assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False}]
     assert compiler["calls"] == [1] * 11     # the first batch eagerly (timed), then every batch compiled
-    assert compiler["settings"] == {(True, False)}   # every compiled call with the weights frozen
+    # every compiled call with the weights frozen, not prepacked (oneDNN's tensors would keep it out of the cache)
+    assert compiler["settings"] == {(True, False, False)}
     torch.testing.assert_close(got.pool3, eager_pass(cheap_net, x, 1)[0], rtol=0, atol=0)
     entry = fastpath.recorded(CPU, 1)
     assert entry["compile_s"] >= 0 and entry["compile_images"] >= 0
@@ -164,7 +165,7 @@ def test_on_several_cpu_threads_batches_are_split_over_one_thread_workers(cheap_
         torch.set_num_threads(saved)
     assert compiler["compiles"] == [{"backend": "inductor", "dynamic": False}]
     # inductor's settings belong to each thread: the workers' calls had them, frozen and with the C++ wrapper
-    assert compiler["settings"] == {(True, True)}
+    assert compiler["settings"] == {(True, True, False)}
     # the first batch: the compile on one chunk, then its other chunk; the second: two chunks at once (they met at
     # the barrier, on two workers); the last batch of 2 is one chunk
     assert compiler["calls"] == [2] * 5
@@ -290,6 +291,15 @@ def test_the_compiled_network_holds_its_weights_as_constants(compiled_inception)
             weight.copy_(saved)   # the session's network, as it was (bit for bit)
     assert (eager_after - eager_before).abs().max() > 0.1 * eager_before.abs().max()
     torch.testing.assert_close(after, before, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_the_compiled_network_is_written_to_the_compile_cache(compiled_inception, tmp_path_factory):
+    """Later runs start from the cache: the frozen graph's weights are plain tensors (oneDNN's prepacked tensors
+    cannot be pickled, and inductor leaves such a graph out of its cache)."""
+    assert compiled_inception[1].is_compiled
+    caches = list(tmp_path_factory.getbasetemp().glob("compiled-inception[0-9]*/inductor/fxgraph"))
+    assert len(caches) == 1 and any(p.is_file() for p in caches[0].rglob("*"))
 
 
 def test_in_training_evaluation_compiles_where_it_pays_and_says_so(cheap_net, compiler, monkeypatch):

@@ -2,8 +2,8 @@
 
 `FastInception(net, mode, note)` is called like the network (uint8 images -> (pool3, logits)). Its fast path is
 `torch.compile` (inductor) of the network's pool3 with the weights frozen as constants (BatchNorm folded into the
-convolutions, oneDNN's prepacked weight layouts on the CPU), channels_last, for one fixed batch size (a shorter
-last batch is padded, so nothing is compiled twice). Resizing and the logits layer stay eager.
+convolutions, `settings`), channels_last, for one fixed batch size (a shorter last batch is padded, so nothing is
+compiled twice). Resizing and the logits layer stay eager.
 
 When it compiles (`mode`): "off" never (`wgan score --no-compile`); "on" always; "auto" when the time it saves
 on the images still to score is more than compiling costs. The first batch of a pass is scored eagerly and timed
@@ -343,9 +343,7 @@ class FastInception:
         self.timing[kind][1] += seconds
 
     def options(self) -> dict:
-        """Inductor's settings: weights frozen; with one-thread workers also its C++ wrapper, which runs a whole
-        graph without the interpreter lock (the workers would otherwise take turns between kernels)."""
-        return {"freezing": True, "cpp_wrapper": True} if self.split else {"freezing": True}
+        return settings(split=self.split is not None)
 
     def compile(self, x: torch.Tensor, expected_s: float | None = None) -> torch.Tensor | None:
         """Compile for inputs of self.unit images and run x through it (the compile happens on its first unit);
@@ -393,8 +391,17 @@ class FastInception:
         return torch.cat([first, feats])[:n]
 
 
-def inductor(fn, settings: dict):
-    """`torch.compile` (inductor, static shapes) of fn, every call made under inductor's `settings`.
+def settings(split: bool) -> dict:
+    """Inductor's settings for the network: the weights frozen as constants (BatchNorm folded into the
+    convolutions); on the CPU, weights not prepacked into oneDNN's own tensors, which cannot be pickled and would
+    keep the graph out of the compile cache (measured no faster); with one-thread workers (`split`) the C++
+    wrapper, which runs a whole graph without the interpreter lock (the workers would otherwise take turns between
+    kernels)."""
+    return {"freezing": True, "cpp.weight_prepack": False, **({"cpp_wrapper": True} if split else {})}
+
+
+def inductor(fn, patch: dict):
+    """`torch.compile` (inductor, static shapes) of fn, every call made with inductor's settings patched.
 
     torch.compile's own options do not do it: freezing is decided before they apply (the graph would take the
     weights as inputs: nothing folded, nothing prepacked), and inductor's settings belong to the thread that sets
@@ -405,7 +412,7 @@ def inductor(fn, settings: dict):
     def call(x):
         from torch._inductor import config
 
-        with config.patch(settings):
+        with config.patch(patch):
             return compiled(x)
 
     return call
