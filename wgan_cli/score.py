@@ -93,7 +93,7 @@ def validate(req: ScoreRequest) -> list[str] | None:
     return requested
 
 
-CPU_IMAGES_PER_S = 16   # the eager Inception network in fp32 on a 2-core CPU (docs/performance.md), before a measurement
+CPU_IMAGES_PER_S = 18   # the eager Inception network in fp32 on a 2-core CPU (docs/performance.md), before a measurement
 
 
 def cpu_rate(req: ScoreRequest, device: torch.device) -> tuple[float, str]:

@@ -61,9 +61,9 @@ class Reference:
 
 
 # 2-core x86-64 CPU, torch 2.14.1, 2 threads as two one-thread workers, nothing else running (docs/performance.md):
-# a 63.9 s first compile and a 14.3 s cached start, at 16.27 eager images/s and 20.88 images/s compiled
-REFERENCE = Reference(compile_images=63.9 * 16.27, cached_share=14.3 / 63.9, speedup=20.88 / 16.27,
-                      host_compile_s=63.9)
+# a 46.2 s first compile and a 15.4 s cached start, at 18.06 eager images/s and 25.57 images/s compiled
+REFERENCE = Reference(compile_images=46.2 * 18.06, cached_share=15.4 / 46.2, speedup=25.57 / 18.06,
+                      host_compile_s=46.2)
 
 
 def costs_path() -> Path:
