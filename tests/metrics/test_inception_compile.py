@@ -268,9 +268,9 @@ def test_compiled_features_equal_the_eager_network_within_fp32_rounding(compiled
 
 @pytest.mark.slow
 def test_the_compiled_network_holds_its_weights_as_constants(compiled_inception):
-    """Frozen: the weights are constants of the compiled graph (BatchNorm folded in, oneDNN's prepacked layouts on
-    the CPU), not inputs read at every call. Doubling the first convolution's weights in place changes the eager
-    features and leaves the compiled ones exactly as they were."""
+    """Frozen: the weights are constants of the compiled graph (BatchNorm folded into them), not inputs read at
+    every call. Doubling the first convolution's weights in place changes the eager features and leaves the
+    compiled ones exactly as they were."""
     _, fast = compiled_inception
     with torch.inference_mode():
         x = fast.net.input(images(fast.unit, seed=5, size=28))

@@ -342,9 +342,6 @@ class FastInception:
         self.timing[kind][0] += n
         self.timing[kind][1] += seconds
 
-    def options(self) -> dict:
-        return settings(split=self.split is not None)
-
     def compile(self, x: torch.Tensor, expected_s: float | None = None) -> torch.Tensor | None:
         """Compile for inputs of self.unit images and run x through it (the compile happens on its first unit);
         None if compiling failed."""
@@ -360,7 +357,7 @@ class FastInception:
         n, x = len(x), self.padded(x)
         t0 = time.perf_counter()
         try:
-            fn = inductor(self.net.pool3, self.options())
+            fn = inductor(self.net.pool3, settings(split=self.split is not None))
             first = self.split.one(fn, x[:self.unit]) if self.split else fn(x[:self.unit])
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
