@@ -36,8 +36,8 @@ CUTOUT_RATIO = 0.5          # DiffAugment's rand_cutout
 
 # --augment-p ada: the signal r = (mean D(train real) - mean D(held-out real)) / (|mean D(train real) - mean
 # D(fake)| + ADA_EPS) is the critic's overfitting gap relative to its Wasserstein estimate (both differences of
-# scores, so the free constant of a WGAN critic cancels). p moves by sign(r - ADA_TARGET) * (real images the
-# critic saw in the interval) / ADA_IMAGES: ADA's speed, 0 -> 1 in 500k images.
+# scores, so the free constant of a WGAN critic cancels). p moves by sign(r - target) * (real images the
+# critic saw in the interval) / ADA_IMAGES: ADA's speed, 0 -> 1 in 500k images. The target: --ada-target.
 ADA_TARGET = 0.2
 ADA_INTERVAL = 4          # generator iterations between adjustments (ADA: every 4 minibatches)
 ADA_IMAGES = 500_000
@@ -124,10 +124,10 @@ def mirror(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 
 # ---- the controller of --augment-p ada ----------------------------------------------------------------------
 def ada_step(p: torch.Tensor, d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor,
-             images: int) -> tuple[torch.Tensor, torch.Tensor]:
+             images: int, target: float = ADA_TARGET) -> tuple[torch.Tensor, torch.Tensor]:
     """One adjustment: (new p, the signal r). Tensors on the device: no host synchronisation."""
     r = (d_train - d_held) / ((d_train - d_fake).abs() + ADA_EPS)
-    p = (p + torch.sign(r - ADA_TARGET) * (images / ADA_IMAGES)).clamp(0.0, 1.0)
+    p = (p + torch.sign(r - target) * (images / ADA_IMAGES)).clamp(0.0, 1.0)
     return p, r
 
 
@@ -139,6 +139,7 @@ class Policy:
     p: float | str = 1.0
     mirror: bool = False
     penalty_on_augmented: bool = True   # the gradient penalty between the augmented images (else the plain ones)
+    target: float = ADA_TARGET          # the gap ada holds
 
     @property
     def ada(self) -> bool:
@@ -216,7 +217,7 @@ class Augmenter:
         are. Every rank computes the same p from the means over the ranks."""
         count = self.state[3].clamp(min=1.0)
         means = dist.mean(torch.stack([self.state[1] / count, self.state[2] / count, d_held.float()]))
-        p, r = ada_step(self.state[0], means[0], means[2], means[1], images)
+        p, r = ada_step(self.state[0], means[0], means[2], means[1], images, self.policy.target)
         self.state[0], self.state[4] = p, r
         self.state[1:4] = 0.0
 

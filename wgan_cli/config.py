@@ -287,6 +287,9 @@ class ImageOptions:
     augment_p: str | None = option(None, "Probability that each augmentation is applied to an image, or ada: "
                                    "adjusted during training from the critic's train/held-out gap (needs a "
                                    "validation split).", shown_default="1.0 with --augment")
+    ada_target: float | None = option(None, "With --augment-p ada: the critic's train/held-out gap, relative to its "
+                                      "Wasserstein estimate, that p is moved to hold (lower: augment sooner).",
+                                      range=Range(0, 1, lo_open=True), example="0.05", shown_default="0.2")
     augment_penalty: str = option("augmented", "Where the gradient penalty is taken under --augment: between the "
                                   "augmented images the critic scores (DiffAugment's choice) or the plain ones.",
                                   choices=AugmentPenalty)

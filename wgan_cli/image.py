@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from wgan_cli import checkpoint, checkpoint_schema, models, outputs, plots
-from wgan_cli.augment import Augmenter, Policy, parse_p, parse_policy
+from wgan_cli.augment import ADA_TARGET, Augmenter, Policy, parse_p, parse_policy
 from wgan_cli.config import IMAGE_DEFAULTS, IMAGE_PRESETS, ImageOptions, RunOptions, TrainConfig, resolve_train
 from wgan_cli.data import images as datasets
 from wgan_cli.data.pixels import to_uint8_nhwc
@@ -225,7 +225,7 @@ class ImageTask(Task):
         policy = policy_of(opts)
         if policy:   # a training-time view only: sample and score ignore it
             extra.update(augment=opts.augment, augment_p=opts.augment_p, augment_penalty=opts.augment_penalty,
-                         mirror=opts.mirror)
+                         mirror=opts.mirror, **({"ada_target": policy.target} if policy.ada else {}))
         return {**extra, "arch_seed": opts.arch_seed} if opts.arch == "random" else extra
 
     def build(self, plan: Plan, prepared: Prepared, device) -> Engine:
@@ -300,7 +300,12 @@ def resolve_augment(opts: ImageOptions) -> ImageOptions:
         raise UsageError("--augment-p sets the probability of --augment's transforms, and no --augment was given",
                          "add e.g. --augment translation,cutout")
     p = parse_p(opts.augment_p) if given else 1.0
-    return dataclasses.replace(opts, augment=",".join(names), augment_p=(str(p) if names else ""))
+    if opts.ada_target is not None and p != "ada":
+        raise UsageError("--ada-target sets the gap that --augment-p ada holds, and p is not ada here",
+                         "add --augment-p ada, or leave --ada-target out")
+    target = (ADA_TARGET if opts.ada_target is None else opts.ada_target) if p == "ada" else None
+    return dataclasses.replace(opts, augment=",".join(names), augment_p=(str(p) if names else ""),
+                               ada_target=target)
 
 
 def pixel_range_of(plan: Plan) -> str:
@@ -313,7 +318,8 @@ def policy_of(opts: ImageOptions) -> Policy:
     """The augmentation of resolved options."""
     names = parse_policy(opts.augment)
     return Policy(names, parse_p(opts.augment_p) if names else 1.0, bool(opts.mirror),
-                  penalty_on_augmented=opts.augment_penalty == "augmented")
+                  penalty_on_augmented=opts.augment_penalty == "augmented",
+                  target=ADA_TARGET if opts.ada_target is None else opts.ada_target)
 
 
 def model_spec(opts: ImageOptions, cfg: TrainConfig, size: int, channels: int | str) -> dict:

@@ -11,6 +11,7 @@ from standins import write_mnist
 
 from wgan_cli import augment, models
 from wgan_cli.augment import ADA_IMAGES, ADA_TARGET, Augmenter, Policy
+from wgan_cli.checkpoint import read_meta
 from wgan_cli.config import ImageOptions, RunOptions, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages
 from wgan_cli.distributed import LOCAL, Group
@@ -151,6 +152,34 @@ def test_ada_moves_p_up_under_a_growing_gap_and_down_when_it_closes():
     assert float(aug.state[1:4].abs().sum()) == 0   # the interval's sums start again
 
 
+def test_ada_holds_the_gap_it_is_given():
+    """--ada-target: a gap of 0.15 (r = 0.075) is over a target of 0.05 and under the default 0.2, so p rises
+    under the one and stays at 0 under the other; the same scores, only the target differs."""
+    ps = {}
+    for target in (0.05, ADA_TARGET):
+        aug = Augmenter(Policy(("translation",), "ada", target=target), "tanh", torch.device("cpu"))
+        for _ in range(3):
+            aug.observe(torch.full((8,), 1.0), torch.full((8,), -1.0))
+            aug.adjust(torch.tensor(1.0 - 0.15), LOCAL, 1000)
+        assert abs(float(aug.state[4]) - 0.075) < 1e-6
+        ps[target] = float(aug.p)
+    assert ps[0.05] == pytest.approx(3 * 1000 / ADA_IMAGES, abs=1e-7) and ps[ADA_TARGET] == 0.0
+
+
+def test_the_ada_target_is_recorded_and_re_run(tmp_path):
+    """options.json and the checkpoint hold the target a run held (the default when none was given), so
+    --config and resume hold the same one; a run without ada records none."""
+    write_mnist(tmp_path)
+    cfg = TrainConfig(batch_size=4, n_critic=1, iters=1)
+    for name, kw, want in [("given", dict(augment_p="ada", ada_target=0.05), 0.05),
+                           ("default", dict(augment_p="ada"), ADA_TARGET),
+                           ("fixed", dict(augment_p="0.5"), None)]:
+        train(tmp_path, name, cfg, augment="cutout", **kw)
+        assert json.loads((tmp_path / name / "options.json").read_text())["image"]["ada_target"] == want
+        extra = read_meta(tmp_path / name / "ckpt-0000001.safetensors")["extra"]
+        assert extra.get("ada_target") == want and extra["augment_p"] == kw["augment_p"]
+
+
 # ---- on the engine ------------------------------------------------------------------------------------------
 def left_bars(n: int = 32) -> DeviceImages:
     """28x28 images with a bright bar on the left only: any flipped image is told apart at once."""
@@ -220,6 +249,8 @@ def test_resume_with_augmentation_is_bit_identical(tmp_path):
     (dict(augment_p="0.5"), "no --augment was given"),
     (dict(augment="cutout", augment_p="1.5"), "neither a probability"),
     (dict(augment="cutout", augment_p="nan"), "neither a probability"),
+    (dict(augment="cutout", augment_p="0.5", ada_target=0.05), "p is not ada here"),
+    (dict(augment="cutout", ada_target=0.05), "p is not ada here"),
 ])
 def test_bad_augmentation_options_are_refused_before_anything_is_written(tmp_path, kw, words):
     with pytest.raises(UsageError) as e:

@@ -14,9 +14,9 @@ IGNORED_KEYS = {"out", "resume", "device", "log_every", "save_every", "sample_ev
 PRIORITY = ["command", "train.objective", "train.penalty", "image.arch", "model.arch", "image.arch_seed",
             "model.arch_seed", "image.dataset", "toy.dataset", "textgen.corpus", "image.variant",
             "image.critic_norm", "model.critic_norm", "image.dim", "model.dim", "toy.dim", "textgen.dim",
-            "toy.depth", "image.size", "image.train_images", "image.augment", "image.augment_p", "image.mirror",
-            "train.optimizer", "train.lr", "train.gp_weight",
-            "train.n_critic", "train.batch_size", "train.betas", "train.seed", "train.iters"]
+            "toy.depth", "image.size", "image.train_images", "image.augment", "image.augment_p", "image.ada_target",
+            "image.mirror", "train.optimizer", "train.lr", "train.gp_weight", "train.n_critic", "train.batch_size",
+            "train.betas", "train.seed", "train.iters"]
 
 
 def flatten(options: dict, prefix: str = "") -> dict:
