@@ -36,8 +36,11 @@ CUTOUT_RATIO = 0.5          # DiffAugment's rand_cutout
 
 # --augment-p ada: the signal r = (mean D(train real) - mean D(held-out real)) / (|mean D(train real) - mean
 # D(fake)| + ADA_EPS) is the critic's overfitting gap relative to its Wasserstein estimate (both differences of
-# scores, so the free constant of a WGAN critic cancels). p moves by sign(r - target) * (real images the
-# critic saw in the interval) / ADA_IMAGES: ADA's speed, 0 -> 1 in 500k images. The target: --ada-target.
+# scores, so the free constant of a WGAN critic cancels). The gap is taken from one training and one held-out
+# batch scored together by the critic of the moment (scores of the interval's critic steps would carry the drift
+# of the constant over the interval); the estimate is the interval's mean over its critic steps. p moves by
+# sign(r - target) * (real images the critic saw in the interval) / ADA_IMAGES: ADA's speed, 0 -> 1 in 500k
+# images. The target: --ada-target.
 ADA_TARGET = 0.2
 ADA_INTERVAL = 4          # generator iterations between adjustments (ADA: every 4 minibatches)
 ADA_IMAGES = 500_000
@@ -123,10 +126,11 @@ def mirror(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 
 
 # ---- the controller of --augment-p ada ----------------------------------------------------------------------
-def ada_step(p: torch.Tensor, d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor,
-             images: int, target: float = ADA_TARGET) -> tuple[torch.Tensor, torch.Tensor]:
-    """One adjustment: (new p, the signal r). Tensors on the device: no host synchronisation."""
-    r = (d_train - d_held) / ((d_train - d_fake).abs() + ADA_EPS)
+def ada_step(p: torch.Tensor, gap: torch.Tensor, estimate: torch.Tensor, images: int,
+             target: float = ADA_TARGET) -> tuple[torch.Tensor, torch.Tensor]:
+    """One adjustment: (new p, the signal r), from the gap mean D(train) - mean D(held-out) and the estimate
+    mean D(train) - mean D(fake). Tensors on the device: no host synchronisation."""
+    r = gap / (estimate.abs() + ADA_EPS)
     p = (p + torch.sign(r - target) * (images / ADA_IMAGES)).clamp(0.0, 1.0)
     return p, r
 
@@ -212,12 +216,14 @@ class Augmenter:
             self.state[1:4] += torch.stack([d_real.detach().float().mean(), d_fake.detach().float().mean(),
                                             torch.ones((), device=self.state.device)])
 
-    def adjust(self, d_held: torch.Tensor, dist, images: int) -> None:
-        """End of an interval: d_held is this rank's mean score of a held-out batch seen as the training batches
-        are. Every rank computes the same p from the means over the ranks."""
+    def adjust(self, d_train: torch.Tensor, d_held: torch.Tensor, dist, images: int) -> None:
+        """End of an interval: d_train and d_held are this rank's mean scores of a training and a held-out batch,
+        seen as the training batches are, by the critic of the moment. Every rank computes the same p from the
+        means over the ranks."""
         count = self.state[3].clamp(min=1.0)
-        means = dist.mean(torch.stack([self.state[1] / count, self.state[2] / count, d_held.float()]))
-        p, r = ada_step(self.state[0], means[0], means[2], means[1], images, self.policy.target)
+        means = dist.mean(torch.stack([self.state[1] / count - self.state[2] / count,
+                                       d_train.float() - d_held.float()]))
+        p, r = ada_step(self.state[0], means[1], means[0], images, self.policy.target)
         self.state[0], self.state[4] = p, r
         self.state[1:4] = 0.0
 

@@ -233,16 +233,21 @@ class Engine:
 
     @torch.no_grad()
     def adjust_augment(self) -> None:
-        """--augment-p ada: score a held-out batch, seen as the training batches are, and move p."""
+        """--augment-p ada: score a training and a held-out batch together, each seen as the training batches
+        are, and move p."""
         aug, n = self.augment, self.cfg.batch_size
+        train, _ = self.dist.sample(self.data, n, self.gen)
         held, _ = self.dist.sample(aug.val, n, self.gen)
-        held = aug.view_real(held, n, self.gen, self.dist)
+        both = torch.cat([aug.view_real(train, n, self.gen, self.dist), aug.view_real(held, n, self.gen, self.dist)])
+        if both.dim() == 4:
+            both = both.contiguous(memory_format=self.memory_format)
         saved = [b.clone() for b in self.D.buffers()]   # a BatchNorm critic's running statistics stay as they were
         with self._ctx():
-            d_held = critic_score(self.D(held)).float().mean()
+            d = critic_score(self.D(both)).float()
         for b, old in zip(self.D.buffers(), saved):
             b.copy_(old)
-        aug.adjust(d_held, self.dist, images=n * self.cfg.n_critic * ADA_INTERVAL)
+        aug.adjust(d[: len(d) // 2].mean(), d[len(d) // 2:].mean(), self.dist,
+                   images=n * self.cfg.n_critic * ADA_INTERVAL)
 
     # ---- statistics (the only host sync, at the logging cadence) -----------------------------------------
     def read_stats(self) -> dict[str, float]:

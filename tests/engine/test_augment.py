@@ -138,7 +138,7 @@ def test_ada_moves_p_up_under_a_growing_gap_and_down_when_it_closes():
     for gap in gaps:
         for _ in range(5):
             aug.observe(torch.full((8,), 1.0), torch.full((8,), -1.0))
-        aug.adjust(torch.tensor(1.0 - gap), LOCAL, images)
+        aug.adjust(torch.tensor(1.0), torch.tensor(1.0 - gap), LOCAL, images)
         ps.append(float(aug.p))
         assert abs(float(aug.state[4]) - gap / 2) < 1e-6   # the logged signal r (float32 rounding)
         expected = min(1.0, max(0.0, expected + (step if gap / 2 > ADA_TARGET else -step)))
@@ -160,10 +160,21 @@ def test_ada_holds_the_gap_it_is_given():
         aug = Augmenter(Policy(("translation",), "ada", target=target), "tanh", torch.device("cpu"))
         for _ in range(3):
             aug.observe(torch.full((8,), 1.0), torch.full((8,), -1.0))
-            aug.adjust(torch.tensor(1.0 - 0.15), LOCAL, 1000)
+            aug.adjust(torch.tensor(1.0), torch.tensor(1.0 - 0.15), LOCAL, 1000)
         assert abs(float(aug.state[4]) - 0.075) < 1e-6
         ps[target] = float(aug.p)
     assert ps[0.05] == pytest.approx(3 * 1000 / ADA_IMAGES, abs=1e-7) and ps[ADA_TARGET] == 0.0
+
+
+def test_the_ada_signal_ignores_the_drift_of_the_critics_constant():
+    """A WGAN critic's scores move by a free constant while it trains. Over an interval whose critic steps score
+    real and fake 2 apart while the constant climbs by 10 per step, the signal is the gap of the batches the
+    critic of the moment scored, over the interval's estimate: exactly 0.3 / 2, not the climb."""
+    aug = Augmenter(Policy(("translation",), "ada"), "tanh", torch.device("cpu"))
+    for k in range(20):
+        aug.observe(torch.full((8,), 10.0 * k + 1.0), torch.full((8,), 10.0 * k - 1.0))
+    aug.adjust(torch.tensor(201.0), torch.tensor(200.7), LOCAL, 1000)
+    assert abs(float(aug.state[4]) - 0.15) < 1e-5   # float32 stores 200.7 within 7.6e-6 (half a step at 200)
 
 
 def test_the_ada_target_is_recorded_and_re_run(tmp_path):
