@@ -5,7 +5,7 @@
 
 Each rank writes OUT_DIR/rank{R}.safetensors: per setting (toy MLP, DCGAN without normalisation, a conditional
 conv net with an auxiliary classifier, a DCGAN drawing from a prepared folder, OUT_DIR/prepared, through its
-memory map) the first critic and generator gradients, the logged statistics of the first
+memory map, a DCGAN with augmentation, flips and ada) the first critic and generator gradients, the logged statistics of the first
 critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3
 iterations later;
 then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate,
@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from wgan_cli import distributed, models, torchrun
+from wgan_cli.augment import ADA_INTERVAL, Augmenter, Policy
 from wgan_cli.config import TOY_PRESET, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages, PreparedRows, StreamImages
 from wgan_cli.data.toy import make_toy_data
@@ -99,6 +100,14 @@ def build(setting: str, prepared: Path | None = None) -> Engine:
                                     "variant": "no-norm"}, 9)
         rows = PreparedRows(prepared, list(range(FOLDER_IMAGES)), None)
         return Engine(G, D, StreamImages(rows, 16, "cpu", dequantize=True, seed=9, workers=1), cfg)
+    if setting == "augment":   # DiffAugment's three transforms, flips, ada: views and ada's signal over the ranks
+        cfg = resolve_train(TrainConfig(batch_size=32, n_critic=2, lr=1e-3, seed=13, iters=10))
+        G, D = models.build_seeded({"arch": "dcgan", "dim": 4, "size": 32, "channels": 3, "z_dim": 16,
+                                    "variant": "no-norm"}, 13)
+        (images, _), (held, _) = random_images(128, 32, 4), random_images(64, 32, 5)
+        policy = Policy(("color", "translation", "cutout"), "ada", mirror=True)
+        augment = Augmenter(policy, "tanh", torch.device("cpu"), val=DeviceImages(held, None, "tanh"))
+        return Engine(G, D, DeviceImages(images, None, "tanh"), cfg, augment=augment)
     raise ValueError(setting)
 
 
@@ -119,6 +128,8 @@ def iteration(engine: Engine, first: dict | None = None) -> None:
     if first is not None:
         first.update({"grad_g." + n: p.grad.clone() for n, p in engine.G.named_parameters()})
     engine.step += 1
+    if engine.augment is not None and engine.step % ADA_INTERVAL == 0:
+        engine.adjust_augment()
 
 
 def as_tensor(stats: dict) -> torch.Tensor:
@@ -141,6 +152,8 @@ def trace(engine: Engine) -> dict[str, torch.Tensor]:
     for _ in range(3):
         iteration(engine)
     out.update(weights_of(engine, "after."))
+    if engine.augment is not None:   # p and the signal after ada's adjustment at iteration 4
+        out["ada_state"] = engine.augment.state.clone()
     return out
 
 
@@ -241,7 +254,7 @@ def scores(group: distributed.Group, folder: Path) -> dict[str, torch.Tensor]:
 def trace_all(group: distributed.Group, folder: Path, prepared: Path) -> dict[str, torch.Tensor]:
     """`prepared`: a prepared folder of FOLDER_IMAGES images of 32 px (the test prepares it before the ranks start)."""
     out = {}
-    for setting in ("toy", "conv", "cond", "folder"):
+    for setting in ("toy", "conv", "cond", "folder", "augment"):
         engine = build(setting, prepared)
         torchrun.attach(group, engine, {"setting": setting})
         out.update({f"{setting}.{k}": v for k, v in trace(engine).items()})

@@ -36,11 +36,10 @@ CUTOUT_RATIO = 0.5          # DiffAugment's rand_cutout
 
 # --augment-p ada: the signal r = (mean D(train real) - mean D(held-out real)) / (|mean D(train real) - mean
 # D(fake)| + ADA_EPS) is the critic's overfitting gap relative to its Wasserstein estimate (both differences of
-# scores, so the free constant of a WGAN critic cancels). The gap is taken from one training and one held-out
-# batch scored together by the critic of the moment (scores of the interval's critic steps would carry the drift
-# of the constant over the interval); the estimate is the interval's mean over its critic steps. p moves by
-# sign(r - target) * (real images the critic saw in the interval) / ADA_IMAGES: ADA's speed, 0 -> 1 in 500k
-# images. The target: --ada-target.
+# scores, so the free constant of a WGAN critic cancels). At the end of each interval a training, a held-out and
+# a generated batch are scored together by the critic of that moment (scores from the interval's critic steps
+# would carry the drift of the constant over the interval). p moves by sign(r - target) * (real images the critic
+# saw in the interval) / ADA_IMAGES: ADA's speed, 0 -> 1 in 500k images. The target: --ada-target.
 ADA_TARGET = 0.2
 ADA_INTERVAL = 4          # generator iterations between adjustments (ADA: every 4 minibatches)
 ADA_IMAGES = 500_000
@@ -154,16 +153,15 @@ class Policy:
 
 
 class Augmenter:
-    """The state of a run's augmentation on the device: p, and ada's sums over the current interval."""
+    """The state of a run's augmentation on the device: p, and ada's last signal."""
 
-    STATE = ("p", "sum_real", "sum_fake", "count", "signal")
+    STATE = ("p", "signal")
 
     def __init__(self, policy: Policy, pixel_range: str, device: torch.device, val=None):
         self.policy = policy
         self.lo, self.hi = RANGES[pixel_range]
         self.val = val   # held-out sampler, for ada
-        # p, the sums of mean D(train real) and mean D(fake) over the interval's critic steps, their count, and
-        # the last signal r: float32 on the device, saved as one tensor
+        # p and the last signal r: float32 on the device, saved as one tensor (the same on every rank)
         self.state = torch.zeros(len(self.STATE), device=device)
         self.state[0] = 0.0 if policy.ada else float(policy.p)
 
@@ -210,26 +208,20 @@ class Augmenter:
         return self.view(x, n, gen, dist) if self.policy.names else x
 
     # ---- ada ------------------------------------------------------------------------------------------------
-    def observe(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> None:
-        """A critic step's scores on its (augmented) training batch and fakes."""
-        if self.policy.ada:
-            self.state[1:4] += torch.stack([d_real.detach().float().mean(), d_fake.detach().float().mean(),
-                                            torch.ones((), device=self.state.device)])
+    def adjust(self, d_train: torch.Tensor, d_held: torch.Tensor, d_fake: torch.Tensor, dist, images: int) -> None:
+        """End of an interval: this rank's mean scores of a training, a held-out and a generated batch, seen as in
+        training, by the critic of the moment. Every rank computes the same p from the means over the ranks."""
+        means = dist.mean(torch.stack([d_train - d_held, d_train - d_fake]).float())
+        self.state[0], self.state[1] = ada_step(self.state[0], means[0], means[1], images, self.policy.target)
 
-    def adjust(self, d_train: torch.Tensor, d_held: torch.Tensor, dist, images: int) -> None:
-        """End of an interval: d_train and d_held are this rank's mean scores of a training and a held-out batch,
-        seen as the training batches are, by the critic of the moment. Every rank computes the same p from the
-        means over the ranks."""
-        count = self.state[3].clamp(min=1.0)
-        means = dist.mean(torch.stack([self.state[1] / count - self.state[2] / count,
-                                       d_train.float() - d_held.float()]))
-        p, r = ada_step(self.state[0], means[1], means[0], images, self.policy.target)
-        self.state[0], self.state[4] = p, r
-        self.state[1:4] = 0.0
+    def load(self, state: torch.Tensor) -> None:
+        """A saved state. Five entries (p, an interval's two score sums and their count, r) are the layout of
+        checkpoints from before the signal was taken at one moment: their p and r."""
+        self.state.copy_(state[[0, 4]] if len(state) == 5 else state)
 
     def stats(self) -> dict[str, float]:
         values = self.state.tolist()
         out = {"augment_p": values[0]}
         if self.policy.ada:
-            out["augment_signal"] = values[4]
+            out["augment_signal"] = values[1]
         return out

@@ -173,8 +173,6 @@ class Engine:
         self.opt_d.step()
         if self.constraint is not None:
             self.constraint(self.D, cfg.clip_value)
-        if self.augment is not None:
-            self.augment.observe(d_real, d_fake)
         w_dist = d_real.detach().float().mean() - d_fake.detach().float().mean()
         self._sums[:3] += torch.stack([loss_d.detach().float(), w_dist, gp.detach().float()])
         self._counts[0] += 1
@@ -233,21 +231,25 @@ class Engine:
 
     @torch.no_grad()
     def adjust_augment(self) -> None:
-        """--augment-p ada: score a training and a held-out batch together, each seen as the training batches
-        are, and move p."""
+        """--augment-p ada: score a training, a held-out and a generated batch together, each seen as in
+        training, and move p."""
         aug, n = self.augment, self.cfg.batch_size
+        buffers = [*self.G.buffers(), *self.D.buffers()]   # BatchNorm running statistics stay as they were
+        saved = [b.clone() for b in buffers]
         train, _ = self.dist.sample(self.data, n, self.gen)
         held, _ = self.dist.sample(aug.val, n, self.gen)
-        both = torch.cat([aug.view_real(train, n, self.gen, self.dist), aug.view_real(held, n, self.gen, self.dist)])
+        with self._ctx():
+            fake, _ = self.generate(n)
+        batches = [aug.view_real(train, n, self.gen, self.dist), aug.view_real(held, n, self.gen, self.dist),
+                   aug.view_fake(fake.to(train.dtype), n, self.gen, self.dist)]
+        both = torch.cat(batches)
         if both.dim() == 4:
             both = both.contiguous(memory_format=self.memory_format)
-        saved = [b.clone() for b in self.D.buffers()]   # a BatchNorm critic's running statistics stay as they were
         with self._ctx():
-            d = critic_score(self.D(both)).float()
-        for b, old in zip(self.D.buffers(), saved):
+            d = critic_score(self.D(both)).float().view(3, -1).mean(1)
+        for b, old in zip(buffers, saved):
             b.copy_(old)
-        aug.adjust(d[: len(d) // 2].mean(), d[len(d) // 2:].mean(), self.dist,
-                   images=n * self.cfg.n_critic * ADA_INTERVAL)
+        aug.adjust(d[0], d[1], d[2], self.dist, images=n * self.cfg.n_critic * ADA_INTERVAL)
 
     # ---- statistics (the only host sync, at the logging cadence) -----------------------------------------
     def read_stats(self) -> dict[str, float]:
@@ -291,7 +293,7 @@ class Engine:
             load_optimizer_tensors(self.opt_g, self.G, sub("opt_g."))
         self.gen.set_state(tensors["rng.engine"].cpu())
         if self.augment is not None and "augment.state" in tensors:
-            self.augment.state.copy_(tensors["augment.state"])
+            self.augment.load(tensors["augment.state"])
         self.data.load_state_dict(sub("data."))
         self.step = step
         self.set_lr()

@@ -37,7 +37,7 @@ from wgan_cli.ui import read_jsonl
 from paths import ROOT
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-SETTINGS = ("toy", "conv", "cond", "folder")
+SETTINGS = ("toy", "conv", "cond", "folder", "augment")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -278,7 +278,7 @@ def sub(d: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}
 
 
-LR, STEPS = 1e-3, {"toy": 18, "conv": 9, "cond": 9, "folder": 9}   # the worker's lr; critic and generator steps in 3 iterations
+LR, STEPS = 1e-3, {"toy": 18, "conv": 9, "cond": 9, "folder": 9, "augment": 9}   # the worker's lr; critic and generator steps in 3 iterations
 NEAR = 1e-5      # > lr * steps * 1e-5 (1.8e-7): an element with a real gradient stays this close
 RARE = 0.02      # rounding-level gradients are rare; a wrong gradient moves nearly every element past NEAR
 
@@ -320,6 +320,21 @@ def test_a_two_rank_state_continues_on_one_rank(traced, ranks_folder, setting):
     again = dist_worker.continue_from(setting, {k: v.clone() for k, v in sub(one, f"{setting}.state.").items()},
                                       ranks_folder / "prepared")
     assert all(torch.equal(again[k], one[f"{setting}.after.{k}"]) for k in weights)
+
+
+@pytest.mark.slow
+def test_two_ranks_adjust_ada_like_one(traced):
+    """ada's adjustment at iteration 4 from the ranks' rows of the training and held-out batches: the same p, and
+    the same signal up to the rounding of means taken per rank and then over the ranks."""
+    (two, other), one = traced
+    p, signal = float(one["augment.ada_state"][0]), float(one["augment.ada_state"][1])
+    assert p == 0.0 or p == pytest.approx(32 * 2 * 4 / 500_000, rel=1e-6)   # held at 0, or one step up
+    assert signal != 0.0   # a signal was taken
+    assert torch.equal(two["augment.ada_state"], other["augment.ada_state"])   # every rank: the same p and signal
+    assert float(two["augment.ada_state"][0]) == p
+    # means of 32 float32 scores per rank, then over the ranks, against one mean of 64: the gap and the estimate
+    # each differ by float32 rounding of the scores (~1e-7 of them), far below 1e-4 of the signal
+    assert abs(float(two["augment.ada_state"][1]) - signal) <= 1e-4 * max(1.0, abs(signal))
 
 
 @pytest.mark.slow
