@@ -5,9 +5,9 @@
 
 Each rank writes OUT_DIR/rank{R}.safetensors: per setting (toy MLP, DCGAN without normalisation, a conditional
 conv net with an auxiliary classifier, a DCGAN drawing from a prepared folder, OUT_DIR/prepared, through its
-memory map, a DCGAN with augmentation, flips and ada) the first critic and generator gradients, the logged statistics of the first
-critic step and of the rest of the first iteration, the train state after 3 iterations and the parameters 3
-iterations later;
+memory map, a DCGAN with augmentation, flips and ada) the first critic and generator gradients, the logged
+statistics of the first critic step and of the rest of the first iteration, the train state after 3 iterations and
+the parameters 3 iterations later (with ada: its p and signal);
 then Inception-like features of an image array and of a generator, their metrics, the validation W-estimate,
 `wgan score`'s result and the in-training evaluation's (with how often this rank saved a best generator).
 """
