@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from wgan_cli import distributed, models, torchrun
-from wgan_cli.augment import ADA_INTERVAL, Augmenter, Policy
+from wgan_cli.augment import Augmenter, Policy
 from wgan_cli.config import TOY_PRESET, TrainConfig, resolve_train
 from wgan_cli.data.samplers import DeviceImages, PreparedRows, StreamImages
 from wgan_cli.data.toy import make_toy_data
@@ -127,9 +127,7 @@ def iteration(engine: Engine, first: dict | None = None) -> None:
     engine.generator_step()
     if first is not None:
         first.update({"grad_g." + n: p.grad.clone() for n, p in engine.G.named_parameters()})
-    engine.step += 1
-    if engine.augment is not None and engine.step % ADA_INTERVAL == 0:
-        engine.adjust_augment()
+    engine.finish_iteration()
 
 
 def as_tensor(stats: dict) -> torch.Tensor:

@@ -225,6 +225,10 @@ class Engine:
             self.critic_step()
         if self.train_generator:
             self.generator_step()
+        self.finish_iteration()
+
+    def finish_iteration(self) -> None:
+        """Count the iteration; at the end of each ada interval, move p."""
         self.step += 1
         if self.augment is not None and self.augment.policy.ada and self.step % ADA_INTERVAL == 0:
             self.adjust_augment()
@@ -240,13 +244,12 @@ class Engine:
         held, _ = self.dist.sample(aug.val, n, self.gen)
         with self._ctx():
             fake, _ = self.generate(n)
-        batches = [aug.view_real(train, n, self.gen, self.dist), aug.view_real(held, n, self.gen, self.dist),
-                   aug.view_fake(fake.to(train.dtype), n, self.gen, self.dist)]
-        both = torch.cat(batches)
-        if both.dim() == 4:
-            both = both.contiguous(memory_format=self.memory_format)
+        views = torch.cat([aug.view_real(train, n, self.gen, self.dist), aug.view_real(held, n, self.gen, self.dist),
+                           aug.view_fake(fake.to(train.dtype), n, self.gen, self.dist)])
+        if views.dim() == 4:
+            views = views.contiguous(memory_format=self.memory_format)
         with self._ctx():
-            d = critic_score(self.D(both)).float().view(3, -1).mean(1)
+            d = critic_score(self.D(views)).float().view(3, -1).mean(1)
         for b, old in zip(buffers, saved):
             b.copy_(old)
         aug.adjust(d[0], d[1], d[2], self.dist, images=n * self.cfg.n_critic * ADA_INTERVAL)
